@@ -1,0 +1,1 @@
+"""The `shipyard` command: Typer commands, one module per domain, over the services."""

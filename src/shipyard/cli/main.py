@@ -1,0 +1,104 @@
+"""The `shipyard` entry point: commands, global options, and one place that turns errors
+into one readable line and an exit code (the code comes from the error's class)."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+
+import typer
+
+from shipyard._version import __version__
+from shipyard.cli import db
+from shipyard.cli.context import state
+from shipyard.cli.lineage import lineage
+from shipyard.cli.server import server
+from shipyard.cli.workspace import info, init
+from shipyard.errors import ShipyardError
+
+app = typer.Typer(
+    name="shipyard",
+    help="Shipyard: self-hosted MLOps, from raw data to a monitored endpoint.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    epilog="Example: shipyard --home ./ws init && shipyard --home ./ws info",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"shipyard {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    home: Path | None = typer.Option(
+        None, "--home", help="Workspace folder (default: $SHIPYARD_HOME or ./.shipyard)."
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    options = state(ctx)
+    options.home = home
+    options.debug = debug
+
+
+app.command(epilog="Example: shipyard init   (or: shipyard --home ./ws init)")(init)
+app.command(epilog="Example: shipyard info --json")(info)
+app.command(epilog="Example: shipyard server --host 127.0.0.1 --port 8080")(server)
+app.command(epilog="Example: shipyard lineage model:delay@7 --json")(lineage)
+app.add_typer(db.app, name="db")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit code instead of raising (used by the console script)."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=args, prog_name="shipyard", standalone_mode=False)
+    except ShipyardError as exc:
+        return _fail(str(exc), exc.exit_code, debug)
+    except (typer.Abort, KeyboardInterrupt):
+        return _fail("interrupted", 130, debug)
+    except Exception as exc:
+        usage = _usage_error(exc)
+        if usage is None:  # a bug: still one line; the traceback only with --debug
+            message = f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)"
+            return _fail(message, 1, debug)
+        return _fail(*usage, debug)
+    return result if isinstance(result, int) else 0
+
+
+def _usage_error(exc: Exception) -> tuple[str, int] | None:
+    """Message and exit code of a bad-arguments error from Typer's click, else None."""
+    format_message = getattr(exc, "format_message", None)
+    exit_code = getattr(exc, "exit_code", None)
+    if format_message is None or not isinstance(exit_code, int):
+        return None
+    context = getattr(exc, "ctx", None)
+    where = context.command_path if context is not None else "shipyard"
+    return f"{format_message()} (see `{where} --help`)", exit_code
+
+
+def _fail(message: str, code: int, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    if not message.startswith(" (see"):  # help was shown instead of an error
+        sys.stderr.write(f"error: {message}\n")
+    return code
+
+
+def run() -> None:
+    """The console script: exit with main()'s code."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

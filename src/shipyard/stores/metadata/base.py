@@ -1,0 +1,123 @@
+"""The metadata store's interface, written once: every backend passes one contract suite.
+
+The store keeps small, transactional records: versioned things (datasets,
+models, feature views... each a ``kind``), and lineage records. Bulk data lives
+in the artifact store; the metadata store keeps only its address.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shipyard.lineage import Lineage
+from shipyard.types import Ref
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    """One version of a named thing. Versions start at 1 and only grow."""
+
+    id: str
+    kind: str
+    name: str
+    version: int
+    content_hash: str | None
+    attributes: Mapping[str, Any]
+    description: str
+    created_at: datetime
+    created_by: str
+
+    @property
+    def ref(self) -> Ref:
+        return Ref(self.kind, self.name, self.version)
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    """The database's schema revision against the one this Shipyard needs."""
+
+    current: str | None
+    head: str
+    known: bool = True  # False when the database is newer than this Shipyard
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == self.head
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    """What ``shipyard info`` shows about a store."""
+
+    backend: str
+    location: str
+    schema: SchemaStatus | None = None
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+
+class MetadataStore(abc.ABC):
+    """Transactional storage of versioned records and lineage."""
+
+    backend: str = "abstract"
+
+    @abc.abstractmethod
+    def schema_status(self) -> SchemaStatus:
+        """The schema revision in the database and the one this code needs."""
+
+    @abc.abstractmethod
+    def upgrade(self) -> SchemaStatus:
+        """Apply pending migrations (safe to run from several processes at once)."""
+
+    @abc.abstractmethod
+    def ensure_schema(self) -> None:
+        """Make the schema usable: embedded stores migrate, shared ones refuse if out of date."""
+
+    @abc.abstractmethod
+    def create_version(
+        self,
+        kind: str,
+        name: str,
+        *,
+        created_by: str,
+        content_hash: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        description: str = "",
+        reuse_same_content: bool = False,
+    ) -> tuple[VersionRecord, bool]:
+        """Allocate the next version of ``kind:name`` atomically and record it.
+
+        With ``reuse_same_content`` and a ``content_hash`` already recorded for
+        this name, returns that version instead. Returns ``(record, created)``.
+        """
+
+    @abc.abstractmethod
+    def get_version(self, kind: str, name: str, version: int | None = None) -> VersionRecord:
+        """One version (the latest when ``version`` is None); NotFound if absent."""
+
+    @abc.abstractmethod
+    def list_versions(self, kind: str, name: str) -> list[VersionRecord]:
+        """Every version of ``kind:name``, oldest first (empty if none)."""
+
+    @abc.abstractmethod
+    def list_names(self, kind: str) -> list[str]:
+        """Names that have at least one version of ``kind``, sorted."""
+
+    @abc.abstractmethod
+    def put_lineage(self, subject: Ref, lineage: Lineage) -> None:
+        """Record (or replace) the lineage of ``subject``."""
+
+    @abc.abstractmethod
+    def get_lineage(self, subject: Ref) -> Lineage:
+        """The lineage of ``subject``; NotFound if none was recorded."""
+
+    @abc.abstractmethod
+    def info(self) -> StoreInfo:
+        """Backend, location (password hidden), schema status and row counts."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections."""

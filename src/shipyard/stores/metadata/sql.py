@@ -1,0 +1,256 @@
+"""The SQL that every metadata backend shares; dialect files add only what differs."""
+
+from __future__ import annotations
+
+import abc
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from alembic.util.exc import CommandError
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from shipyard.errors import BackendUnavailable, NotFound, SchemaOutOfDate
+from shipyard.lineage import Lineage
+from shipyard.stores.metadata import migrate
+from shipyard.stores.metadata.base import MetadataStore, SchemaStatus, StoreInfo, VersionRecord
+from shipyard.stores.metadata.schema import TABLES, lineage, version_counters, versions
+from shipyard.types import Ref, check_name
+
+# Set on a connection to make its next transaction a write transaction.
+WRITE_OPTION = "shipyard_write"
+
+
+class SqlMetadataStore(MetadataStore):
+    """A metadata store on any SQLAlchemy database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = self._create_engine(url)
+
+    # -- what a dialect provides ------------------------------------------------
+
+    @abc.abstractmethod
+    def _create_engine(self, url: str) -> sa.Engine:
+        """An engine set up for this database (pragmas, pool, write transactions)."""
+
+    @abc.abstractmethod
+    def _insert_ignoring_conflicts(self, table: sa.Table) -> Any:
+        """``INSERT ... ON CONFLICT DO NOTHING`` in this dialect."""
+
+    def _lock_for_migration(self, connection: sa.Connection) -> None:
+        """Keep two processes from migrating at once (a write transaction may suffice)."""
+
+    # -- transactions -------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        with self._connect() as conn:
+            conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        with self._connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _connect(self) -> Iterator[sa.Connection]:
+        try:
+            conn = self.engine.connect()
+        except (OperationalError, DBAPIError) as exc:
+            raise BackendUnavailable(
+                f"Cannot connect to the metadata database {self.location}: "
+                f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}",
+                hint="Check SHIPYARD_METADATA_URL and that the database server is running.",
+            ) from None
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    @property
+    def location(self) -> str:
+        return sa.make_url(self.url).render_as_string(hide_password=True)
+
+    # -- schema ---------------------------------------------------------------------
+
+    def schema_status(self) -> SchemaStatus:
+        with self._read() as conn:
+            return migrate.current_status(conn)
+
+    def upgrade(self) -> SchemaStatus:
+        with self._write() as conn:
+            self._lock_for_migration(conn)
+            status = migrate.current_status(conn)
+            if not status.known:
+                raise SchemaOutOfDate(
+                    f"The metadata database {self.location} is at revision {status.current}, "
+                    "which is newer than this Shipyard knows.",
+                    hint="Upgrade Shipyard.",
+                )
+            if not status.up_to_date:
+                try:
+                    migrate.upgrade_to_head(conn)
+                except CommandError as exc:
+                    raise SchemaOutOfDate(f"Migration failed: {exc}") from None
+        return self.schema_status()
+
+    def _refuse_if_out_of_date(self) -> None:
+        status = self.schema_status()
+        if status.up_to_date:
+            return
+        if not status.known:
+            raise SchemaOutOfDate(
+                f"The metadata database {self.location} is at revision {status.current}, "
+                f"newer than this Shipyard's {status.head}.",
+                hint="Upgrade Shipyard to match the database.",
+            )
+        raise SchemaOutOfDate(
+            f"The metadata database {self.location} is at schema revision "
+            f"{status.current or 'none (empty)'}; this Shipyard needs {status.head}.",
+            hint="Run `shipyard db upgrade`.",
+        )
+
+    # -- versions -------------------------------------------------------------------
+
+    def create_version(
+        self,
+        kind: str,
+        name: str,
+        *,
+        created_by: str,
+        content_hash: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        description: str = "",
+        reuse_same_content: bool = False,
+    ) -> tuple[VersionRecord, bool]:
+        check_name(name)
+        key = (version_counters.c.kind == kind) & (version_counters.c.name == name)
+        with self._write() as conn:
+            conn.execute(
+                self._insert_ignoring_conflicts(version_counters).values(
+                    kind=kind, name=name, latest=0
+                )
+            )
+            # FOR UPDATE holds the counter row (PostgreSQL) while we look for equal content.
+            latest = conn.execute(
+                sa.select(version_counters.c.latest).where(key).with_for_update()
+            ).scalar_one()
+            if reuse_same_content and content_hash:
+                row = conn.execute(
+                    sa.select(versions)
+                    .where(versions.c.kind == kind, versions.c.name == name)
+                    .where(versions.c.content_hash == content_hash)
+                    .order_by(versions.c.version)
+                    .limit(1)
+                ).first()
+                if row is not None:
+                    return _to_record(row), False
+            version = latest + 1
+            conn.execute(sa.update(version_counters).where(key).values(latest=version))
+            values = {
+                "id": uuid.uuid4().hex,
+                "kind": kind,
+                "name": name,
+                "version": version,
+                "content_hash": content_hash,
+                "attributes": dict(attributes or {}),
+                "description": description,
+                "created_at": datetime.now(UTC),
+                "created_by": created_by,
+            }
+            conn.execute(sa.insert(versions).values(**values))
+        return VersionRecord(**values), True
+
+    def get_version(self, kind: str, name: str, version: int | None = None) -> VersionRecord:
+        query = sa.select(versions).where(versions.c.kind == kind, versions.c.name == name)
+        if version is None:
+            query = query.order_by(versions.c.version.desc()).limit(1)
+        else:
+            query = query.where(versions.c.version == version)
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            ref = Ref(kind, name, version)
+            known = self.list_versions(kind, name)
+            hint = (
+                f"Known versions: {', '.join(str(r.version) for r in known)}."
+                if known
+                else f"See `shipyard {kind} list` for the names there are."
+            )
+            raise NotFound(f"No {ref} in the metadata store.", hint=hint)
+        return _to_record(row)
+
+    def list_versions(self, kind: str, name: str) -> list[VersionRecord]:
+        query = (
+            sa.select(versions)
+            .where(versions.c.kind == kind, versions.c.name == name)
+            .order_by(versions.c.version)
+        )
+        with self._read() as conn:
+            return [_to_record(row) for row in conn.execute(query)]
+
+    def list_names(self, kind: str) -> list[str]:
+        query = (
+            sa.select(version_counters.c.name)
+            .where(version_counters.c.kind == kind, version_counters.c.latest > 0)
+            .order_by(version_counters.c.name)
+        )
+        with self._read() as conn:
+            return list(conn.execute(query).scalars())
+
+    # -- lineage --------------------------------------------------------------------
+
+    def put_lineage(self, subject: Ref, record: Lineage) -> None:
+        with self._write() as conn:
+            conn.execute(sa.delete(lineage).where(lineage.c.subject == str(subject)))
+            conn.execute(
+                sa.insert(lineage).values(
+                    subject=str(subject), record=record.to_dict(), created_at=datetime.now(UTC)
+                )
+            )
+
+    def get_lineage(self, subject: Ref) -> Lineage:
+        with self._read() as conn:
+            record = conn.execute(
+                sa.select(lineage.c.record).where(lineage.c.subject == str(subject))
+            ).scalar_one_or_none()
+        if record is None:
+            raise NotFound(f"No lineage recorded for {subject}.")
+        return Lineage.from_dict(record)
+
+    # -- housekeeping -----------------------------------------------------------------
+
+    def info(self) -> StoreInfo:
+        status = self.schema_status()
+        counts: dict[str, int] = {}
+        if status.up_to_date:
+            with self._read() as conn:
+                for table in TABLES:
+                    counts[table.name] = conn.execute(
+                        sa.select(sa.func.count()).select_from(table)
+                    ).scalar_one()
+        return StoreInfo(self.backend, self.location, status, counts)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _to_record(row: sa.Row[Any]) -> VersionRecord:
+    data = row._mapping
+    return VersionRecord(
+        id=data["id"],
+        kind=data["kind"],
+        name=data["name"],
+        version=data["version"],
+        content_hash=data["content_hash"],
+        attributes=data["attributes"],
+        description=data["description"],
+        created_at=data["created_at"],
+        created_by=data["created_by"],
+    )

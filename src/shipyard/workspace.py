@@ -1,0 +1,130 @@
+"""The Workspace: settings plus the stores, and the one place where services are wired to them."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from shipyard.config import Settings, load_settings
+from shipyard.errors import InvalidConfig
+from shipyard.lineage import Lineage
+from shipyard.types import Ref
+
+if TYPE_CHECKING:
+    from shipyard.stores.artifacts import ArtifactStore
+    from shipyard.stores.metadata import MetadataStore, StoreInfo
+
+
+@dataclass(frozen=True)
+class WorkspaceInfo:
+    """Where each store is and what it holds (``shipyard info``)."""
+
+    home: Path
+    config_file: Path | None
+    principal: str
+    metadata: StoreInfo
+    artifact_url: str
+    artifact_objects: int
+    artifact_bytes: int
+    online_url: str
+
+
+class Workspace:
+    """Settings, stores and (as later parts land) the services that use them.
+
+    Build one with :func:`shipyard.connect`; close it (or use ``with``) when done.
+    """
+
+    def __init__(self, settings: Settings, metadata: MetadataStore, artifacts: ArtifactStore):
+        self.settings = settings
+        self.metadata = metadata
+        self.artifacts = artifacts
+
+    @property
+    def principal(self) -> str:
+        """Who this workspace acts as."""
+        return self.settings.principal
+
+    def lineage(self, ref: str | Ref) -> Lineage:
+        """The lineage recorded for ``ref`` (such as ``model:delay@7``)."""
+        return self.metadata.get_lineage(ref if isinstance(ref, Ref) else Ref.parse(ref))
+
+    def info(self) -> WorkspaceInfo:
+        objects, size = self.artifacts.stats()
+        return WorkspaceInfo(
+            home=self.settings.home,
+            config_file=self.settings.config_file,
+            principal=self.principal,
+            metadata=self.metadata.info(),
+            artifact_url=self.artifacts.url,
+            artifact_objects=objects,
+            artifact_bytes=size,
+            online_url=self.settings.online_url,
+        )
+
+    def close(self) -> None:
+        self.metadata.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Workspace(home={str(self.settings.home)!r}, principal={self.principal!r})"
+
+
+def connect(home: str | Path | None = None, **overrides: Any) -> Workspace:
+    """Open (creating if needed) the workspace at ``home``: the one entry point.
+
+    Settings not given here come from ``SHIPYARD_*`` variables, then
+    ``shipyard.toml``, then defaults (see :mod:`shipyard.config`). The embedded
+    SQLite store migrates itself on first use; a PostgreSQL store must be
+    migrated with ``shipyard db upgrade`` first.
+
+    >>> import shipyard, tempfile
+    >>> with shipyard.connect(tempfile.mkdtemp()) as ws:
+    ...     ws.metadata.list_names("dataset")
+    []
+    """
+    settings = load_settings(home, **overrides)
+    return open_workspace(settings)
+
+
+def open_workspace(settings: Settings) -> Workspace:
+    """Open a workspace from already validated settings."""
+    from shipyard.stores.artifacts import ArtifactStore
+    from shipyard.stores.metadata import open_metadata_store
+
+    prepare_home(settings.home)
+    artifacts = ArtifactStore(settings.artifact_url)
+    metadata = open_metadata_store(settings.metadata_url)
+    try:
+        metadata.ensure_schema()
+    except BaseException:
+        metadata.close()
+        raise
+    return Workspace(settings, metadata, artifacts)
+
+
+def prepare_home(home: Path) -> None:
+    """Create the home folder and prove it is writable, or say clearly why not."""
+    probe = home / f".write-test-{uuid.uuid4().hex}"
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise InvalidConfig(
+            f"The Shipyard home {home} is not a writable folder ({exc.strerror or exc}).",
+            hint="Set SHIPYARD_HOME (or pass home=) to a folder you can write to.",
+        ) from None

@@ -113,20 +113,64 @@ def _schema_text(schema: pa.Schema) -> str:
 
 
 def _row_hashes(batch: pa.RecordBatch) -> Any:
-    """One uint64 per row, from pandas' vectorised value hashing of every column."""
+    """One uint64 per row, mixing vectorised hashes of every column's values."""
     import numpy as np
-    import pandas as pd
 
     combined = np.zeros(batch.num_rows, dtype=np.uint64)
     for position, column in enumerate(batch.columns):
-        series = column.to_pandas()
-        try:
-            hashed = pd.util.hash_pandas_object(series, index=False).to_numpy()
-        except TypeError:  # unhashable values (lists, dicts): hash their text form
-            hashed = pd.util.hash_pandas_object(series.map(repr), index=False).to_numpy()
         # Mix in the column position so that swapping two columns' values changes the hash.
-        combined = combined * np.uint64(1_000_003) + hashed + np.uint64(position)
+        combined = combined * np.uint64(1_000_003) + _column_hashes(column) + np.uint64(position)
     return combined
+
+
+_NULL_HASH = 0x9E3779B97F4A7C15  # any constant: what a null hashes to, in every batch
+
+
+def _column_hashes(column: pa.Array) -> Any:
+    """Hashes that depend only on the values and the Arrow type, never on the batch.
+
+    (Converting each batch to pandas would not do: an integer batch with a null
+    becomes float64 and hashes differently from one without.)
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pandas.util import hash_array
+
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    kind = column.type
+    if pa.types.is_nested(kind) or not _fillable(kind):
+        values = np.array([repr(v) for v in column.to_pylist()], dtype=object)
+        return hash_array(values)
+    filled = column.fill_null(_zero(kind)) if column.null_count else column
+    hashed = hash_array(np.asarray(filled.to_numpy(zero_copy_only=False)))
+    if column.null_count:
+        hashed[np.asarray(pc.is_null(column))] = np.uint64(_NULL_HASH)
+    return hashed
+
+
+def _fillable(kind: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    checks = (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean, pa.types.is_string)
+    more = (pa.types.is_large_string, pa.types.is_binary, pa.types.is_large_binary)
+    temporal = (pa.types.is_timestamp, pa.types.is_date, pa.types.is_duration)
+    return any(check(kind) for check in (*checks, *more, *temporal))
+
+
+def _zero(kind: pa.DataType) -> Any:
+    import pyarrow as pa
+
+    if pa.types.is_boolean(kind):
+        return pa.scalar(False, kind)
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return pa.scalar("", kind)
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        return pa.scalar(b"", kind)
+    if pa.types.is_timestamp(kind) or pa.types.is_duration(kind) or pa.types.is_date(kind):
+        return pa.scalar(0, pa.int64()).cast(kind)
+    return pa.scalar(0, kind)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from shipyard.cli.context import console, settings
+
+if TYPE_CHECKING:
+    from shipyard.stores.metadata.sql import SqlMetadataStore
 
 app = typer.Typer(
     help="Manage the metadata database schema.",
@@ -17,9 +22,7 @@ app = typer.Typer(
 @app.command(epilog="Example: shipyard db upgrade")
 def upgrade(ctx: typer.Context) -> None:
     """Apply pending migrations to the metadata database (safe to run twice)."""
-    from shipyard.stores.metadata import open_metadata_store
-
-    store = open_metadata_store(settings(ctx).metadata_url)
+    store = _open_store(ctx)
     try:
         before = store.schema_status()
         after = store.upgrade()
@@ -34,9 +37,7 @@ def upgrade(ctx: typer.Context) -> None:
 @app.command(epilog="Example: shipyard db status")
 def status(ctx: typer.Context) -> None:
     """Show the schema revision of the metadata database and the one this Shipyard needs."""
-    from shipyard.stores.metadata import open_metadata_store
-
-    store = open_metadata_store(settings(ctx).metadata_url)
+    store = _open_store(ctx)
     try:
         current = store.schema_status()
     finally:
@@ -45,3 +46,13 @@ def status(ctx: typer.Context) -> None:
     console.print(
         f"{store.location}: schema {current.current or 'none'}, needs {current.head} ({state})."
     )
+
+
+def _open_store(ctx: typer.Context) -> SqlMetadataStore:
+    from shipyard.stores.metadata import open_metadata_store
+    from shipyard.workspace import prepare_home
+
+    selected = settings(ctx)
+    if selected.is_embedded:  # the SQLite file lives in the home: make sure it can
+        prepare_home(selected.home)
+    return open_metadata_store(selected.metadata_url)

@@ -9,6 +9,7 @@ from alembic.command import upgrade as alembic_upgrade
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 
 from shipyard.stores.metadata.base import SchemaStatus
 
@@ -32,7 +33,10 @@ def current_status(connection: sa.Connection) -> SchemaStatus:
     """Read the database's revision over an open connection."""
     current = MigrationContext.configure(connection).get_current_revision()
     script = ScriptDirectory.from_config(_config())
-    known = current is None or script.get_revision(current) is not None
+    try:
+        known = current is None or script.get_revision(current) is not None
+    except CommandError:  # a revision from a newer Shipyard
+        known = False
     return SchemaStatus(current=current, head=head_revision(), known=known)
 
 

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# README command 2: set up with the dev extras, then lint, type-check and run every test.
+# Tests that need PostgreSQL run when SHIPYARD_TEST_POSTGRES_URL is set and are skipped
+# (with the reason shown) otherwise; .ci/run starts PostgreSQL and sets it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh dev,postgres
+.venv/bin/ruff check src tests benchmarks examples
+.venv/bin/ruff format --check src tests benchmarks examples
+.venv/bin/mypy
+.venv/bin/pytest "$@"

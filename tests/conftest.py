@@ -1,0 +1,80 @@
+"""Shared fixtures. Tests that need a service find it through a setting:
+
+- SHIPYARD_TEST_POSTGRES_URL: a PostgreSQL database the tests may create databases from.
+
+Without it those tests are skipped with the reason shown; with
+SHIPYARD_TEST_REQUIRE_SERVICES=1 (set by .ci/run) a missing service fails them instead,
+so nothing is skipped silently in CI.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+POSTGRES_ENV = "SHIPYARD_TEST_POSTGRES_URL"
+REQUIRE_ENV = "SHIPYARD_TEST_REQUIRE_SERVICES"
+
+
+def need_service(env_name: str, what: str) -> str:
+    """The service URL from ``env_name``; skip (or fail in CI) when it is not set."""
+    url = os.environ.get(env_name)
+    if url:
+        return url
+    message = f"{what} not configured: set {env_name} to run this test"
+    if os.environ.get(REQUIRE_ENV) == "1":
+        pytest.fail(f"{message} ({REQUIRE_ENV}=1 forbids skipping)")
+    pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's SHIPYARD_* settings or a stray shipyard.toml."""
+    for name in list(os.environ):
+        if name.startswith("SHIPYARD_") and not name.startswith("SHIPYARD_TEST_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database, dropped after the test."""
+    admin_url = need_service(POSTGRES_ENV, "PostgreSQL")
+    import sqlalchemy as sa
+
+    name = f"shipyard_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def metadata_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each metadata backend in turn: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'metadata.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def workspace(metadata_url: str, tmp_path: Path) -> Iterator[object]:
+    """A workspace on each metadata backend (PostgreSQL migrated first, as an operator would)."""
+    import shipyard
+    from shipyard.stores.metadata import open_metadata_store
+
+    if not metadata_url.startswith("sqlite"):
+        store = open_metadata_store(metadata_url)
+        store.upgrade()
+        store.close()
+    with shipyard.connect(tmp_path / "home", metadata_url=metadata_url) as ws:
+        yield ws

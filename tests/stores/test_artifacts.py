@@ -1,0 +1,190 @@
+"""The artifact store: content addressing, verification on read, atomic writes, safe keys."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from shipyard.errors import CorruptArtifact, InvalidInput, NotFound
+from shipyard.lineage import hash_bytes, hash_file
+from shipyard.stores.artifacts import ArtifactStore, check_relative_path
+
+
+@pytest.fixture(params=["local", "memory"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> ArtifactStore:
+    if request.param == "local":
+        return ArtifactStore(str(tmp_path / "artifacts"))
+    return ArtifactStore(f"memory://artifacts-{uuid.uuid4().hex}")
+
+
+def object_path(store: ArtifactStore, digest: str) -> str:
+    return store._object_path(digest)
+
+
+def test_bytes_round_trip_and_are_addressed_by_sha256(store: ArtifactStore) -> None:
+    art = store.put_bytes(b"shipyard")
+    assert art.digest == hash_bytes(b"shipyard") and art.size == 8
+    assert store.get_bytes(art.digest) == b"shipyard"
+    assert store.get_bytes(art.uri) == b"shipyard"
+    assert store.exists(art.digest)
+
+
+def test_same_content_is_stored_once(store: ArtifactStore) -> None:
+    first = store.put_bytes(b"same")
+    second = store.put_bytes(b"same")
+    empty = store.put_bytes(b"")
+    assert first == second
+    assert store.get_bytes(empty.digest) == b""
+    assert store.stats() == (2, 4)
+
+
+def test_files_stream_and_round_trip(store: ArtifactStore, tmp_path: Path) -> None:
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(3 * (1 << 20) + 17))  # spans several chunks
+    art = store.put_file(source)
+    assert art.digest == hash_file(source)
+    copy = store.get_file(art.digest, tmp_path / "out" / "copy.bin")
+    assert copy.read_bytes() == source.read_bytes()
+
+
+def test_folders_round_trip(store: ArtifactStore, tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "model.bin").write_bytes(b"weights")
+    (folder / "sub" / "meta.json").write_text('{"a": 1}')
+    art = store.put_folder(folder)
+    assert art.kind == "folder" and art.size == len(b"weights") + len('{"a": 1}')
+    out = store.get_folder(art.digest, tmp_path / "restored")
+    assert (out / "model.bin").read_bytes() == b"weights"
+    assert (out / "sub" / "meta.json").read_text() == '{"a": 1}'
+    assert set(store.read_manifest(art.digest)["files"]) == {"model.bin", "sub/meta.json"}
+
+
+def test_a_tampered_artifact_is_refused(store: ArtifactStore, tmp_path: Path) -> None:
+    art = store.put_bytes(b"the real model")
+    with store.fs.open(object_path(store, art.digest), "wb") as handle:
+        handle.write(b"the evil model")
+    with pytest.raises(CorruptArtifact, match=art.digest):
+        store.get_bytes(art.digest)
+    target = tmp_path / "model.bin"
+    with pytest.raises(CorruptArtifact):
+        store.get_file(art.digest, target)
+    assert not target.exists()  # nothing unverified reaches the caller's folder
+    assert list(tmp_path.glob(".model.bin*")) == []
+
+
+def test_a_truncated_artifact_is_refused(store: ArtifactStore) -> None:
+    art = store.put_bytes(b"x" * 10_000)
+    with store.fs.open(object_path(store, art.digest), "wb") as handle:
+        handle.write(b"x" * 5_000)
+    with pytest.raises(CorruptArtifact, match="truncated"):
+        store.get_bytes(art.digest)
+
+
+def test_a_corrupt_file_inside_a_folder_is_refused(store: ArtifactStore, tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "a.txt").write_text("alpha")
+    art = store.put_folder(folder)
+    inner = store.read_manifest(art.digest)["files"]["a.txt"]["digest"]
+    with store.fs.open(object_path(store, inner), "wb") as handle:
+        handle.write(b"omega")
+    with pytest.raises(CorruptArtifact):
+        store.get_folder(art.digest, tmp_path / "out")
+
+
+def test_a_write_that_fails_midway_leaves_nothing_visible(store: ArtifactStore) -> None:
+    def chunks():  # type: ignore[no-untyped-def]
+        yield b"a" * 1000
+        raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError):
+        store._put_stream(chunks())
+    assert store.stats() == (0, 0)
+    tmp = f"{store.root}/tmp"
+    assert not store.fs.exists(tmp) or store.fs.ls(tmp) == []
+
+
+KILLED_WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from shipyard.stores.artifacts import ArtifactStore
+
+    def chunks():
+        for _ in range(10):
+            yield b"z" * (1 << 20)
+        print("writing", flush=True)
+        time.sleep(600)            # killed here, mid-write
+        yield b"never"
+
+    ArtifactStore(sys.argv[1])._put_stream(chunks())
+    """
+)
+
+
+def test_a_killed_writer_leaves_no_artifact(tmp_path: Path) -> None:
+    root = tmp_path / "artifacts"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(root)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "writing"
+    time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    store = ArtifactStore(str(root))
+    assert store.stats() == (0, 0)
+    leftovers = list((root / "tmp").iterdir())
+    assert len(leftovers) == 1 and leftovers[0].stat().st_size >= 10 << 20  # only a temp file
+
+
+def test_unknown_addresses(store: ArtifactStore) -> None:
+    with pytest.raises(NotFound):
+        store.get_bytes("0" * 64)
+    for bad in ["", "abc", "../" + "0" * 61, "sha1:" + "0" * 64, "G" * 64]:
+        with pytest.raises(InvalidInput, match="not an artifact address"):
+            store.get_bytes(bad)
+
+
+@pytest.mark.parametrize(
+    "key", ["../escape", "a/../../b", "/etc/passwd", "C:/x", "a\\b", "a//b", "./a", "", "a/"]
+)
+def test_keys_that_could_escape_are_refused(key: str) -> None:
+    with pytest.raises(InvalidInput, match="not allowed"):
+        check_relative_path(key)
+
+
+def test_a_manifest_with_an_escaping_key_is_refused(store: ArtifactStore, tmp_path: Path) -> None:
+    inner = store.put_bytes(b"payload")
+    manifest = {
+        "files": {"../../outside.txt": {"digest": inner.digest, "size": 7}},
+        "format": "shipyard.folder.v1",
+    }
+    evil = store.put_bytes(json.dumps(manifest).encode())
+    with pytest.raises(InvalidInput, match="not allowed"):
+        store.get_folder(evil.digest, tmp_path / "restore")
+    assert not (tmp_path / "outside.txt").exists()
+
+
+def test_plain_bytes_are_not_a_folder(store: ArtifactStore) -> None:
+    art = store.put_bytes(b"just bytes")
+    with pytest.raises(InvalidInput, match="not a stored folder"):
+        store.read_manifest(art.digest)
+
+
+def test_bad_inputs(store: ArtifactStore, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput):
+        store.put_bytes("text")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="No file"):
+        store.put_file(tmp_path / "missing")
+    with pytest.raises(InvalidInput, match="No folder"):
+        store.put_folder(tmp_path / "missing")

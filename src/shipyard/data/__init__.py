@@ -1,0 +1,1 @@
+"""Data tooling: checks, transformations and label aggregation for training sets."""

@@ -57,8 +57,8 @@ def _print_info(details: WorkspaceInfo) -> None:
     meta = details.metadata
     table = Table(title="Shipyard workspace", show_header=True, header_style="bold")
     table.add_column("store")
-    table.add_column("where")
-    table.add_column("state")
+    table.add_column("where", overflow="fold")
+    table.add_column("state", overflow="fold")
     schema = meta.schema
     schema_text = (
         f"schema {schema.current} (up to date)"

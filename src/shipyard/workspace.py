@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ from shipyard.lineage import Lineage
 from shipyard.types import Ref
 
 if TYPE_CHECKING:
+    from shipyard.data.datasets import DatasetService
     from shipyard.stores.artifacts import ArtifactStore
     from shipyard.stores.metadata import MetadataStore, StoreInfo
 
@@ -42,6 +44,20 @@ class Workspace:
         self.settings = settings
         self.metadata = metadata
         self.artifacts = artifacts
+
+    @cached_property
+    def datasets(self) -> DatasetService:
+        """Versioned datasets: register, get, load, describe."""
+        from shipyard.data.datasets import DatasetService
+
+        home = self.settings.home
+        return DatasetService(
+            self.metadata,
+            self.artifacts,
+            principal=self.principal,
+            scratch=home / "tmp",
+            cache=home / "cache",
+        )
 
     @property
     def principal(self) -> str:

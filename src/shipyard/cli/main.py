@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from shipyard._version import __version__
-from shipyard.cli import db, labels
+from shipyard.cli import data, db, labels
 from shipyard.cli.context import state
 from shipyard.cli.lineage import lineage
 from shipyard.cli.server import server
@@ -53,6 +53,7 @@ app.command(epilog="Example: shipyard init   (or: shipyard --home ./ws init)")(i
 app.command(epilog="Example: shipyard info --json")(info)
 app.command(epilog="Example: shipyard server --host 127.0.0.1 --port 8080")(server)
 app.command(epilog="Example: shipyard lineage model:delay@7 --json")(lineage)
+app.add_typer(data.app, name="data")
 app.add_typer(db.app, name="db")
 app.add_typer(labels.app, name="labels")
 

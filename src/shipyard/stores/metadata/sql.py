@@ -181,7 +181,7 @@ class SqlMetadataStore(MetadataStore):
             hint = (
                 f"Known versions: {', '.join(str(r.version) for r in known)}."
                 if known
-                else f"See `shipyard {kind} list` for the names there are."
+                else f"Nothing named {name!r} has been registered as a {kind}; check the name."
             )
             raise NotFound(f"No {ref} in the metadata store.", hint=hint)
         return _to_record(row)

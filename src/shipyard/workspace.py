@@ -16,6 +16,7 @@ from shipyard.types import Ref
 
 if TYPE_CHECKING:
     from shipyard.data.datasets import DatasetService
+    from shipyard.data.split_service import SplitService
     from shipyard.stores.artifacts import ArtifactStore
     from shipyard.stores.metadata import MetadataStore, StoreInfo
 
@@ -57,6 +58,15 @@ class Workspace:
             principal=self.principal,
             scratch=home / "tmp",
             cache=home / "cache",
+        )
+
+    @cached_property
+    def splits(self) -> SplitService:
+        """Stored, reproducible splits of dataset versions, and their leakage reports."""
+        from shipyard.data.split_service import SplitService
+
+        return SplitService(
+            self.metadata, self.artifacts, self.datasets, principal=self.principal
         )
 
     @property

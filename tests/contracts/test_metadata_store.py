@@ -118,6 +118,12 @@ class MetadataStoreContract:
         assert loaded.created_at.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
         assert before <= loaded.created_at <= datetime.now(UTC)
 
+    def test_attribute_key_order_round_trips(self, store: SqlMetadataStore) -> None:
+        order = {"training": 0.7, "validation": 0.15, "testing": 0.15, "b": {"z": 1, "a": 2}}
+        store.create_version("split", "s", created_by="a", attributes=order)
+        loaded = store.get_version("split", "s").attributes
+        assert list(loaded) == list(order) and list(loaded["b"]) == ["z", "a"]
+
     def test_same_content_reuses_the_version(self, store: SqlMetadataStore) -> None:
         first, _ = store.create_version(
             "dataset", "d", created_by="a", content_hash="1" * 64, reuse_same_content=True

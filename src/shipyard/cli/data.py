@@ -9,9 +9,10 @@ import typer
 from rich.table import Table
 
 from shipyard.cli.context import console, workspace
+from shipyard.errors import InvalidInput
 
 app = typer.Typer(
-    help="Versioned datasets: register, list, show.",
+    help="Versioned datasets: register, list, show, split, leakage.",
     no_args_is_help=True,
     epilog="Example: shipyard data register flights flights.parquet --time-column time_hour",
 )
@@ -96,3 +97,49 @@ def show(
             str(column["min"]), str(column["max"]),
         )  # fmt: skip
     console.print(table)
+
+
+@app.command(epilog="Example: shipyard data split flights@1 --plan plan.yaml")
+def split(
+    ctx: typer.Context,
+    dataset: str = typer.Argument(..., help="NAME or NAME@VERSION of the dataset."),
+    plan: Path = typer.Option(..., "--plan", help="YAML split plan (sets, seed, stratify, ...)."),
+    name: str | None = typer.Option(None, help="Name of the split (default: the dataset's)."),
+) -> None:
+    """Split a dataset version by a plan; store it so it can be reproduced exactly."""
+    if not plan.is_file():
+        raise InvalidInput(f"No plan file at {plan}.", hint="Write the plan as YAML first.")
+    created = workspace(ctx).splits.create(dataset, plan, name=name)
+    console.print(f"Stored [bold]{created.ref}[/bold] of {created.dataset}")
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("set")
+    table.add_column("rows", justify="right")
+    table.add_column("row ids sha256")
+    slices = created.summary.get("slices", {}).get("slices", {})
+    for slice_name in slices:
+        table.add_column(f"slice {slice_name}", justify="right")
+    for set_name in created.set_names:
+        cells = [str(slices[s]["rows"].get(set_name, 0)) for s in slices]
+        table.add_row(
+            set_name, f"{created.counts[set_name]:,}", created.row_ids_hash[set_name][:12], *cells
+        )
+    console.print(table)
+    for warning in created.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+
+
+@app.command(epilog="Example: shipyard data leakage split:flights@1 --json")
+def leakage(
+    ctx: typer.Context,
+    split_ref: str = typer.Argument(..., help="split:NAME[@VERSION] (or NAME[@VERSION])."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    fail: bool = typer.Option(True, "--fail/--no-fail", help="Exit 6 on an error finding."),
+) -> None:
+    """Check a stored split for leaks: duplicates, shared groups, time, late-known features."""
+    report = workspace(ctx).splits.leakage_report(split_ref)
+    if as_json:
+        typer.echo(report.to_json())
+    else:
+        console.print(report.table())
+    if fail:
+        report.raise_for_errors()

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -35,7 +34,9 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+# Plain JSON, not JSONB: JSONB reorders object keys, and key order carries meaning
+# (a split plan's sets are drawn in the order they are named).
+JSONType = sa.JSON()
 
 metadata = sa.MetaData()
 

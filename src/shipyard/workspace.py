@@ -65,9 +65,7 @@ class Workspace:
         """Stored, reproducible splits of dataset versions, and their leakage reports."""
         from shipyard.data.split_service import SplitService
 
-        return SplitService(
-            self.metadata, self.artifacts, self.datasets, principal=self.principal
-        )
+        return SplitService(self.metadata, self.artifacts, self.datasets, principal=self.principal)
 
     @property
     def principal(self) -> str:

@@ -41,4 +41,4 @@ def test_columns_and_bad_input() -> None:
     with pytest.raises(InvalidInput, match="'c'"):
         rows.duplicated(frame, ["c"])
     with pytest.raises(InvalidInput, match="keep"):
-        rows.duplicated(frame, keep="none")
+        rows.duplicated(frame, keep="none")  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ find duplicates across sets. Values hash by type: the integer 1 and the float
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,10 @@ def row_hashes(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> np.
 
 
 def duplicated(
-    frame: pd.DataFrame, columns: Sequence[str] | None = None, *, keep: str = "first"
+    frame: pd.DataFrame,
+    columns: Sequence[str] | None = None,
+    *,
+    keep: Literal["first", "last"] = "first",
 ) -> np.ndarray:
     """Which rows repeat an earlier (``keep="first"``) or later (``"last"``) row, like
     ``DataFrame.duplicated`` but by hashing: one pass of vectorised hashes, then each

@@ -16,6 +16,7 @@ from shipyard.types import Ref
 
 if TYPE_CHECKING:
     from shipyard.data.datasets import DatasetService
+    from shipyard.data.quality_service import QualityService
     from shipyard.data.split_service import SplitService
     from shipyard.stores.artifacts import ArtifactStore
     from shipyard.stores.metadata import MetadataStore, StoreInfo
@@ -66,6 +67,15 @@ class Workspace:
         from shipyard.data.split_service import SplitService
 
         return SplitService(self.metadata, self.artifacts, self.datasets, principal=self.principal)
+
+    @cached_property
+    def quality(self) -> QualityService:
+        """Profiles, baselines (statistics + constraints) and data checks."""
+        from shipyard.data.quality_service import QualityService
+
+        return QualityService(
+            self.metadata, self.artifacts, self.datasets, principal=self.principal
+        )
 
     @property
     def principal(self) -> str:

@@ -62,8 +62,8 @@ def test_suggestions_on_flights(flights: pd.DataFrame, constraints: Constraints)
     assert set(constraints["origin"].drift) == {"psi", "js_distance"}
     assert constraints["time_hour"].drift == {} and constraints["time_hour"].is_non_negative is None
     assert constraints["origin"].distinct_min <= 3 <= constraints["origin"].distinct_max  # type: ignore[operator]
-    true_distinct = flights["dep_delay"].nunique()
-    assert dep_delay.distinct_min <= true_distinct <= dep_delay.distinct_max  # type: ignore[operator]
+    # A numeric column's distinct count grows with the rows, so it gets no bound.
+    assert dep_delay.distinct_min is None and dep_delay.distinct_max is None
 
 
 def test_options_widen_ranges_and_set_drift() -> None:

@@ -8,11 +8,12 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from shipyard.cli import quality
 from shipyard.cli.context import console, workspace
 from shipyard.errors import InvalidInput
 
 app = typer.Typer(
-    help="Versioned datasets: register, list, show, split, leakage.",
+    help="Versioned datasets: register, list, show, split, leakage, profile, baseline, check.",
     no_args_is_help=True,
     epilog="Example: shipyard data register flights flights.parquet --time-column time_hour",
 )
@@ -143,3 +144,12 @@ def leakage(
         console.print(report.table())
     if fail:
         report.raise_for_errors()
+
+
+app.command(epilog="Example: shipyard data profile flights@1")(quality.profile)
+app.command(epilog="Example: shipyard data baseline flights@1 --out baseline/")(quality.baseline)
+CHECK_EXAMPLE = (
+    "Example: shipyard data check flights@2 --baseline dataset:flights@1 "
+    '--unique carrier,flight,time_hour --sql "positive=distance > 0"'
+)
+app.command(epilog=CHECK_EXAMPLE)(quality.check)

@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shipyard.data.rows import is_pandas_index
 from shipyard.errors import InvalidInput
 from shipyard.lineage import hash_bytes, hash_file, hash_table
 from shipyard.stores.metadata.base import VersionRecord
@@ -295,7 +296,11 @@ def _open_file(path: Path) -> tuple[pa.Schema, Iterable[pa.RecordBatch], str]:
         if suffix in (".parquet", ".pq"):
             # pre_buffer would keep every row group read so far in memory.
             parquet = pq.ParquetFile(path, pre_buffer=False)
-            return parquet.schema_arrow, parquet.iter_batches(batch_size=BATCH_ROWS), str(path)
+            # A pandas index written into the file is not data.
+            keep = [n for n in parquet.schema_arrow.names if not is_pandas_index(n)]
+            batches = parquet.iter_batches(batch_size=BATCH_ROWS, columns=keep)
+            schema = pa.schema([parquet.schema_arrow.field(n) for n in keep])
+            return schema, batches, str(path)
         if suffix in (".csv", ".gz") and path.name.lower().removesuffix(".gz").endswith(".csv"):
             reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=16 << 20))
             return reader.schema, reader, str(path)

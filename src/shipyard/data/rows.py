@@ -7,6 +7,7 @@ find duplicates across sets. Values hash by type: the integer 1 and the float
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Literal
 
@@ -14,6 +15,13 @@ import numpy as np
 import pandas as pd
 
 from shipyard.errors import InvalidInput
+
+_PANDAS_INDEX = re.compile(r"^__index_level_\d+__$")
+
+
+def is_pandas_index(column: str) -> bool:
+    """True for the column pandas writes its index into (not data)."""
+    return bool(_PANDAS_INDEX.match(column))
 
 
 def row_hashes(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> np.ndarray:

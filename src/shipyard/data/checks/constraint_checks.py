@@ -185,11 +185,16 @@ def _distinct(column: ColumnProfile, feature: FeatureConstraint) -> Iterator[Che
     low, high = column.distinct_bounds(3)  # the HLL estimate's own error bounds
     lower = feature.distinct_min if feature.distinct_min is not None else 0
     upper = feature.distinct_max if feature.distinct_max is not None else float("inf")
-    # Fail only when even the sketch's error bounds lie outside the allowed range.
-    status: Status = "fail" if high < lower or low > upper else "pass"
-    why = (
-        "Within the bounds."
-        if status == "pass"
-        else "The number of distinct values changed a lot: ids reused, or a field now constant?"
-    )
+    # Judge by the sketch's error bounds, not its point estimate. More values than allowed
+    # fails (new codes); fewer only warns, since a small window may not see rare ones.
+    if low > upper:
+        status: Status = "fail"
+        why = "More distinct values than the baseline allows: new codes upstream?"
+    elif high < lower:
+        status = "warn"
+        why = (
+            "Fewer distinct values than in the baseline: a small window, or a field gone constant?"
+        )
+    else:
+        status, why = "pass", "Within the bounds."
     yield CheckResult("distinct_count", feature.name, status, round(estimate), (lower, upper), why)

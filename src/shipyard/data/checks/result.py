@@ -79,24 +79,18 @@ class CheckReport:
         table = Table(
             title=f"Data checks: {len(self.failures)} failed, {len(self.warnings)} warned, "
             f"{len(self.results) - len(self.failures) - len(self.warnings)} passed",
-            show_lines=False,
+            show_lines=True,
         )
-        table.add_column("status", no_wrap=True)
+        # Two columns keep each result readable in an 80-column terminal.
         table.add_column("check", no_wrap=True)
-        table.add_column("column", overflow="fold")
-        table.add_column("observed", overflow="fold")
-        table.add_column("expected", overflow="fold")
-        table.add_column("why", ratio=1)
+        table.add_column("seen, allowed, why", ratio=1)
         for result in sorted(self.results, key=lambda r: order[r.status]):
             if result.status == "pass" and not show_passed:
                 continue
             table.add_row(
-                f"[{_STYLE[result.status]}]{result.status}[/]",
-                result.check,
-                result.column or "(table)",
-                _short(result.observed),
-                _short(result.expected),
-                result.why,
+                f"[{_STYLE[result.status]}]{result.status}[/] {result.check}\n"
+                f"{result.column or '(table)'}",
+                f"seen {_short(result.observed)}; allowed {_short(result.expected)}\n{result.why}",
             )
         return table
 

@@ -15,6 +15,7 @@ from shipyard.data.checks.custom import (
 )
 from shipyard.data.checks.distribution import distribution_checks
 from shipyard.data.checks.result import CheckReport, CheckResult
+from shipyard.data.rows import is_pandas_index
 from shipyard.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ def run_checks(
         profile = current
     else:
         assert table is not None
-        profile = profile_table(table, kinds=_known_kinds(kinds, table.column_names))
+        profile = profile_table(table, kinds=_known_kinds(kinds, table))
     results: list[CheckResult] = []
     if constraints is not None:
         _check_names(constraints, profile, unexpected_columns)
@@ -99,9 +100,10 @@ def _as_table(data: Any) -> Any:
         return data
     if isinstance(data, str | os.PathLike):
         try:
-            return pq.read_table(data)
+            table = pq.read_table(data)
         except (OSError, pa.ArrowInvalid) as exc:
             raise InvalidInput(f"Cannot read {data} as Parquet: {exc}") from None
+        return table.drop_columns([c for c in table.column_names if is_pandas_index(c)])
     module = type(data).__module__
     if module.startswith("pandas"):
         return pa.Table.from_pandas(data, preserve_index=False)
@@ -113,11 +115,26 @@ def _as_table(data: Any) -> Any:
     )
 
 
-def _known_kinds(kinds: dict[str, Any] | None, columns: Sequence[str]) -> dict[str, Any] | None:
-    """Profile the current data with the reference's kinds, for the columns both have."""
+def _known_kinds(kinds: dict[str, Any] | None, table: Any) -> dict[str, Any] | None:
+    """The reference's kinds for the current columns whose type still allows them.
+
+    A column whose type changed is profiled as what it now is, so the schema check can
+    report the change instead of the profiler refusing the table.
+    """
     if kinds is None:
         return None
-    return {name: kind for name, kind in kinds.items() if name in columns}
+    from shipyard.data.profiles.kinds import family_of, resolve_kind
+
+    usable = {}
+    for field in table.schema:
+        if field.name not in kinds:
+            continue
+        try:
+            resolve_kind(field.name, family_of(field.type), kinds[field.name])
+        except InvalidInput:
+            continue
+        usable[field.name] = kinds[field.name]
+    return usable
 
 
 def _check_names(constraints: Constraints, profile: TableProfile, unexpected: Unexpected) -> None:

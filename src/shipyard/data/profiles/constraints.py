@@ -151,7 +151,9 @@ def _suggest(
         if counts is not None:
             out["domain"] = tuple(sorted(counts))
         out["drift"] = {k: v for k, v in thresholds.items() if k in CATEGORICAL_DRIFT}
-    if col.path != "none" and col.n:
+    # Distinct counts of continuous or free-text columns grow with the rows: a bound on them
+    # would fail every smaller or larger window. Only categories get one.
+    if kind in ("categorical", "boolean") and col.n:
         low, high = col.distinct_bounds(3)
         out.update(
             distinct_min=math.floor(low * (1 - dmargin)),

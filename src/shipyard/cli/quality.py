@@ -1,0 +1,103 @@
+"""`shipyard data profile|baseline|check`: data quality commands (registered on `data`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from shipyard.cli.context import console, workspace
+from shipyard.errors import InvalidInput
+
+
+def profile(
+    ctx: typer.Context,
+    dataset: str = typer.Argument(..., help="NAME or NAME@VERSION."),
+    as_json: bool = typer.Option(False, "--json", help="Print the profile document."),
+) -> None:
+    """Profile a dataset version (once; later calls reuse the stored profile)."""
+    result = workspace(ctx).quality.profile(dataset)
+    if as_json:
+        typer.echo(result.to_json(indent=2))
+        return
+    table = Table(title=f"Profile of {dataset}: {result.rows:,} rows", header_style="bold")
+    for column in ("column", "kind", "missing", "mean", "min", "max", "distinct", "top values"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("column", "kind"))
+    for col in result:
+        top = (
+            ", ".join(f"{v} ({n:,})" for v, n in col.frequent_items(3))
+            if col.path == "categorical"
+            else ""
+        )
+        table.add_row(
+            col.name,
+            col.kind,
+            f"{col.missing:,}",
+            _number(col.mean) if col.path == "numeric" else "",
+            _number(col.min) if col.path == "numeric" else "",
+            _number(col.max) if col.path == "numeric" else "",
+            f"~{col.distinct():,.0f}" if col.n else "0",
+            top,
+        )
+    console.print(table)
+
+
+def baseline(
+    ctx: typer.Context,
+    dataset: str = typer.Argument(..., help="NAME or NAME@VERSION of the reference data."),
+    constraints: Path | None = typer.Option(
+        None, help="Edited constraints (JSON or YAML) to store instead of suggested ones."
+    ),
+    out: Path | None = typer.Option(
+        None, help="Also write statistics.json and constraints.json here."
+    ),
+) -> None:
+    """Store a baseline: the dataset's profile plus suggested (or edited) constraints."""
+    stored = workspace(ctx).quality.baseline(dataset, constraints=constraints)
+    how = "edited" if stored.edited else "suggested"
+    console.print(
+        f"Stored [bold]{stored.ref}[/bold] of {stored.dataset}: "
+        f"{len(stored.constraints.features)} columns, {how} constraints"
+    )
+    if out is not None:
+        statistics, rules = stored.write(out)
+        console.print(f"Wrote {statistics} and {rules}")
+
+
+def check(
+    ctx: typer.Context,
+    data: str = typer.Argument(..., help="NAME[@VERSION] of a dataset, or a Parquet file."),
+    baseline_ref: str = typer.Option(
+        ..., "--baseline", help="baseline:NAME[@V], or dataset:NAME[@V] for its latest baseline."
+    ),
+    unique: list[str] = typer.Option(
+        [], "--unique", help="Key that must be unique: COL or COL1,COL2 (repeatable)."
+    ),
+    sql: list[str] = typer.Option(
+        [], "--sql", help="NAME=PREDICATE every row must satisfy, in DuckDB SQL (repeatable)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    all_results: bool = typer.Option(False, "--all", help="Also list the checks that passed."),
+) -> None:
+    """Check data against a baseline; exits 6 when a check fails."""
+    from shipyard.data.checks import SqlCheck
+
+    sql_checks = []
+    for item in sql:
+        name, sep, predicate = item.partition("=")
+        if not sep or not name.strip() or not predicate.strip():
+            raise InvalidInput(f"--sql {item!r} is not NAME=PREDICATE.",
+                               hint='Example: --sql "positive_distance=distance > 0".')  # fmt: skip
+        sql_checks.append(SqlCheck(name.strip(), predicate.strip()))
+    keys = [[c.strip() for c in key.split(",") if c.strip()] for key in unique]
+    report = workspace(ctx).quality.check(data, baseline=baseline_ref, unique=keys, sql=sql_checks)
+    if as_json:
+        typer.echo(report.to_json())
+    else:
+        console.print(report.table(show_passed=all_results))
+    report.raise_for_failures()
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.4g}"

@@ -425,3 +425,20 @@ def test_a_raw_datasketches_cdf_is_refused_with_a_hint_to_drop_the_last_value() 
     with pytest.raises(InvalidInput, match="returned 101 values for 100 points") as info:
         numeric_drift_from_summaries(good, raw)
     assert "drop it" in str(info.value)
+
+
+def test_a_change_of_spread_alone_is_caught_and_sized_by_the_iqr() -> None:
+    rng = np.random.default_rng(42)
+    reference = rng.normal(0.0, 1.0, 200_000)
+    wider = rng.normal(0.0, np.sqrt(1.8), 200_000)  # variance x1.8: KS D is only about 0.07
+    same = rng.normal(0.0, 1.0, 200_000)
+    result = decide(
+        {
+            "wider": numeric_drift_from_samples(reference, wider),
+            "same": numeric_drift_from_samples(reference, same),
+        }
+    )
+    assert result.drifted_columns == ("wider",)
+    assert "spread change" in result["wider"].reason
+    assert result["wider"].tests["ks"].effect < 0.1  # the D gate alone would miss it
+    assert 1.3 < result["wider"].tests["spread"].statistic < 1.4

@@ -43,7 +43,10 @@ difference is both *real* and *big enough to matter*:
    (default 0.05). A test is *significant* when its adjusted p <= alpha.
 2. A numeric column has drifted if
    (KS significant **and** adjusted D >= ``ks_d``, default 0.1) **or**
-   (Welch significant **and** ``|SMD|`` >= ``smd``, default 0.2).
+   (Welch significant **and** ``|SMD|`` >= ``smd``, default 0.2) **or**
+   (KS significant **and** the interquartile range grew or shrank by a factor
+   of ``spread_ratio``, default 1.25, or more): a change of spread alone moves
+   the CDF too little for the D gate (a std 1.34 times larger gives D = 0.07).
 3. A categorical column has drifted if
    chi-square is significant **and** (V >= ``cramers_v``, default 0.1, **or**
    JS >= ``js``, default 0.1) -- **or**, as a finding of its own, if at least
@@ -54,7 +57,7 @@ counts twice) but keeps the promise simple: on unchanged data, the chance
 that a comparison flags anything is at most ``alpha``. The gates make it far
 smaller, because a real difference must also be large. What the defaults
 mean: D = 0.1 is about a 0.25-std shift of a normal, or its std grown 1.6-fold; a
-pure change of spread is seen only by KS. PSI floors empty bins at
+pure change of spread is tested by KS and sized by the interquartile range. PSI floors empty bins at
 ``PSI_EPSILON`` (1e-4).
 
 Thresholds live in :class:`DriftThresholds`; override them per column with

@@ -17,7 +17,7 @@ Kind = Literal["numeric", "categorical"]
 # Which threshold gates which test's effect, per column kind. Tests not listed
 # (PSI everywhere, JS on numerics) are reported for information only.
 _GATES: dict[Kind, dict[str, str]] = {
-    "numeric": {"ks": "ks_d", "welch": "smd"},
+    "numeric": {"ks": "ks_d", "welch": "smd", "spread": "spread_ratio"},
     "categorical": {"chi2": "cramers_v", "js": "js", "new_categories": "new_share"},
 }
 
@@ -120,6 +120,8 @@ class DriftThresholds:
         cramers_v: Cramér's V (equal-size form) for categoricals.
         js: Jensen-Shannon distance (base 2) for categoricals.
         new_share: share of current rows in categories the reference never saw.
+        spread_ratio: how far the spread (interquartile range) may grow or shrink, as a
+            ratio (1.25: by a quarter either way), for numerics whose KS test is significant.
 
     Example:
         >>> DriftThresholds(ks_d=0.2).smd
@@ -131,14 +133,17 @@ class DriftThresholds:
     cramers_v: float = 0.1
     js: float = 0.1
     new_share: float = 0.01
+    spread_ratio: float = 1.25
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            upper = math.inf if f.name == "smd" else 1.0
-            if not isinstance(value, int | float) or not 0.0 < value <= upper:
+            lower, upper = (1.0, math.inf) if f.name == "spread_ratio" else (0.0, 1.0)
+            upper = math.inf if f.name == "smd" else upper
+            if not isinstance(value, int | float) or not lower < value <= upper:
                 raise InvalidInput(
-                    f"Drift threshold {f.name!r} must be a number in (0, {upper}], got {value!r}.",
+                    f"Drift threshold {f.name!r} must be a number in ({lower:g}, {upper}], "
+                    f"got {value!r}.",
                     hint=f"The default is {f.default!r}.",
                 )
 
@@ -248,7 +253,8 @@ def decide(
 
 _RULE = (
     "numeric: drifted if (KS significant and adjusted D >= ks_d) or "
-    "(Welch significant and |SMD| >= smd).",
+    "(Welch significant and |SMD| >= smd) or "
+    "(KS significant and the IQR grew or shrank by spread_ratio or more).",
     "categorical: drifted if chi-square significant and (V >= cramers_v or JS >= js), "
     "or if the share of rows in unseen categories >= new_share.",
 )
@@ -278,6 +284,11 @@ def _verdict(
         ):
             fired = bool(r.significant) and r.exceeds
             parts.append((fired, _clause(what, effect, fired, r, f"{r.threshold:g}")))
+        # A change of spread alone moves the CDF little; KS says it is real, the IQR how big.
+        spread = tests["spread"]
+        fired = bool(ks.significant) and spread.exceeds
+        ratio = f"spread (IQR) x{spread.statistic:.2f} (threshold x{spread.threshold:g} either way)"
+        parts.append((fired, f"spread change: {ratio}" + ("" if fired else ", within bounds")))
     else:
         chi2, js, new = tests["chi2"], tests["js"], tests["new_categories"]
         fired = bool(chi2.significant) and (chi2.exceeds or js.exceeds)

@@ -230,9 +230,12 @@ def _assemble(
     p_bins = np.diff(np.concatenate([[0.0], _call_cdf(ref, edges, "reference"), [1.0]]))
     q_bins = np.diff(np.concatenate([[0.0], _call_cdf(cur, edges, "current"), [1.0]]))
     psi_value, js_value = psi(p_bins, q_bins), js_distance(p_bins, q_bins)
+    ratio = _spread_ratio(ref, cur)
     tests = {
         "ks": StatResult(ks.statistic, ks.p_value, ks.adjusted),
         "welch": StatResult(t, p_t, smd),
+        # Effect: the larger of the ratio and its inverse, so shrinking counts like growing.
+        "spread": StatResult(ratio, None, max(ratio, 1.0 / ratio) if ratio > 0 else math.inf),
         "psi": StatResult(psi_value, None, psi_value),
         "js": StatResult(js_value, None, js_value),
     }
@@ -243,6 +246,18 @@ def _assemble(
     details.update(cohens_d=d, ks_tolerance=ks.tolerance, n_effective=ks.n_effective)
     details["bins"] = int(edges.size + 1)
     return ColumnStats("numeric", tests, details)
+
+
+def _spread_ratio(ref: NumericSummary, cur: NumericSummary) -> float:
+    """Current over reference interquartile range; the std ratio where the IQR is zero."""
+    quartiles = np.array([0.25, 0.75])
+    iqr_ref = float(np.diff(_call_quantiles(ref, quartiles, "reference"))[0])
+    iqr_cur = float(np.diff(_call_quantiles(cur, quartiles, "current"))[0])
+    if iqr_ref > 0 and iqr_cur > 0:
+        return iqr_cur / iqr_ref
+    if ref.variance > 0:
+        return math.sqrt(cur.variance / ref.variance)
+    return 1.0 if cur.variance == 0 else math.inf
 
 
 def numeric_drift_from_samples(

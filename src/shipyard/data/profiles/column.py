@@ -14,7 +14,6 @@ Missing means null, or NaN in a float column; infinities are values.
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -93,13 +92,12 @@ class ColumnProfile:
         with np.errstate(invalid="ignore"):  # inf - inf: the variance is NaN, not a warning
             mean = float(x.mean())
             dev = x - mean
-            m2 = float(dev @ dev)
+            m2 = float(np.einsum("i,i", dev, dev))  # not BLAS: no idle threads spinning
         self._mean, self._m2 = S.chan(n_before, self._mean, self._m2, x.size, mean, m2)
         self.min = S.pick(min, self.min, float(x.min()))
         self.max = S.pick(max, self.max, float(x.max()))
         self._kll.update(x)
-        # datasketches 5.x has no array update for HLL: map() drives the C++ method directly.
-        deque(map(self._hll.update, x.tolist()), maxlen=0)
+        self._hll.update_values(x)
 
     def _update_categories(self, values: pa.Array) -> None:
         tally = pc.value_counts(values)
@@ -107,7 +105,7 @@ class ColumnProfile:
         counts = tally.field("counts").to_pylist()
         for key, weight in zip(keys, counts, strict=True):  # one step per distinct value
             self._freq.update(key, weight)
-            self._hll.update(key)
+        self._hll.update_values(np.array(keys, dtype=object))
         if self._counts is not None:
             self._counts = S.add_counts(
                 self._counts, dict(zip(keys, counts, strict=True)), K.MAX_CATEGORIES

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from shipyard.data.split_service import SplitService
     from shipyard.stores.artifacts import ArtifactStore
     from shipyard.stores.metadata import MetadataStore, StoreInfo
+    from shipyard.training.tracking import Tracker
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,13 @@ class Workspace:
         return QualityService(
             self.metadata, self.artifacts, self.datasets, principal=self.principal
         )
+
+    @cached_property
+    def runs(self) -> Tracker:
+        """Experiment tracking: runs with params, metrics, tags and artifacts; search, compare."""
+        from shipyard.training.tracking import Tracker
+
+        return Tracker(self.metadata, self.artifacts, principal=self.principal)
 
     @property
     def principal(self) -> str:

@@ -41,7 +41,18 @@ def test_init_and_info_in_an_empty_folder(tmp_path: Path) -> None:
     assert data["home"] == str(tmp_path / ".shipyard")
     assert data["metadata"]["backend"] == "sqlite"
     assert data["metadata"]["schema"] == data["metadata"]["schema_expected"]
-    assert data["metadata"]["counts"] == {"versions": 0, "version_counters": 0, "lineage": 0}
+    assert data["metadata"]["counts"] == {
+        "versions": 0,
+        "version_counters": 0,
+        "lineage": 0,
+        "experiments": 0,
+        "runs": 0,
+        "params": 0,
+        "metrics": 0,
+        "latest_metrics": 0,
+        "tags": 0,
+        "run_artifacts": 0,
+    }
     table = run("info", cwd=tmp_path)
     assert table.returncode == 0 and "metadata (sqlite)" in table.stdout
 

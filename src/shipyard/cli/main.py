@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from shipyard._version import __version__
-from shipyard.cli import data, db, labels
+from shipyard.cli import data, db, labels, runs
 from shipyard.cli.context import state
 from shipyard.cli.lineage import lineage
 from shipyard.cli.server import server
@@ -56,6 +56,7 @@ app.command(epilog="Example: shipyard lineage model:delay@7 --json")(lineage)
 app.add_typer(data.app, name="data")
 app.add_typer(db.app, name="db")
 app.add_typer(labels.app, name="labels")
+app.add_typer(runs.app, name="runs")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -74,4 +74,105 @@ lineage = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
 
-TABLES = (versions, version_counters, lineage)
+
+# -- experiment tracking ----------------------------------------------------------------
+# Runs get an integer surrogate key: the big tables (metrics above all) repeat it in
+# every row, where a 32-character uid would double their size. The uid is the public id.
+
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.UniqueConstraint("name", name="uq_experiments_name"),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("uid", sa.String(32), nullable=False),
+    sa.Column("experiment_id", sa.Integer, sa.ForeignKey("experiments.id"), nullable=False),
+    sa.Column("name", sa.String(250), nullable=False),
+    sa.Column("parent_id", sa.Integer, sa.ForeignKey("runs.id")),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("start_time", UTCDateTime, nullable=False),
+    sa.Column("end_time", UTCDateTime),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("notes", sa.Text, nullable=False),
+    sa.Column("record", JSONType, nullable=False),
+    sa.UniqueConstraint("uid", name="uq_runs_uid"),
+    sa.Index("ix_runs_experiment_start", "experiment_id", "start_time"),
+    sa.Index("ix_runs_parent", "parent_id"),
+)
+
+# Small keyed tables are WITHOUT ROWID on SQLite: the primary key is the row, stored once.
+params = sa.Table(
+    "params",
+    metadata,
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# Every logged value, append-only. No primary key and no foreign key: this is the
+# table that grows, and each extra per-row structure costs bytes and write time.
+metrics = sa.Table(
+    "metrics",
+    metadata,
+    sa.Column("run_id", sa.Integer, nullable=False),
+    sa.Column("key", sa.String(250), nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Index("ix_metrics_run_key", "run_id", "key"),
+)
+
+# The latest value of each metric of each run (highest step; the later write on a tie),
+# kept on write: search filters and orders on it instead of scanning `metrics`.
+latest_metrics = sa.Table(
+    "latest_metrics",
+    metadata,
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Index("ix_latest_metrics_key_value", "key", "value"),
+    sqlite_with_rowid=False,
+)
+
+tags = sa.Table(
+    "tags",
+    metadata,
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+run_artifacts = sa.Table(
+    "run_artifacts",
+    metadata,
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("path", sa.String(1000), primary_key=True),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+TABLES = (
+    versions,
+    version_counters,
+    lineage,
+    experiments,
+    runs,
+    params,
+    metrics,
+    latest_metrics,
+    tags,
+    run_artifacts,
+)

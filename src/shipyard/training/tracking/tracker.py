@@ -1,0 +1,267 @@
+"""The tracker (``ws.runs``): start runs, read them back, search and compare them."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import sys
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shipyard.errors import InvalidInput, NotFound
+from shipyard.stores.tracking import tracking_store_for
+from shipyard.stores.tracking.base import Experiment, MetricPoint, NewRun, RunInfo, RunStatus
+from shipyard.stores.tracking.query import attribute_condition
+from shipyard.training.tracking.compare import RunComparison, compare_runs
+from shipyard.training.tracking.run import Run
+from shipyard.training.tracking.search import compile_filter, parse_order_by
+from shipyard.training.tracking.validate import check_key, check_name
+from shipyard.training.tracking.writer import BatchWriter
+from shipyard.types import check_name as check_experiment_name
+
+if TYPE_CHECKING:
+    from shipyard.stores.artifacts import ArtifactStore
+    from shipyard.stores.metadata.base import MetadataStore
+
+DEFAULT_EXPERIMENT = "default"
+
+
+class Tracker:
+    """Experiment tracking on a workspace's stores; ``ws.runs`` is one.
+
+    >>> with ws.runs.start_run("churn") as run:  # doctest: +SKIP
+    ...     run.log_param("model", "hgb")
+    ...     run.log_metric("val_auc", 0.91)
+    >>> ws.runs.search("metrics.val_auc > 0.9", order_by=["metrics.val_auc DESC"])  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        artifacts: ArtifactStore,
+        principal: str,
+        *,
+        flush_interval: float = 0.1,
+        batch_size: int = 1000,
+    ) -> None:
+        self._store = tracking_store_for(metadata)
+        self._artifacts = artifacts
+        self.principal = principal
+        self._writer = BatchWriter(
+            self._store,
+            interval=flush_interval,
+            batch_size=batch_size,
+            background=self._store.supports_threads,
+        )
+        self._experiment_ids: dict[str, int] = {}
+        self._active: dict[int, Run] = {}  # runs to end at interpreter exit
+        self._lock = threading.Lock()
+        self._pid = os.getpid()  # a forked child that exits must not end the parent's runs
+
+    # -- runs -------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        experiment: str | None = None,
+        name: str | None = None,
+        *,
+        parent: Run | str | None = None,
+        record: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> Run:
+        """Start a run in ``experiment`` (the parent's, else "default"); use it with ``with``.
+
+        ``record`` is the automatically recorded environment (JSON-serialisable).
+
+        >>> with ws.runs.start_run("churn", name="sweep") as sweep:  # doctest: +SKIP
+        ...     with sweep.start_child(name="lr=0.1") as child:
+        ...         child.log_metric("auc", 0.9)
+        """
+        parent_id, parent_uid = None, None
+        if parent is not None:
+            info = self.get_run(parent)
+            parent_id, parent_uid = self._store.run_key(info.uid).id, info.uid
+            experiment = experiment or info.experiment
+        experiment = check_experiment_name(experiment or DEFAULT_EXPERIMENT, "Experiment name")
+        record = dict(record or {})
+        try:
+            json.dumps(record)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"The run record is not JSON-serialisable: {exc}.") from None
+        uid = uuid.uuid4().hex
+        name = check_name(name) if name is not None else f"run-{uid[:8]}"
+        new = NewRun(
+            uid=uid,
+            experiment_id=self._experiment_id(experiment),
+            name=name,
+            start_time=datetime.now(UTC),
+            created_by=self.principal,
+            parent_id=parent_id,
+            record=record,
+        )
+        run = Run(
+            self, self._store.create_run(new), experiment=experiment, name=name, parent=parent_uid
+        )
+        with self._lock:
+            if not self._active:
+                atexit.register(self._at_exit)
+            self._active[run.id] = run
+        if tags:
+            run.set_tags(tags)
+        return run
+
+    def get_run(self, run: Run | str) -> RunInfo:
+        """Everything recorded about a run (by uid or handle); NotFound if unknown."""
+        self._writer.flush()
+        return self._store.get_run(_uid(run))
+
+    def runs(
+        self, experiment: str = DEFAULT_EXPERIMENT, *, parent: Run | str | None = None
+    ) -> list[RunInfo]:
+        """The runs of an experiment, newest first (only ``parent``'s children, if given)."""
+        self.experiment(experiment)
+        where = None if parent is None else attribute_condition("parent_id", "=", _uid(parent))
+        self._writer.flush()
+        return self._store.search_runs(where, max_results=10**9, experiments=[experiment])
+
+    def search(
+        self,
+        filter: str = "",
+        order_by: str | Sequence[str] | None = None,
+        *,
+        max_results: int = 1000,
+        experiment: str | Sequence[str] | None = None,
+    ) -> list[RunInfo]:
+        """Runs matching a filter, ordered (newest first by default).
+
+        >>> ws.runs.search(  # doctest: +SKIP
+        ...     "metrics.val_auc > 0.8 and (params.model = 'hgb' or params.model = 'rf')",
+        ...     order_by=["metrics.val_auc DESC"], max_results=10)
+        """
+        where = compile_filter(filter if isinstance(filter, str) else "")
+        order = parse_order_by(order_by)
+        if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
+            raise InvalidInput(f"max_results must be a positive integer, got {max_results!r}.")
+        names = [experiment] if isinstance(experiment, str) else list(experiment or [])
+        for name in names:
+            self.experiment(name)
+        self._writer.flush()
+        return self._store.search_runs(where, order, max_results=max_results, experiments=names)
+
+    def compare(self, runs: Sequence[Run | str]) -> RunComparison:
+        """Runs side by side: params that differ, latest metrics, tags."""
+        if isinstance(runs, str) or not runs:
+            raise InvalidInput("compare needs a list of run ids.")
+        return compare_runs([self.get_run(run) for run in runs])
+
+    def metric_history(self, run: Run | str, key: str) -> list[MetricPoint]:
+        """Every value logged for a metric, by step."""
+        self._writer.flush()
+        return self._store.metric_history(_uid(run), key)
+
+    def set_tags(self, run: Run | str, tags: Mapping[str, Any]) -> None:
+        """Set tags on any run, ended or not."""
+        key = self._store.run_key(_uid(run))
+        rows = [(key.id, check_key(k, "Tag key"), str(v)) for k, v in tags.items()]
+        self._writer.flush()
+        self._store.log_batch(tags=rows)
+
+    def note(self, run: Run | str, text: str) -> None:
+        """Append a paragraph to any run's notes."""
+        self._store.append_note(self._store.run_key(_uid(run)).id, str(text))
+
+    # -- artifacts ----------------------------------------------------------------------
+
+    def artifact_bytes(self, run: Run | str, path: str) -> bytes:
+        """The content of one of a run's artifacts, verified against its digest."""
+        return self._artifacts.get_bytes(self._artifact_digest(run, path))
+
+    def download_artifact(self, run: Run | str, path: str, destination: str | Path) -> Path:
+        """Copy an artifact (a file path, or a folder prefix) to ``destination``."""
+        info = self.get_run(run)
+        if path in info.artifacts:
+            return self._artifacts.get_file(info.artifacts[path], destination)
+        prefix = path.rstrip("/") + "/"
+        inside = {p[len(prefix) :]: d for p, d in info.artifacts.items() if p.startswith(prefix)}
+        if not inside:
+            raise self._no_artifact(info, path)
+        for relative, digest in inside.items():
+            self._artifacts.get_file(digest, Path(destination) / relative)
+        return Path(destination)
+
+    def _artifact_digest(self, run: Run | str, path: str) -> str:
+        info = self.get_run(run)
+        if path not in info.artifacts:
+            raise self._no_artifact(info, path)
+        return info.artifacts[path]
+
+    def _no_artifact(self, info: RunInfo, path: str) -> NotFound:
+        known = ", ".join(sorted(info.artifacts)[:10]) or "none"
+        return NotFound(f"Run {info.uid} has no artifact {path!r}.", hint=f"It has: {known}.")
+
+    # -- experiments ----------------------------------------------------------------------
+
+    def experiments(self) -> list[Experiment]:
+        """Every experiment, by name."""
+        return self._store.list_experiments()
+
+    def experiment(self, name: str) -> Experiment:
+        """One experiment; NotFound if there is none by that name."""
+        return self._store.get_experiment(name)
+
+    def create_experiment(self, name: str) -> Experiment:
+        """A new, empty experiment; AlreadyExists if the name is taken."""
+        name = check_experiment_name(name, "Experiment name")
+        return self._store.create_experiment(name, created_by=self.principal)
+
+    def _experiment_id(self, name: str) -> int:
+        if name not in self._experiment_ids:
+            found = self._store.get_or_create_experiment(name, created_by=self.principal)
+            self._experiment_ids[name] = found.id
+        return self._experiment_ids[name]
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write everything queued by every run of this tracker."""
+        self._writer.flush()
+
+    def _end_run(self, run: Run, status: RunStatus) -> None:
+        self._writer.flush(ends=[(run.id, status, datetime.now(UTC))])
+        run.status = status
+        with self._lock:
+            self._active.pop(run.id, None)
+            if not self._active:
+                atexit.unregister(self._at_exit)
+
+    def _at_exit(self) -> None:
+        """End runs left running when the interpreter exits: failed after an uncaught error."""
+        if os.getpid() != self._pid:
+            return
+        interactive = hasattr(sys, "ps1")
+        error = None if interactive else getattr(sys, "last_exc", getattr(sys, "last_value", None))
+        for run in list(self._active.values()):
+            try:
+                run.fail(error) if isinstance(error, BaseException) else run.end("finished")
+            except Exception as exc:
+                print(f"shipyard: could not end run {run.uid} at exit: {exc}", file=sys.stderr)
+        try:
+            self._writer.flush()
+        except Exception as exc:
+            print(f"shipyard: tracking data not written at exit: {exc}", file=sys.stderr)
+
+    def __repr__(self) -> str:
+        return f"Tracker(principal={self.principal!r}, active_runs={len(self._active)})"
+
+
+def _uid(run: Run | str) -> str:
+    if isinstance(run, Run):
+        return run.uid
+    if not isinstance(run, str):
+        raise InvalidInput(f"Expected a run id (a string) or a Run, got {type(run).__name__}.")
+    return run

@@ -1,0 +1,283 @@
+"""The contract every tracking backend passes: written once, run on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from shipyard.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from shipyard.stores.metadata import open_metadata_store
+from shipyard.stores.tracking import NewRun, OrderTerm, RunKey, TrackingStore, tracking_store_for
+from shipyard.stores.tracking.query import attribute_condition, key_condition
+
+WRITER = textwrap.dedent(
+    """
+    import sys, time, uuid
+    from datetime import UTC, datetime
+    from pathlib import Path
+    from shipyard.stores.metadata import open_metadata_store
+    from shipyard.stores.tracking import NewRun, tracking_store_for
+
+    url, worker, count, go = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
+    meta = open_metadata_store(url)
+    store = tracking_store_for(meta)
+    exp = store.get_or_create_experiment("race", created_by=f"w{worker}")
+    key = store.create_run(NewRun(uuid.uuid4().hex, exp.id, f"w{worker}", datetime.now(UTC), "w"))
+    print(key.uid, flush=True)
+    while not go.exists():          # start together, to collide for real
+        time.sleep(0.005)
+    batch = 50                      # many small transactions: real contention
+    for start in range(0, count, batch):
+        rows = [(key.id, "loss", s, float(s), time.time()) for s in range(start, start + batch)]
+        store.log_batch(metrics=rows, tags=[(key.id, "at", str(start))])
+    meta.close()
+    """
+)
+
+
+def new_run(store: TrackingStore, experiment: str = "e", **kwargs: object) -> RunKey:
+    exp = store.get_or_create_experiment(experiment, created_by="ana")
+    spec = {"uid": uuid.uuid4().hex, "experiment_id": exp.id, "name": "r", "created_by": "ana"}
+    spec.update({"start_time": datetime.now(UTC), **kwargs})
+    return store.create_run(NewRun(**spec))  # type: ignore[arg-type]
+
+
+class TrackingStoreContract:
+    """Subclasses supply ``url``: an empty database."""
+
+    @pytest.fixture
+    def url(self) -> str:
+        raise NotImplementedError  # each backend's class supplies its database
+
+    @pytest.fixture
+    def store(self, url: str) -> Iterator[TrackingStore]:
+        meta = open_metadata_store(url)
+        meta.upgrade()
+        yield tracking_store_for(meta)
+        meta.close()
+
+    # -- experiments ----------------------------------------------------------------------
+
+    def test_experiments(self, store: TrackingStore) -> None:
+        first = store.get_or_create_experiment("churn", created_by="ana")
+        again = store.get_or_create_experiment("churn", created_by="bo")
+        assert first == again and first.created_by == "ana"
+        assert first.created_at.utcoffset() == timedelta(0)
+        with pytest.raises(AlreadyExists, match="churn"):
+            store.create_experiment("churn", created_by="bo")
+        store.create_experiment("alpha", created_by="bo")
+        assert [e.name for e in store.list_experiments()] == ["alpha", "churn"]
+        with pytest.raises(NotFound, match="nope"):
+            store.get_experiment("nope")
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def test_runs_round_trip(self, store: TrackingStore) -> None:
+        exp = store.get_or_create_experiment("e", created_by="ana")
+        start = datetime.now(UTC).replace(microsecond=0)
+        record = {"seed": 7, "packages": {"numpy": "2.0"}, "b": 1, "a": 2}
+        specs = [
+            NewRun(uuid.uuid4().hex, exp.id, f"r{i}", start, "ana", record=record) for i in range(3)
+        ]
+        keys = store.create_runs(specs)
+        assert [k.uid for k in keys] == [s.uid for s in specs]
+        assert len({k.id for k in keys}) == 3
+        child = new_run(store, parent_id=keys[0].id, name="child")
+        info = store.get_run(keys[1].uid)
+        assert (info.name, info.experiment, info.status, info.parent) == (
+            "r1",
+            "e",
+            "running",
+            None,
+        )
+        assert info.start_time == start and info.end_time is None
+        assert info.record == record and list(info.record) == ["seed", "packages", "b", "a"]
+        assert (info.params, info.metrics, info.tags, info.artifacts) == ({}, {}, {}, {})
+        assert store.get_run(child.uid).parent == keys[0].uid
+        assert store.run_key(keys[2].uid) == keys[2]
+
+    def test_unknown_runs_are_not_found(self, store: TrackingStore) -> None:
+        for call in (store.get_run, store.run_key, lambda uid: store.metric_history(uid, "m")):
+            with pytest.raises(NotFound, match="0" * 32):
+                call("0" * 32)
+
+    def test_latest_metric_follows_the_highest_step(self, store: TrackingStore) -> None:
+        a, b = new_run(store), new_run(store)
+        store.log_batch(metrics=[(a.id, "m", 5, 0.5, 1.0), (a.id, "m", 2, 0.2, 2.0)])
+        store.log_batch(metrics=[(a.id, "m", 3, 0.3, 3.0), (b.id, "m", 0, 9.0, 3.0)])
+        assert store.get_run(a.uid).metrics == {"m": 0.5}  # a lower step never wins
+        store.log_batch(metrics=[(a.id, "m", 5, 0.55, 4.0), (a.id, "m", 5, 0.56, 4.0)])
+        assert store.get_run(a.uid).metrics == {"m": 0.56}  # a tie goes to the later write
+        store.log_batch(metrics=[(a.id, "m", 6, -1.5, 5.0), (a.id, "n", 0, 1e300, 5.0)])
+        assert store.get_run(a.uid).metrics == {"m": -1.5, "n": 1e300}
+        assert store.get_run(b.uid).metrics == {"m": 9.0}
+        history = store.metric_history(a.uid, "m")
+        assert [(p.step, p.value) for p in history] == [
+            (2, 0.2),
+            (3, 0.3),
+            (5, 0.5),
+            (5, 0.55),
+            (5, 0.56),
+            (6, -1.5),
+        ]
+        assert store.metric_history(a.uid, "unknown") == []
+
+    def test_params_keep_the_first_value_and_tags_the_last(self, store: TrackingStore) -> None:
+        run = new_run(store)
+        store.log_batch(params=[(run.id, "lr", "0.1")], tags=[(run.id, "t", "one")])
+        store.log_batch(
+            params=[(run.id, "lr", "0.2"), (run.id, "x", "")], tags=[(run.id, "t", "2")]
+        )
+        info = store.get_run(run.uid)
+        assert info.params == {"lr": "0.1", "x": ""} and info.tags == {"t": "2"}
+
+    def test_ends_and_status(self, store: TrackingStore) -> None:
+        a, b, c = new_run(store), new_run(store), new_run(store)
+        end = datetime.now(UTC)
+        store.log_batch(metrics=[(a.id, "m", 0, 1.0, 0.0)], ends=[(a.id, "finished", end)])
+        info = store.get_run(a.uid)
+        assert info.status == "finished" and info.end_time is not None
+        assert abs(info.end_time - end) < timedelta(milliseconds=1)
+        store.log_batch(ends=[(a.id, "failed", end)])  # an ended run keeps its status
+        assert store.get_run(a.uid).status == "finished"
+        store.set_status(b.id, "killed", end)
+        assert store.get_run(b.uid).status == "killed"
+        with pytest.raises(Conflict, match="already ended"):
+            store.set_status(b.id, "finished", end)
+        with pytest.raises(NotFound):
+            store.set_status(10**6, "finished", end)
+        assert store.get_run(c.uid).status == "running"
+
+    def test_artifacts_notes_and_record(self, store: TrackingStore) -> None:
+        run = new_run(store, record={"seed": 1})
+        store.record_artifact(run.id, "model/model.pkl", "a" * 64, 10)
+        store.record_artifact(run.id, "plot.png", "b" * 64, 20)
+        store.record_artifact(run.id, "plot.png", "c" * 64, 30)
+        store.append_note(run.id, "first")
+        store.append_note(run.id, "second\nline")
+        store.update_record(run.id, {"dataset": "dataset:flights@3", "seed": 2})
+        info = store.get_run(run.uid)
+        assert info.artifacts == {"model/model.pkl": "a" * 64, "plot.png": "c" * 64}
+        assert info.notes == "first\n\nsecond\nline"
+        assert info.record == {"seed": 2, "dataset": "dataset:flights@3"}
+
+    # -- search -------------------------------------------------------------------------------
+
+    def test_search_filters_orders_and_limits(self, store: TrackingStore) -> None:
+        keys = [new_run(store, "a" if i < 4 else "b", name=f"r{i}") for i in range(6)]
+        auc = [0.9, None, 0.7, 0.95, 0.8, None]
+        for key, value in zip(keys, auc, strict=True):
+            if value is not None:
+                store.log_batch(metrics=[(key.id, "auc", 0, value, 0.0)])
+        store.log_batch(
+            params=[(keys[0].id, "model", "HGB"), (keys[2].id, "model", "hgb-2")],
+            tags=[(keys[1].id, "team", "x")],
+        )
+        names = lambda runs: [r.name for r in runs]  # noqa: E731
+        by_auc = [OrderTerm("metrics", "auc", True)]
+        assert names(store.search_runs(None, by_auc)) == ["r3", "r0", "r4", "r2", "r5", "r1"]
+        ascending = [OrderTerm("metrics", "auc", False)]
+        assert names(store.search_runs(None, ascending))[:4] == ["r2", "r4", "r0", "r3"]
+        assert names(store.search_runs(None, by_auc, max_results=2)) == ["r3", "r0"]
+        assert names(store.search_runs(None, by_auc, experiments=["b"])) == ["r4", "r5"]
+        high = key_condition("metrics", "auc", ">=", 0.8)
+        assert names(store.search_runs(high, by_auc)) == ["r3", "r0", "r4"]
+        # A run without the key matches no comparison on it, != included.
+        assert names(store.search_runs(key_condition("params", "model", "!=", "x"))) == [
+            "r2",
+            "r0",
+        ]
+        # LIKE is case-sensitive on every backend; ILIKE is not.
+        assert names(store.search_runs(key_condition("params", "model", "LIKE", "hgb%"))) == ["r2"]
+        ilike = key_condition("params", "model", "ILIKE", "hgb%")
+        assert sorted(names(store.search_runs(ilike))) == ["r0", "r2"]
+        assert names(store.search_runs(key_condition("params", "model", "LIKE", "H_B"))) == ["r0"]
+        named = attribute_condition("experiment", "=", "b")
+        assert names(store.search_runs(named, [OrderTerm("attributes", "name")])) == ["r4", "r5"]
+        assert names(store.search_runs(key_condition("tags", "team", "=", "x"))) == ["r1"]
+
+    def test_like_wildcards_and_escapes(self, store: TrackingStore) -> None:
+        values = ["50%_off", "50xyoff", "a*b?[c]", "aXb?[c]", "back\\slash"]
+        keys = [new_run(store, name=value) for value in values]
+        store.log_batch(params=[(k.id, "p", v) for k, v in zip(keys, values, strict=True)])
+
+        def like(pattern: str, op: str = "LIKE") -> list[str]:
+            found = store.search_runs(key_condition("params", "p", op, pattern))
+            return sorted(r.name for r in found)
+
+        assert like("50%off") == ["50%_off", "50xyoff"]
+        assert like(r"50\%\_off") == ["50%_off"]
+        assert like("a*b?[c]") == ["a*b?[c]"]  # GLOB's own wildcards are plain text
+        assert like("a_b?[c]") == ["a*b?[c]", "aXb?[c]"]
+        assert like(r"back\\slash") == like(r"BACK\\%", "ILIKE") == ["back\\slash"]
+        with pytest.raises(InvalidInput, match="lone backslash"):
+            like("50\\")
+
+    def test_newest_runs_come_first_by_default(self, store: TrackingStore) -> None:
+        start = datetime.now(UTC)
+        for i in range(3):
+            new_run(store, name=f"r{i}", start_time=start + timedelta(seconds=i))
+        assert [r.name for r in store.search_runs()] == ["r2", "r1", "r0"]
+
+    # -- concurrency ----------------------------------------------------------------------------
+
+    def test_four_processes_logging_at_once_lose_nothing(
+        self, store: TrackingStore, url: str, tmp_path: Path
+    ) -> None:
+        workers, per_worker = 4, 2500
+        go = tmp_path / "go"
+        store.get_or_create_experiment("race", created_by="test")
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", WRITER, url, str(w), str(per_worker), str(go)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for w in range(workers)
+        ]
+        uids = []
+        for proc in procs:  # each prints its run id once it is ready
+            assert proc.stdout is not None
+            uids.append(proc.stdout.readline().strip())
+        go.touch()
+        started = time.monotonic()
+        errors = [proc.communicate(timeout=300)[1] for proc in procs]
+        assert all(proc.returncode == 0 for proc in procs), errors
+        assert time.monotonic() - started < 120
+        for uid in uids:
+            history = store.metric_history(uid, "loss")
+            assert [p.step for p in history] == list(range(per_worker))
+            info = store.get_run(uid)
+            assert info.metrics == {"loss": per_worker - 1.0}
+            assert info.tags == {"at": str(per_worker - 50)}
+
+
+class TestSqliteTrackingStore(TrackingStoreContract):
+    @pytest.fixture
+    def url(self, tmp_path: Path) -> str:
+        return f"sqlite:///{tmp_path / 'metadata.db'}"
+
+    def test_keyed_tables_have_no_rowid(self, store: TrackingStore, url: str) -> None:
+        import sqlite3
+
+        db = sqlite3.connect(url.removeprefix("sqlite:///"))
+        sql = dict(db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'"))
+        db.close()
+        for table in ("params", "latest_metrics", "tags", "run_artifacts"):
+            assert "WITHOUT ROWID" in sql[table], table
+        assert "WITHOUT ROWID" not in sql["metrics"]
+
+
+class TestPostgresTrackingStore(TrackingStoreContract):
+    @pytest.fixture
+    def url(self, postgres_url: str) -> str:
+        return postgres_url

@@ -33,6 +33,7 @@ EXPECTED = {
     "hash_table",
     "load_settings",
     "new_build_id",
+    "seed_everything",
 }
 
 

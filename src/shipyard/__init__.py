@@ -29,6 +29,7 @@ from shipyard.types import Ref
 if TYPE_CHECKING:
     from shipyard.config import Settings, load_settings
     from shipyard.lineage import CodeVersion, Lineage, code_version, hash_table, new_build_id
+    from shipyard.training.seeding import seed_everything
     from shipyard.workspace import Workspace, connect
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "hash_table",
     "load_settings",
     "new_build_id",
+    "seed_everything",
 ]
 
 # Imported on first use, so that `import shipyard` stays cheap.
@@ -67,6 +69,7 @@ _LAZY = {
     "code_version": "shipyard.lineage",
     "hash_table": "shipyard.lineage",
     "new_build_id": "shipyard.lineage",
+    "seed_everything": "shipyard.training.seeding",
     "Workspace": "shipyard.workspace",
     "connect": "shipyard.workspace",
 }

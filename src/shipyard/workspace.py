@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from shipyard.data.datasets import DatasetService
     from shipyard.data.quality_service import QualityService
     from shipyard.data.split_service import SplitService
+    from shipyard.training.service import TrainingService
     from shipyard.stores.artifacts import ArtifactStore
     from shipyard.stores.metadata import MetadataStore, StoreInfo
     from shipyard.training.tracking import Tracker
@@ -84,6 +85,13 @@ class Workspace:
         from shipyard.training.tracking import Tracker
 
         return Tracker(self.metadata, self.artifacts, principal=self.principal)
+
+    @cached_property
+    def training(self) -> TrainingService:
+        """Train experiments on stored splits, tracked in ws.runs; reproduce runs."""
+        from shipyard.training.service import TrainingService
+
+        return TrainingService(self.datasets, self.splits, self.runs)
 
     @property
     def principal(self) -> str:

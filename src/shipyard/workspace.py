@@ -18,9 +18,9 @@ if TYPE_CHECKING:
     from shipyard.data.datasets import DatasetService
     from shipyard.data.quality_service import QualityService
     from shipyard.data.split_service import SplitService
-    from shipyard.training.service import TrainingService
     from shipyard.stores.artifacts import ArtifactStore
     from shipyard.stores.metadata import MetadataStore, StoreInfo
+    from shipyard.training.service import TrainingService
     from shipyard.training.tracking import Tracker
 
 

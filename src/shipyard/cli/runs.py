@@ -126,3 +126,21 @@ def _number(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+@app.command(
+    name="import-mlflow",
+    epilog="Example: shipyard runs import-mlflow sqlite:///mlflow.db",
+)
+def import_mlflow(
+    ctx: typer.Context,
+    tracking_uri: str = typer.Argument(..., help="An MLflow tracking URI."),
+) -> None:
+    """Import MLflow experiments and runs (params, metric histories, tags, times, status)."""
+    from shipyard.training.tracking.mlflow_import import import_mlflow as run_import
+
+    summary = run_import(workspace(ctx).runs, tracking_uri)
+    console.print(
+        f"Imported {summary.runs} run(s) with {summary.metric_values:,} metric values from "
+        f"{len(summary.experiments)} experiment(s); skipped {summary.skipped} already imported."
+    )

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.stores.tracking import tracking_store_for
-from shipyard.stores.tracking.base import Experiment, MetricPoint, NewRun, RunInfo, RunStatus
+from shipyard.stores.tracking.base import (
+    Experiment,
+    MetricPoint,
+    NewRun,
+    RunInfo,
+    RunStatus,
+    TrackingStore,
+)
 from shipyard.stores.tracking.query import attribute_condition
 from shipyard.training.tracking.compare import RunComparison, compare_runs
 from shipyard.training.tracking.run import Run
@@ -218,6 +225,16 @@ class Tracker:
         """A new, empty experiment; AlreadyExists if the name is taken."""
         name = check_experiment_name(name, "Experiment name")
         return self._store.create_experiment(name, created_by=self.principal)
+
+    @property
+    def store(self) -> TrackingStore:
+        """The tracking store, for bulk work such as imports."""
+        self._writer.flush()
+        return self._store
+
+    def experiment_id(self, name: str) -> int:
+        """The store id of an experiment, created if it does not exist."""
+        return self._experiment_id(check_experiment_name(name, "Experiment name"))
 
     def _experiment_id(self, name: str) -> int:
         if name not in self._experiment_ids:

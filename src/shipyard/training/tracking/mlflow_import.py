@@ -10,13 +10,15 @@ so importing again skips runs already brought over.
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shipyard.errors import BackendUnavailable
+from shipyard.errors import BackendUnavailable, InvalidInput
 
 if TYPE_CHECKING:
     from shipyard.training.tracking.tracker import Tracker
@@ -41,6 +43,7 @@ def import_mlflow(tracker: Tracker, tracking_uri: str) -> ImportSummary:
     >>> import_mlflow(ws.runs, "sqlite:///mlflow.db")  # doctest: +SKIP
     ImportSummary(experiments=('churn',), runs=12, skipped=0, metric_values=4800)
     """
+    _check_source(tracking_uri)
     try:
         from mlflow.tracking import MlflowClient
     except ImportError:
@@ -48,6 +51,7 @@ def import_mlflow(tracker: Tracker, tracking_uri: str) -> ImportSummary:
             "Importing from MLflow needs the mlflow client.",
             hint='Install it with `pip install "shipyard[mlflow]"`.',
         ) from None
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # its INFO lines are not ours
     client = MlflowClient(tracking_uri=tracking_uri)
     already = _imported_ids(tracker)
     names, runs, skipped, values = [], 0, 0, 0
@@ -61,6 +65,17 @@ def import_mlflow(tracker: Tracker, tracking_uri: str) -> ImportSummary:
             values += _copy_run(tracker, client, name, run, tracking_uri)
             runs += 1
     return ImportSummary(tuple(names), runs, skipped, values)
+
+
+def _check_source(uri: str) -> None:
+    """MLflow creates an empty database for a missing SQLite file; importing must not."""
+    if uri.startswith("sqlite:///"):
+        path = Path(uri[len("sqlite:///") :])
+        if not path.is_file():
+            raise InvalidInput(
+                f"No MLflow database at {path}.",
+                hint="Check the path: sqlite:///relative.db or sqlite:////absolute/path.db.",
+            )
 
 
 def _all_runs(client: Any, experiment_id: str) -> Any:

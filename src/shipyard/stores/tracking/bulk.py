@@ -79,7 +79,8 @@ def load_runs(conn: sa.Connection, ids: Sequence[int]) -> list[RunInfo]:
             .outerjoin(parent, parent.c.id == runs.c.parent_id)
             .where(runs.c.id.in_(chunk))
         )
-        for row in conn.execute(query):
+        # .all() fetches in one call; iterating the result fetches row by row.
+        for row in conn.execute(query).all():
             data = dict(row._mapping)
             data.update(params={}, metrics={}, tags={}, artifacts={}, record=dict(data["record"]))
             found[data.pop("id")] = data
@@ -91,7 +92,7 @@ def load_runs(conn: sa.Connection, ids: Sequence[int]) -> list[RunInfo]:
         ):
             name = table.c.path if table is run_artifacts else table.c.key
             query = sa.select(table.c.run_id, name, value).where(table.c.run_id.in_(chunk))
-            for run_id, key, item in conn.execute(query.order_by(table.c.run_id, name)):
+            for run_id, key, item in conn.execute(query.order_by(table.c.run_id, name)).all():
                 found[run_id][field][key] = item
     drop = ("experiment_id", "parent_id")
     return [

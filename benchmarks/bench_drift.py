@@ -34,6 +34,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from peer_env import ensure_peer
+
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
@@ -270,26 +272,11 @@ def run_worker(python: Path | str, side: str, paths: tuple[Path, Path]) -> dict[
 
 def ensure_evidently(venv: Path) -> tuple[Path | None, str]:
     """Evidently's interpreter (making its environment on first use), or None and why not."""
-    python = venv / "bin" / "python"
-    probe = [str(python), "-c", "import evidently, pandas, pyarrow; print(evidently.__version__)"]
-    if python.exists():
-        ok = subprocess.run(probe, capture_output=True, text=True, check=False)
-        if ok.returncode == 0:
-            return python, ok.stdout.strip()
-    steps = [
-        [sys.executable, "-m", "venv", str(venv)],
-        [str(python), "-m", "pip", "install", "-q", *EVIDENTLY_REQUIREMENTS],
-    ]
-    print(f"installing {' '.join(EVIDENTLY_REQUIREMENTS)} into {venv} ...", flush=True)
-    for step in steps:
-        done = subprocess.run(step, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            return None, f"`{' '.join(step)}` failed:\n{done.stderr[-2000:]}"
-    (venv / ".gitignore").write_text("*\n")  # keep the environment out of git status
-    ok = subprocess.run(probe, capture_output=True, text=True, check=False)
-    if ok.returncode != 0:
-        return None, f"Evidently installed but does not import:\n{ok.stderr[-2000:]}"
-    return python, ok.stdout.strip()
+    return ensure_peer(
+        venv,
+        EVIDENTLY_REQUIREMENTS,
+        "import evidently, pandas, pyarrow; print(evidently.__version__)",
+    )
 
 
 def measure(

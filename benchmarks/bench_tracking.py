@@ -49,6 +49,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from peer_env import ensure_peer
+
 # Top-level imports stay stdlib only: this file also runs as the worker inside MLflow's
 # environment, which has no Shipyard.
 
@@ -520,26 +522,7 @@ def run_worker(python: Path | str, name: str, base: Path, **kwargs: Any) -> dict
 
 def ensure_mlflow(venv: Path) -> tuple[Path | None, str]:
     """MLflow's interpreter (making its environment on first use), or None and why not."""
-    python = venv / "bin" / "python"
-    probe = [str(python), "-c", "import mlflow; print(mlflow.__version__)"]
-    if python.exists():
-        ok = subprocess.run(probe, capture_output=True, text=True, check=False)
-        if ok.returncode == 0:
-            return python, ok.stdout.strip()
-    steps = [
-        [sys.executable, "-m", "venv", str(venv)],
-        [str(python), "-m", "pip", "install", "-q", *MLFLOW_REQUIREMENTS],
-    ]
-    print(f"installing {' '.join(MLFLOW_REQUIREMENTS)} into {venv} ...", flush=True)
-    for step in steps:
-        done = subprocess.run(step, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            return None, f"`{' '.join(step)}` failed:\n{done.stderr[-2000:]}"
-    (venv / ".gitignore").write_text("*\n")  # keep the environment out of git status
-    ok = subprocess.run(probe, capture_output=True, text=True, check=False)
-    if ok.returncode != 0:
-        return None, f"MLflow installed but does not import:\n{ok.stderr[-2000:]}"
-    return python, ok.stdout.strip()
+    return ensure_peer(venv, MLFLOW_REQUIREMENTS, "import mlflow; print(mlflow.__version__)")
 
 
 def filesystem(path: Path) -> str:

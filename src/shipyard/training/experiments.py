@@ -10,6 +10,7 @@ XGBoost and LightGBM are optional (the ``boost`` extra).
 from __future__ import annotations
 
 import importlib.util
+from abc import abstractmethod
 from typing import Any, Self
 
 import numpy as np
@@ -126,8 +127,9 @@ class _Boosting(Experiment):
     def params(self) -> dict[str, Any]:
         return dict(self.settings)
 
-    def estimator(self, task: Task) -> Any:  # pragma: no cover - each subclass defines it
-        raise NotImplementedError
+    @abstractmethod
+    def estimator(self, task: Task) -> Any:
+        """The unfitted booster for ``task``; each subclass names its library's class."""
 
     def build(self, X: pd.DataFrame) -> Any:
         return tree_pipeline(X, self.estimator(self.task or "classification"))

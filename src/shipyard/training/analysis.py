@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 from rich.table import Table
 
-from shipyard.data.leakage.report import jsonable
 from shipyard.data.splits.slices import evaluate_slice, halfwidth
 from shipyard.errors import InvalidInput
+from shipyard.jsonsafe import jsonable
 from shipyard.training.bootstrap import Outcome, Scored, bootstrap_samples, percentile_interval
 from shipyard.training.experiment import Experiment, ExperimentData
 from shipyard.training.metrics import (

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 from rich.table import Table
 
-from shipyard.data.leakage.report import jsonable
 from shipyard.errors import InvalidInput
+from shipyard.jsonsafe import jsonable
 from shipyard.training.features import column_kinds
 
 

@@ -20,9 +20,9 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
-from shipyard.data.leakage.report import jsonable
 from shipyard.data.splits.slices import check_expression
 from shipyard.errors import InvalidInput
+from shipyard.jsonsafe import jsonable
 from shipyard.training.bootstrap import Outcome
 from shipyard.training.metrics import (
     TASKS,

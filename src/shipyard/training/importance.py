@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from rich.table import Table
 
-from shipyard.data.leakage.report import jsonable
+from shipyard.jsonsafe import jsonable
 from shipyard.training.correlation import CorrelationReport, correlation_report
 from shipyard.training.experiment import Experiment, ExperimentData
 from shipyard.training.metrics import (

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shipyard.data.leakage.report import jsonable
+from shipyard.jsonsafe import jsonable
 from shipyard.training.experiment import Experiment, ExperimentData
 from shipyard.training.experiments import BaselineExperiment
 from shipyard.training.metrics import classification_metrics, positive_index, regression_metrics

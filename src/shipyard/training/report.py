@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from shipyard.data.leakage.report import jsonable
 from shipyard.errors import InvalidInput
+from shipyard.jsonsafe import jsonable
 from shipyard.training.bootstrap import bootstrap_samples, percentile_interval
 from shipyard.training.metrics import higher_is_better
 from shipyard.training.result import ExperimentResult

@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from shipyard.data.leakage.report import jsonable
 from shipyard.errors import InvalidInput
+from shipyard.jsonsafe import jsonable
 from shipyard.training.bootstrap import Scored
 from shipyard.training.metrics import Task
 

@@ -14,7 +14,7 @@ import json
 import math
 from typing import Any
 
-from shipyard.data.leakage.report import jsonable
+from shipyard.jsonsafe import jsonable
 from shipyard.training.report import RunnerReport
 from shipyard.training.result import ExperimentResult
 from shipyard.training.run_logger import RunLogger

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from rich.table import Table
 
 from shipyard.errors import GateFailed
+from shipyard.jsonsafe import jsonable
 
 Status = Literal["pass", "warn", "fail"]
 _STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red"}
@@ -31,8 +31,8 @@ class CheckResult:
             "check": self.check,
             "column": self.column,
             "status": self.status,
-            "observed": _plain(self.observed),
-            "expected": _plain(self.expected),
+            "observed": jsonable(self.observed),
+            "expected": jsonable(self.expected),
             "why": self.why,
         }
 
@@ -106,22 +106,10 @@ class CheckReport:
         )
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, tuple | set | frozenset):
-        return [_plain(v) for v in value]
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return value.item()
-    return value
-
-
 def _short(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
         return f"{value:.4g}"
-    text = str(_plain(value))
+    text = str(jsonable(value))
     return text if len(text) <= 60 else text[:57] + "..."

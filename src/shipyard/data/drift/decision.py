@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from shipyard.errors import InvalidInput
+from shipyard.jsonsafe import jsonable
 
 Kind = Literal["numeric", "categorical"]
 
@@ -20,16 +21,6 @@ _GATES: dict[Kind, dict[str, str]] = {
     "numeric": {"ks": "ks_d", "welch": "smd", "spread": "spread_ratio"},
     "categorical": {"chi2": "cramers_v", "js": "js", "new_categories": "new_share"},
 }
-
-
-def _json_safe(value: Any) -> Any:
-    """Plain JSON types; NaN and infinities become None (JSON has neither)."""
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    value = value.item() if isinstance(value, np.generic) else value
-    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 @dataclass(frozen=True)
@@ -58,7 +49,7 @@ class StatResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict, with ``exceeds``."""
-        return dict(_json_safe(asdict(self)), exceeds=self.exceeds)
+        return dict(jsonable(asdict(self)), exceeds=self.exceeds)
 
 
 @dataclass(frozen=True)
@@ -85,7 +76,7 @@ class ColumnDrift:
         """JSON-safe dict of the verdict."""
         tests = {name: t.to_dict() for name, t in self.tests.items()}
         head = {"column": self.column, "kind": self.kind, "drifted": self.drifted}
-        return dict(head, reason=self.reason, tests=tests, details=_json_safe(self.details))
+        return dict(head, reason=self.reason, tests=tests, details=jsonable(self.details))
 
 
 @dataclass(frozen=True)

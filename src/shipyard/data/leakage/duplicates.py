@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 
 from shipyard.data import rows as row_module
-from shipyard.data.leakage.report import Finding, as_float, is_numeric, jsonable, row_ids
+from shipyard.data.leakage.report import Finding, as_float, is_numeric, row_ids
+from shipyard.jsonsafe import jsonable
 
 NEAR_METHOD = (
     "Numbers and datetimes are standardised by the column's mean and std over all sets and "

@@ -7,9 +7,7 @@ numbers from numeric or time columns.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -19,6 +17,7 @@ import pandas as pd
 from rich.table import Table
 
 from shipyard.errors import GateFailed, InvalidInput
+from shipyard.jsonsafe import jsonable
 
 Severity = Literal["error", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
@@ -203,37 +202,6 @@ class LeakageReport:
             f"Leakage check failed with {len(self.errors)} error(s): {listed}.",
             hint="The report (its table or JSON) says what each one means and how to fix it.",
         )
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` with numpy/pandas scalars, times and containers made JSON-safe.
-
-    Non-finite floats and missing values become ``None``.
-
-    >>> jsonable({"n": np.int64(3), "t": pd.Timestamp("2024-01-01"), "x": [np.nan]})
-    {'n': 3, 't': '2024-01-01T00:00:00', 'x': [None]}
-    """
-    if value is None or isinstance(value, str | bool | int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset | np.ndarray):
-        return [jsonable(v) for v in value]
-    if value is pd.NaT or value is pd.NA:
-        return None
-    if isinstance(value, pd.Timedelta):
-        return str(value)
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, np.datetime64):
-        return None if np.isnat(value) else pd.Timestamp(value).isoformat()
-    if isinstance(value, np.timedelta64):
-        return None if np.isnat(value) else str(pd.Timedelta(value))
-    if isinstance(value, np.generic):
-        return jsonable(value.item())
-    return str(value)
 
 
 def row_ids(frame: pd.DataFrame, positions: Sequence[int], id_columns: Sequence[str]) -> list[Any]:

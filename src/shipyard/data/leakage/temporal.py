@@ -18,7 +18,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from shipyard.data.leakage.report import Finding, jsonable, row_ids
+from shipyard.data.leakage.report import Finding, row_ids
+from shipyard.jsonsafe import jsonable
 
 
 def time_overlap_findings(

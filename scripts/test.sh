@@ -4,7 +4,7 @@
 # (with the reason shown) otherwise; .ci/run starts PostgreSQL and sets it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh dev,postgres
+scripts/setup.sh dev,postgres,redis
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy

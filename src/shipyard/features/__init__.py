@@ -1,0 +1,1 @@
+"""The feature store: definitions, offline point-in-time joins, online store, materialization."""

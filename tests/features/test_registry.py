@@ -1,4 +1,4 @@
-"""Feature definitions: parsing, versioned apply, breaking changes named with their users, search."""
+"""Feature definitions: parsing, versioned apply, breaking changes with their users, search."""
 
 from __future__ import annotations
 
@@ -52,8 +52,15 @@ def test_apply_creates_versions_and_reapply_is_unchanged(registry: FeatureRegist
     ]
     again = registry.apply([weather(), AIRPORT])
     assert {a.status for a in again} == {"unchanged"}
-    added = registry.apply([weather(Feature("temp", "float64"), Feature("wind_speed", "float64"),
-                                    Feature("visib", "float64"))])  # fmt: skip
+    added = registry.apply(
+        [
+            weather(
+                Feature("temp", "float64"),
+                Feature("wind_speed", "float64"),
+                Feature("visib", "float64"),
+            )
+        ]
+    )
     assert [(str(a.ref), a.status) for a in added] == [("feature_view:weather@2", "updated")]
     stored = registry.view("weather")
     assert stored.version == 2 and stored.created_by == "tester"
@@ -102,10 +109,14 @@ def test_apply_is_checked_as_a_set_before_writing(registry: FeatureRegistry) -> 
 def test_search_by_tag_owner_and_text(registry: FeatureRegistry) -> None:
     carrier = Entity("carrier", ("carrier",))
     delays = FeatureView(
-        "carrier_delays", ("carrier",), Source(sql="select 1"), "day",
+        "carrier_delays",
+        ("carrier",),
+        Source(sql="select 1"),
+        "day",
         (Feature("late_rate", "float64", "Share of flights late by 15+ minutes"),),
-        owner="analytics", tags={"domain": "delays", "tier": "gold"},
-    )  # fmt: skip
+        owner="analytics",
+        tags={"domain": "delays", "tier": "gold"},
+    )
     registry.apply([AIRPORT, carrier, weather(), delays])
     names = lambda found: [s.definition.name for s in found]  # noqa: E731
     assert names(registry.search(tag="domain=weather")) == ["weather"]
@@ -174,7 +185,7 @@ services:
     view = next(d for d in found if d.name == "weather")
     assert isinstance(view, FeatureView) and view.ttl == timedelta(hours=3)
     (tmp_path / "bad.yaml").write_text("views: [{name: x}]\n", encoding="utf-8")
-    with pytest.raises(InvalidInput, match="bad.yaml.*missing the key"):
+    with pytest.raises(InvalidInput, match=r"bad\.yaml.*missing the key"):
         load_definitions(tmp_path)
     with pytest.raises(InvalidInput, match="No such file"):
         load_definitions(tmp_path / "absent")

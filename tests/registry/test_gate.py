@@ -64,10 +64,17 @@ def judge(
 ) -> GateReport:
     thresholds = kw.pop("thresholds", Thresholds(default_drop=0.005))
     return gate(
-        candidate, production, flights["validation"], target="late", features=FEATURES,
-        metrics=kw.pop("metrics", ["roc_auc"]), slices=SLICES, thresholds=thresholds,
-        n_bootstrap=200, **kw,
-    )  # fmt: skip
+        candidate,
+        production,
+        flights["validation"],
+        target="late",
+        features=FEATURES,
+        metrics=kw.pop("metrics", ["roc_auc"]),
+        slices=SLICES,
+        thresholds=thresholds,
+        n_bootstrap=200,
+        **kw,
+    )
 
 
 def test_a_better_model_passes(production: Columns, flights: dict[str, pd.DataFrame]) -> None:
@@ -107,24 +114,52 @@ def test_better_overall_but_worse_on_one_slice_fails_on_that_slice(
 
 def test_significance_and_limits(production: Columns, flights: dict[str, pd.DataFrame]) -> None:
     small = flights["validation"].head(300)
-    noisy = judge(production, production, {"validation": small},
-                  thresholds=Thresholds(default_drop=-0.01, significant_only=True))  # fmt: skip
+    noisy = judge(
+        production,
+        production,
+        {"validation": small},
+        thresholds=Thresholds(default_drop=-0.01, significant_only=True),
+    )
     assert noisy.passed  # an identical model is never worse beyond noise
-    strict = judge(production, production, {"validation": small},
-                   thresholds=Thresholds(default_drop=-0.01))  # fmt: skip
+    strict = judge(
+        production, production, {"validation": small}, thresholds=Thresholds(default_drop=-0.01)
+    )
     assert not strict.passed  # demanding improvement without significance fails
-    limited = judge(hgb(flights["train"]), production, flights, model_bytes=5_000_000,
-                    thresholds=Thresholds(max_latency_ms_per_row=1e-9, max_model_bytes=1_000))  # fmt: skip
+    limited = judge(
+        hgb(flights["train"]),
+        production,
+        flights,
+        model_bytes=5_000_000,
+        thresholds=Thresholds(max_latency_ms_per_row=1e-9, max_model_bytes=1_000),
+    )
     assert {f.split(" ")[0] for f in limited.failures} == {"latency_ms_per_row", "model_bytes"}
 
 
 def test_bad_input_is_refused(production: Columns, flights: dict[str, pd.DataFrame]) -> None:
     with pytest.raises(InvalidInput, match="no column"):
-        gate(production, production, flights["validation"], target="nope", features=FEATURES,
-             metrics=["roc_auc"])  # fmt: skip
+        gate(
+            production,
+            production,
+            flights["validation"],
+            target="nope",
+            features=FEATURES,
+            metrics=["roc_auc"],
+        )
     with pytest.raises(InvalidInput):
-        gate(production, production, flights["validation"], target="late", features=FEATURES,
-             metrics=["r2_typo"])  # fmt: skip
+        gate(
+            production,
+            production,
+            flights["validation"],
+            target="late",
+            features=FEATURES,
+            metrics=["r2_typo"],
+        )
     with pytest.raises(InvalidInput, match="no predict"):
-        gate(object(), production, flights["validation"], target="late", features=FEATURES,
-             metrics=["roc_auc"])  # fmt: skip
+        gate(
+            object(),
+            production,
+            flights["validation"],
+            target="late",
+            features=FEATURES,
+            metrics=["roc_auc"],
+        )

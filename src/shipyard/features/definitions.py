@@ -42,7 +42,7 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 
 @dataclass(frozen=True)
 class Entity:
-    """What features describe (a flight, an airport, a customer) and the columns that identify it."""
+    """What features describe (a flight, an airport) and the columns that identify it."""
 
     name: str
     join_keys: tuple[str, ...]
@@ -50,10 +50,16 @@ class Entity:
 
     def __post_init__(self) -> None:
         check_name(self.name, "Entity name")
-        object.__setattr__(self, "join_keys", _names(self.join_keys, f"entity {self.name} join_keys"))
+        object.__setattr__(
+            self, "join_keys", _names(self.join_keys, f"entity {self.name} join_keys")
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "join_keys": list(self.join_keys), "description": self.description}
+        return {
+            "name": self.name,
+            "join_keys": list(self.join_keys),
+            "description": self.description,
+        }
 
 
 @dataclass(frozen=True)
@@ -92,8 +98,9 @@ class Source:
         given = [k for k in ("dataset", "parquet", "sql") if getattr(self, k)]
         if len(given) != 1:
             raise InvalidInput(
-                f"A feature view source needs exactly one of dataset, parquet or sql; got {given or 'none'}.",
-                hint="For example source: {dataset: weather} or source: {parquet: data/weather.parquet}.",
+                "A feature view source needs exactly one of dataset, parquet or sql; "
+                f"got {given or 'none'}.",
+                hint="For example source: {dataset: weather} or source: {parquet: weather.parquet}.",
             )
 
     @property
@@ -266,7 +273,9 @@ def _view_from_dict(data: Mapping[str, Any]) -> FeatureView:
     _only(data, keys | {"ttl_seconds", "features", "owner", "tags", "description"}, "view")
     source = data["source"]
     if not isinstance(source, Mapping):
-        raise InvalidInput(f"View {data['name']!r}: source must be a mapping such as {{dataset: weather}}.")
+        raise InvalidInput(
+            f"View {data['name']!r}: source must be a mapping such as {{dataset: weather}}."
+        )
     _only(source, {"dataset", "parquet", "sql"}, "source")
     features = [
         Feature(f["name"], f["dtype"], str(f.get("description", "")))

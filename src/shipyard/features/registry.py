@@ -124,7 +124,8 @@ class FeatureRegistry:
             if name not in entities and self._latest_or_none_named("entity", name) is None:
                 raise InvalidInput(
                     f"Feature view {view.name!r} uses entity {name!r}, which is not defined.",
-                    hint=f"Define it (entities: [{{name: {name}, join_keys: [...]}}]) in the same apply.",
+                    hint=f"Define it (entities: [{{name: {name}, join_keys: [...]}}]) "
+                    "in the same apply.",
                 )
 
     def _check_service(self, service: FeatureService, views: dict[str, FeatureView]) -> None:
@@ -133,7 +134,8 @@ class FeatureRegistry:
             view = views.get(view_name) or self._view_or_none(view_name)
             if view is None:
                 raise InvalidInput(
-                    f"Feature service {service.name!r} selects {ref!r}, but there is no view {view_name!r}."
+                    f"Feature service {service.name!r} selects {ref!r}, "
+                    f"but there is no view {view_name!r}."
                 )
             if feature != "*":
                 view.feature(feature)
@@ -185,7 +187,9 @@ class FeatureRegistry:
             return [definition.name]
         return [v.definition.name for v in self.views() if definition.name in v.definition.entities]
 
-    def join_keys(self, view: FeatureView, pending: dict[str, Entity] | None = None) -> tuple[str, ...]:
+    def join_keys(
+        self, view: FeatureView, pending: dict[str, Entity] | None = None
+    ) -> tuple[str, ...]:
         """The view's join keys: its entities' keys in order (entities being applied win)."""
         keys: list[str] = []
         for name in view.entities:
@@ -236,9 +240,7 @@ class FeatureRegistry:
 
     def dependents(self, view: str) -> Dependents:
         """Latest feature services that select from ``view``, and model versions that record it."""
-        services = tuple(
-            s.definition.name for s in self.services() if view in s.definition.views
-        )
+        services = tuple(s.definition.name for s in self.services() if view in s.definition.views)
         models = []
         for name in self._metadata.list_names("model"):
             for record in self._metadata.list_versions("model", name):
@@ -260,7 +262,9 @@ class FeatureRegistry:
             ) from None
 
     def _all(self, kind: str) -> list[Stored]:
-        return [_stored(self._metadata.get_version(kind, n)) for n in self._metadata.list_names(kind)]
+        return [
+            _stored(self._metadata.get_version(kind, n)) for n in self._metadata.list_names(kind)
+        ]
 
     def _latest_or_none(self, definition: Definition) -> Stored | None:
         return self._latest_or_none_named(KINDS[type(definition)][0], definition.name)
@@ -284,7 +288,9 @@ def view_breaks(old: FeatureView, new: FeatureView) -> list[str]:
         if feature.name not in new_types:
             found.append(f"feature {feature.name} is removed")
         elif new_types[feature.name] != feature.dtype:
-            found.append(f"feature {feature.name} changes type {feature.dtype} -> {new_types[feature.name]}")
+            found.append(
+                f"feature {feature.name} changes type {feature.dtype} -> {new_types[feature.name]}"
+            )
     if old.entities != new.entities:
         found.append(f"entities change {list(old.entities)} -> {list(new.entities)}")
     return found
@@ -313,7 +319,8 @@ def _dedupe(definitions: Iterable[Definition]) -> list[Definition]:
         key = (type(definition), definition.name)
         if key in seen and seen[key] != definition:
             raise InvalidInput(
-                f"{KINDS[type(definition)][1].capitalize()} {definition.name!r} is defined twice, differently."
+                f"{KINDS[type(definition)][1].capitalize()} {definition.name!r} "
+                "is defined twice, differently."
             )
         seen[key] = definition
     return sorted(seen.values(), key=lambda d: _APPLY_ORDER.index(type(d)))

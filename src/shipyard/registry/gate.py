@@ -145,10 +145,15 @@ class GateReport:
             table.add_column(column, no_wrap=column in ("scope", "metric"))
         for c in self.checks:
             table.add_row(
-                c.scope, c.metric, f"{c.rows:,}", _fmt(c.candidate), _fmt(c.reference),
-                _fmt(c.difference), f"[{_fmt(c.ci_low)}, {_fmt(c.ci_high)}]",
+                c.scope,
+                c.metric,
+                f"{c.rows:,}",
+                _fmt(c.candidate),
+                _fmt(c.reference),
+                _fmt(c.difference),
+                f"[{_fmt(c.ci_low)}, {_fmt(c.ci_high)}]",
                 "ok" if c.passed else f"[red]{c.reason}[/red]",
-            )  # fmt: skip
+            )
         return table
 
     def raise_for_failure(self) -> None:
@@ -178,7 +183,7 @@ def gate(
     n_bootstrap: int = 1000,
     seed: int = 0,
 ) -> GateReport:
-    """Judge ``candidate`` against ``reference`` on the fixed set ``frame``, overall and per slice."""
+    """Judge ``candidate`` against ``reference`` on the fixed set ``frame`` and its slices."""
     limits = thresholds or Thresholds()
     if not metrics:
         raise InvalidInput(
@@ -275,7 +280,7 @@ def _limits(
                 latency_ms,
                 limits.max_latency_ms_per_row,
                 latency_ms <= limits.max_latency_ms_per_row,
-            )  # fmt: skip
+            )
         )
     if limits.max_model_bytes is not None:
         if model_bytes is None:
@@ -286,7 +291,7 @@ def _limits(
                 float(model_bytes),
                 float(limits.max_model_bytes),
                 model_bytes <= limits.max_model_bytes,
-            )  # fmt: skip
+            )
         )
     return tuple(found)
 

@@ -100,7 +100,7 @@ class Source:
             raise InvalidInput(
                 "A feature view source needs exactly one of dataset, parquet or sql; "
                 f"got {given or 'none'}.",
-                hint="For example source: {dataset: weather} or source: {parquet: weather.parquet}.",
+                hint="For example source: {dataset: weather} or {parquet: weather.parquet}.",
             )
 
     @property

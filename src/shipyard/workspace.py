@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from shipyard.data.datasets import DatasetService
     from shipyard.data.quality_service import QualityService
     from shipyard.data.split_service import SplitService
+    from shipyard.features.store import FeatureStore
+    from shipyard.security.service import SecurityService
     from shipyard.stores.artifacts import ArtifactStore
     from shipyard.stores.metadata import MetadataStore, StoreInfo
     from shipyard.training.service import TrainingService
@@ -93,6 +95,28 @@ class Workspace:
 
         return TrainingService(self.datasets, self.splits, self.runs)
 
+    @cached_property
+    def security(self) -> SecurityService:
+        """Policies, groups and the access decisions every service asks for."""
+        from shipyard.security.service import SecurityService
+
+        return SecurityService(self.metadata, principal=self.principal)
+
+    @cached_property
+    def features(self) -> FeatureStore:
+        """The feature store: definitions, time travel, materialization, online reads."""
+        from shipyard.features.registry import FeatureRegistry
+        from shipyard.features.store import FeatureStore
+        from shipyard.stores.online import open_online_store
+
+        return FeatureStore(
+            FeatureRegistry(self.metadata, principal=self.principal),
+            self.datasets,
+            lambda: open_online_store(self.settings.online_url),
+            authorize=self.security.require,
+            scratch=self.settings.home / "tmp",
+        )
+
     @property
     def principal(self) -> str:
         """Who this workspace acts as."""
@@ -116,6 +140,8 @@ class Workspace:
         )
 
     def close(self) -> None:
+        if "features" in self.__dict__:
+            self.features.close()
         self.metadata.close()
 
     def __enter__(self) -> Workspace:

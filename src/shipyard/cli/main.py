@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from shipyard._version import __version__
-from shipyard.cli import data, db, labels, runs
+from shipyard.cli import data, db, features, labels, policies, runs
 from shipyard.cli.context import state
 from shipyard.cli.lineage import lineage
 from shipyard.cli.server import server
@@ -55,7 +55,9 @@ app.command(epilog="Example: shipyard server --host 127.0.0.1 --port 8080")(serv
 app.command(epilog="Example: shipyard lineage model:delay@7 --json")(lineage)
 app.add_typer(data.app, name="data")
 app.add_typer(db.app, name="db")
+app.add_typer(features.app, name="features")
 app.add_typer(labels.app, name="labels")
+app.add_typer(policies.app, name="policies")
 app.add_typer(runs.app, name="runs")
 
 

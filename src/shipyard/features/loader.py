@@ -24,7 +24,9 @@ def load_definitions(path: str | Path) -> list[Definition]:
     """Every definition in ``path`` (a folder, or one .yaml/.yml/.py file), in file order."""
     root = Path(path)
     if not root.exists():
-        raise InvalidInput(f"No such file or folder: {root}.", hint="Pass the folder with your definitions.")
+        raise InvalidInput(
+            f"No such file or folder: {root}.", hint="Pass the folder with your definitions."
+        )
     files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
     found: list[Definition] = []
     for file in files:

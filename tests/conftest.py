@@ -1,6 +1,8 @@
 """Shared fixtures. Tests that need a service find it through a setting:
 
 - SHIPYARD_TEST_POSTGRES_URL: a PostgreSQL database the tests may create databases from.
+- SHIPYARD_TEST_REDIS_URL: a Redis database the tests may write keys to (each test uses
+  its own key prefix and removes its keys afterwards).
 
 Without it those tests are skipped with the reason shown; with
 SHIPYARD_TEST_REQUIRE_SERVICES=1 (set by .ci/run) a missing service fails them instead,
@@ -17,6 +19,7 @@ from pathlib import Path
 import pytest
 
 POSTGRES_ENV = "SHIPYARD_TEST_POSTGRES_URL"
+REDIS_ENV = "SHIPYARD_TEST_REDIS_URL"
 REQUIRE_ENV = "SHIPYARD_TEST_REQUIRE_SERVICES"
 
 
@@ -56,6 +59,32 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis URL with a fresh key prefix (``?prefix=``); the prefix's keys are removed after."""
+    base = need_service(REDIS_ENV, "Redis")
+    import redis
+
+    prefix = f"shipyard-test-{uuid.uuid4().hex[:12]}:"
+    separator = "&" if "?" in base else "?"
+    yield f"{base}{separator}prefix={prefix}"
+    client = redis.Redis.from_url(base)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def online_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each online store backend in turn: a SQLite file, then Redis under a fresh prefix."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'online.db'}"
+    return str(request.getfixturevalue("redis_url"))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

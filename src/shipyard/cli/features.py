@@ -45,9 +45,14 @@ def list_views(
     tag: str | None = typer.Option(None, help="KEY or KEY=VALUE."),
     owner: str | None = typer.Option(None, help="Only views owned by this team or person."),
     search: str | None = typer.Option(None, help="Text in names and descriptions."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Find feature views to reuse, by tag, owner or text."""
     found = workspace(ctx).features.list_views(tag=tag, owner=owner, search=search)
+    if as_json:
+        views = [{**s.definition.to_dict(), "version": s.version} for s in found]
+        typer.echo(json.dumps(views, indent=2, default=str))
+        return
     table = Table(header_style="bold")
     for column in ("view", "version", "entities", "features", "owner", "tags", "description"):
         table.add_column(column, overflow="fold")

@@ -1,0 +1,104 @@
+"""Online reads: the latest materialized values per entity, each with a status.
+
+A value is ``present`` only when it is within its view's ttl of now; an older
+value is reported ``outside_ttl`` and not returned, so a model never serves on
+a stale feature by accident; an entity never materialized is ``missing``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from shipyard.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from shipyard.features.resolve import ResolvedView
+    from shipyard.stores.online import OnlineStore
+
+PRESENT, MISSING, OUTSIDE_TTL = "present", "missing", "outside_ttl"
+
+
+@dataclass(frozen=True)
+class OnlineRow:
+    """One entity's features: values (None unless present), statuses and event times."""
+
+    entity: Mapping[str, Any]
+    values: dict[str, Any] = field(default_factory=dict)
+    statuses: dict[str, str] = field(default_factory=dict)
+    event_timestamps: dict[str, datetime | None] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "entity": dict(self.entity),
+            "values": self.values,
+            "statuses": self.statuses,
+            "event_timestamps": {
+                k: None if v is None else v.isoformat() for k, v in self.event_timestamps.items()
+            },
+        }
+
+
+@dataclass(frozen=True)
+class OnlineResult:
+    """The rows of an online read, in the order the entities were asked for."""
+
+    rows: list[OnlineRow]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"results": [row.to_dict() for row in self.rows]}
+
+    def to_pandas(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame([{**row.entity, **row.values} for row in self.rows])
+
+
+def read_online(
+    store: OnlineStore,
+    views: Sequence[ResolvedView],
+    entity_keys: Sequence[Mapping[str, Any]],
+    *,
+    now: datetime,
+) -> OnlineResult:
+    """Read every view's features for ``entity_keys`` and judge each value against its ttl."""
+    if isinstance(entity_keys, Mapping) or not all(isinstance(k, Mapping) for k in entity_keys):
+        raise InvalidInput(
+            "entity_keys must be a list of mappings from join key to value.",
+            hint='For example [{"origin": "JFK"}].',
+        )
+    rows = [OnlineRow(dict(keys)) for keys in entity_keys]
+    for resolved in views:
+        keys = [_key(entity, resolved) for entity in entity_keys]
+        found = store.read(resolved.view.name, keys, resolved.source.features)
+        oldest = None if resolved.view.ttl is None else now - resolved.view.ttl
+        for row, record in zip(rows, found, strict=True):
+            for feature in resolved.source.features:
+                name = resolved.source.output_name(feature)
+                if record is None:
+                    status, value, stamp = MISSING, None, None
+                elif oldest is not None and record.event_timestamp < oldest:
+                    status, value, stamp = OUTSIDE_TTL, None, record.event_timestamp
+                else:
+                    status, value, stamp = (
+                        PRESENT,
+                        record.values.get(feature),
+                        record.event_timestamp,
+                    )
+                row.values[name] = value
+                row.statuses[name] = status
+                row.event_timestamps[name] = stamp
+    return OnlineResult(rows)
+
+
+def _key(entity: Mapping[str, Any], resolved: ResolvedView) -> tuple[Any, ...]:
+    missing = [k for k in resolved.join_keys if k not in entity]
+    if missing:
+        raise InvalidInput(
+            f"Feature view {resolved.view.name!r} is keyed by {', '.join(resolved.join_keys)}, "
+            f"but an entity row lacks {', '.join(missing)}.",
+            hint=f"Give every entity row the keys {list(resolved.join_keys)}.",
+        )
+    return tuple(entity[k] for k in resolved.join_keys)

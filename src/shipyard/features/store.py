@@ -1,0 +1,316 @@
+"""The feature store service (``ws.features``): definitions, time travel, online reads, access.
+
+Every read checks the principal's policies feature by feature before touching
+data (``features:ReadOffline``, ``features:ReadOnline``); ``apply`` needs
+``features:Apply`` and materialization ``features:Write`` on every feature of
+the views it writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shipyard.errors import InvalidInput
+from shipyard.features.definitions import Definition, FeatureService, FeatureView, parse_feature_ref
+from shipyard.features.loader import load_definitions
+from shipyard.features.online import OnlineResult, read_online
+from shipyard.features.registry import Applied, Dependents, FeatureRegistry, Stored
+from shipyard.features.resolve import ResolvedView, build_source, check_source_columns
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+
+    from shipyard.data.datasets import DatasetService
+    from shipyard.stores.online import OnlineStore
+
+Authorize = Callable[[str, Sequence[str]], None]
+
+
+def feature_resource(view: str, feature: str) -> str:
+    """The policy resource name of one feature."""
+    return f"shipyard:feature:{view}/{feature}"
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How current a view's online values are."""
+
+    view: str
+    materialized_until: datetime | None
+    lag: timedelta | None
+
+
+class FeatureStore:
+    """Apply definitions, build point-in-time training sets, materialize and read online."""
+
+    def __init__(
+        self,
+        registry: FeatureRegistry,
+        datasets: DatasetService,
+        online: Callable[[], OnlineStore],
+        *,
+        authorize: Authorize,
+        scratch: Path,
+    ) -> None:
+        self.registry = registry
+        self._datasets = datasets
+        self._online_factory = online
+        self._online: OnlineStore | None = None
+        self._authorize = authorize
+        self._scratch = scratch
+
+    # -- definitions ----------------------------------------------------------
+
+    def apply(
+        self, definitions: str | Path | Iterable[Definition], *, force: bool = False
+    ) -> list[Applied]:
+        """Register definitions (objects, or a folder/file of YAML and Python) as versions."""
+        if isinstance(definitions, str | Path):
+            items = _absolute_paths(load_definitions(definitions), Path(definitions))
+        else:
+            items = list(definitions)
+        resources = [
+            feature_resource(d.name, f)
+            for d in items
+            if isinstance(d, FeatureView)
+            for f in d.feature_names
+        ]
+        self._authorize("features:Apply", resources)
+        connection = _duckdb()
+        try:
+            return self.registry.apply(
+                items,
+                force=force,
+                check_view=lambda view, keys: self._check_view(view, keys, connection),
+            )
+        finally:
+            connection.close()
+
+    def _check_view(
+        self, view: FeatureView, keys: tuple[str, ...], connection: duckdb.DuckDBPyConnection
+    ) -> None:
+        source, _ = build_source(view, keys, self._datasets)
+        check_source_columns(view, keys, source.relation, connection)
+
+    def list_views(
+        self, *, tag: str | None = None, owner: str | None = None, search: str | None = None
+    ) -> list[Stored]:
+        return self.registry.search(tag=tag, owner=owner, text=search)
+
+    def describe(self, view: str) -> dict[str, Any]:
+        """Schema, source, owner, tags, freshness and who uses the view."""
+        stored = self.registry.view(view)
+        definition: FeatureView = stored.definition
+        freshness = self.freshness([view])[0]
+        users: Dependents = self.registry.dependents(view)
+        return {
+            "name": definition.name,
+            "version": stored.version,
+            "created_at": stored.created_at,
+            "created_by": stored.created_by,
+            "entities": {
+                e: list(self.registry.entity(e).definition.join_keys) for e in definition.entities
+            },
+            "source": definition.source.to_dict(),
+            "event_timestamp": definition.event_timestamp,
+            "created_timestamp": definition.created_timestamp,
+            "ttl": None if definition.ttl is None else str(definition.ttl),
+            "features": [f.to_dict() for f in definition.features],
+            "owner": definition.owner,
+            "tags": dict(definition.tags),
+            "description": definition.description,
+            "materialized_until": freshness.materialized_until,
+            "lag_seconds": None if freshness.lag is None else freshness.lag.total_seconds(),
+            "services": list(users.services),
+            "models": list(users.models),
+            "versions": len(self.registry.view_history(view)),
+        }
+
+    # -- offline --------------------------------------------------------------
+
+    def get_historical(
+        self,
+        entity_rows: Any,
+        features: Sequence[str] | str,
+        *,
+        timestamp_column: str = "event_timestamp",
+        as_of: datetime | None = None,
+        output: str | Path | None = None,
+    ) -> pd.DataFrame | Path:
+        """Entity rows joined with feature values as they were at each row's time.
+
+        One output row per entity row, in order, extra columns passed through;
+        features named ``VIEW__FEATURE``. ``features`` is a list of
+        ``VIEW/FEATURE`` (``VIEW/*`` for all) or the name of a feature service.
+        With ``as_of``, rows created after it are invisible. With ``output``,
+        the result streams into that Parquet file, which is returned.
+        """
+        from shipyard.features.pit import point_in_time_join
+
+        resolved = self.resolve(features, action="features:ReadOffline")
+        self._scratch.mkdir(parents=True, exist_ok=True)
+        connection = _duckdb(self._scratch)
+        try:
+            result = point_in_time_join(
+                entity_rows,
+                [r.source for r in resolved],
+                timestamp_column=timestamp_column,
+                as_of=as_of,
+                connection=connection,
+                output=output,
+            )
+        finally:
+            connection.close()
+        if output is not None:
+            return Path(output)
+        assert result is not None
+        return result.to_pandas()
+
+    def resolve(self, features: Sequence[str] | str, *, action: str) -> list[ResolvedView]:
+        """The views (latest versions) and features a request reads, after the access check."""
+        selected = self._select(features)
+        self._authorize(
+            action, [feature_resource(view, f) for view, names in selected.items() for f in names]
+        )
+        resolved = []
+        for view_name, names in selected.items():
+            stored = self.registry.view(view_name)
+            keys = self.registry.join_keys(stored.definition)
+            source, dataset = build_source(stored.definition, keys, self._datasets, names)
+            resolved.append(ResolvedView(stored.definition, stored.version, keys, dataset, source))
+        return resolved
+
+    def _select(self, features: Sequence[str] | str) -> dict[str, list[str]]:
+        refs: Sequence[str]
+        if isinstance(features, str):
+            service: FeatureService = self.registry.service(
+                features.removeprefix("service:")
+            ).definition
+            refs = service.features
+        else:
+            refs = list(features)
+        if not refs:
+            raise InvalidInput(
+                "No features requested.", hint="Pass VIEW/FEATURE names or a service name."
+            )
+        selected: dict[str, list[str]] = {}
+        for ref in refs:
+            view_name, feature = parse_feature_ref(ref)
+            view: FeatureView = self.registry.view(view_name).definition
+            names = view.feature_names if feature == "*" else (view.feature(feature).name,)
+            chosen = selected.setdefault(view_name, [])
+            chosen.extend(n for n in names if n not in chosen)
+        return selected
+
+    # -- online ---------------------------------------------------------------
+
+    @property
+    def online(self) -> OnlineStore:
+        if self._online is None:
+            self._online = self._online_factory()
+        return self._online
+
+    def materialize(
+        self,
+        views: Sequence[str],
+        start: datetime,
+        end: datetime,
+        *,
+        progress: Callable[[int, int | None], None] | None = None,
+        chunk_rows: int = 50_000,
+    ) -> list[Any]:
+        """Write each entity's latest values with event time in [start, end] to the online store."""
+        from shipyard.features.materialize import materialize
+
+        return [
+            materialize(
+                r.source,
+                self.online,
+                start=start,
+                end=end,
+                chunk_rows=chunk_rows,
+                progress=progress,
+            )
+            for r in self._for_write(views)
+        ]
+
+    def materialize_incremental(
+        self,
+        views: Sequence[str],
+        end: datetime,
+        *,
+        progress: Callable[[int, int | None], None] | None = None,
+        chunk_rows: int = 50_000,
+    ) -> list[Any]:
+        """Materialize from where each view was last materialized up to ``end``."""
+        from shipyard.features.materialize import materialize_incremental
+
+        return [
+            materialize_incremental(
+                r.source, self.online, end=end, chunk_rows=chunk_rows, progress=progress
+            )
+            for r in self._for_write(views)
+        ]
+
+    def _for_write(self, views: Sequence[str]) -> list[ResolvedView]:
+        if isinstance(views, str):
+            views = [views]
+        return self.resolve([f"{v}/*" for v in views], action="features:Write")
+
+    def get_online(
+        self, entity_keys: Sequence[Mapping[str, Any]], features: Sequence[str] | str
+    ) -> OnlineResult:
+        """Latest values per entity with a status per feature: present, missing or outside_ttl."""
+        resolved = self.resolve(features, action="features:ReadOnline")
+        return read_online(self.online, resolved, entity_keys, now=datetime.now(UTC))
+
+    def freshness(self, views: Sequence[str] | None = None) -> list[Freshness]:
+        """Each view's last materialized time and how far behind now it is."""
+        names = (
+            list(views) if views is not None else [s.definition.name for s in self.registry.views()]
+        )
+        now = datetime.now(UTC)
+        found = []
+        for name in names:
+            until = self.online.materialized_until(name)
+            found.append(Freshness(name, until, None if until is None else now - until))
+        return found
+
+    def close(self) -> None:
+        if self._online is not None:
+            self._online.close()
+            self._online = None
+
+
+def _duckdb(scratch: Path | None = None) -> duckdb.DuckDBPyConnection:
+    import duckdb
+
+    connection = duckdb.connect()
+    if scratch is not None:
+        connection.execute("SET temp_directory = ?", [str(scratch / "duckdb")])
+    return connection
+
+
+def _absolute_paths(definitions: list[Definition], origin: Path) -> list[Definition]:
+    """Parquet paths in files are relative to the file's folder, not to where apply runs."""
+    import dataclasses
+
+    base = origin if origin.is_dir() else origin.parent
+    fixed: list[Definition] = []
+    for item in definitions:
+        if (
+            isinstance(item, FeatureView)
+            and item.source.parquet
+            and not Path(item.source.parquet).is_absolute()
+        ):
+            source = dataclasses.replace(
+                item.source, parquet=str((base / item.source.parquet).resolve())
+            )
+            item = dataclasses.replace(item, source=source)
+        fixed.append(item)
+    return fixed

@@ -8,13 +8,13 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from shipyard._version import __version__
-from shipyard.api import health
+from shipyard.api import features, health
 from shipyard.api.errors import install_error_handlers
 from shipyard.config import Settings
 from shipyard.workspace import Workspace, open_workspace
 
 # Each domain adds its router here as it lands.
-ROUTERS: tuple[APIRouter, ...] = (health.router,)
+ROUTERS: tuple[APIRouter, ...] = (health.router, features.router)
 
 
 def create_app(

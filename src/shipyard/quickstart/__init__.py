@@ -1,1 +1,1 @@
-"""The quickstart: real flights data from a PyPI package, through the whole first half of the lifecycle."""
+"""The quickstart: real flights data from PyPI through the first half of the lifecycle."""

@@ -92,8 +92,13 @@ def _carrier_daily(raw: pd.DataFrame) -> pd.DataFrame:
     minutes = arrived["dep_delay"] + arrived["air_time"] + 30
     known = (departure + pd.to_timedelta(minutes, unit="min")).dt.floor("D")
     daily = (
-        pd.DataFrame({"carrier": arrived["carrier"].astype(str), "day": known,
-                      "late": (arrived["arr_delay"] > 15).astype("int64")})  # fmt: skip
+        pd.DataFrame(
+            {
+                "carrier": arrived["carrier"].astype(str),
+                "day": known,
+                "late": (arrived["arr_delay"] > 15).astype("int64"),
+            }
+        )
         .groupby(["carrier", "day"])["late"]
         .agg(["sum", "count"])
     )
@@ -105,7 +110,7 @@ def _carrier_daily(raw: pd.DataFrame) -> pd.DataFrame:
             pd.DataFrame(
                 {
                     "carrier": carrier,
-                    "day_end": window.index + pd.Timedelta(days=1) - pd.Timedelta(seconds=1),
+                    "day_end": pd.DatetimeIndex(window.index) + pd.Timedelta(seconds=86_399),
                     "late_rate_7d": (window["sum"] / window["count"].replace(0, np.nan)).to_numpy(),
                     "flights_7d": window["count"].astype("int64").to_numpy(),
                 }

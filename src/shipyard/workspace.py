@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from shipyard.data.quality_service import QualityService
     from shipyard.data.split_service import SplitService
     from shipyard.features.store import FeatureStore
+    from shipyard.pipeline import PipelineService
     from shipyard.security.service import SecurityService
     from shipyard.stores.artifacts import ArtifactStore
     from shipyard.stores.metadata import MetadataStore, StoreInfo
@@ -116,6 +117,13 @@ class Workspace:
             authorize=self.security.require,
             scratch=self.settings.home / "tmp",
         )
+
+    @cached_property
+    def pipelines(self) -> PipelineService:
+        """Run pipelines as the pipeline principal, with caching and one build id; their records."""
+        from shipyard.pipeline import PipelineService
+
+        return PipelineService(self)
 
     @property
     def principal(self) -> str:

@@ -92,9 +92,18 @@ def resource_types() -> dict[str, str]:
     return dict(_RESOURCE_TYPES)
 
 
-for _action in ("features:ReadOffline", "features:ReadOnline", "features:Write", "features:Apply"):
+# Every service's actions are known here, so a stored policy naming one is never
+# refused just because the service's module was not imported yet.
+for _action in (
+    "features:ReadOffline",
+    "features:ReadOnline",
+    "features:Write",
+    "features:Apply",
+    "pipeline:Run",
+):
     register_action(_action)
 register_resource_type("feature", "VIEW/FEATURE")
+register_resource_type("pipeline", "NAME")
 
 
 def feature_resource(view: str, feature: str) -> str:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from shipyard.data.split_service import SplitService
     from shipyard.features.store import FeatureStore
     from shipyard.pipeline import PipelineService
+    from shipyard.registry.service import ModelRegistry
     from shipyard.security.service import SecurityService
     from shipyard.stores.artifacts import ArtifactStore
     from shipyard.stores.metadata import MetadataStore, StoreInfo
@@ -116,6 +117,15 @@ class Workspace:
             lambda: open_online_store(self.settings.online_url),
             authorize=self.security.require,
             scratch=self.settings.home / "tmp",
+        )
+
+    @cached_property
+    def models(self) -> ModelRegistry:
+        """The model registry: packages, versions, aliases with history, approvals, lineage."""
+        from shipyard.registry.service import ModelRegistry
+
+        return ModelRegistry(
+            self.metadata, self.artifacts, principal=self.principal, runs=self.runs
         )
 
     @cached_property

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from shipyard._version import __version__
-from shipyard.cli import data, db, features, labels, pipeline, policies, runs
+from shipyard.cli import data, db, features, labels, models, pipeline, policies, runs
 from shipyard.cli.context import state
 from shipyard.cli.lineage import lineage
 from shipyard.cli.server import server
@@ -57,6 +57,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(db.app, name="db")
 app.add_typer(features.app, name="features")
 app.add_typer(labels.app, name="labels")
+app.add_typer(models.app, name="models")
 app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(policies.app, name="policies")
 app.add_typer(runs.app, name="runs")

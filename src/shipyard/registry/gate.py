@@ -195,10 +195,11 @@ def gate(
     if missing:
         raise InvalidInput(f"The gate's set has no column(s) {', '.join(missing)}.")
     X, y = frame[list(features)], frame[target].to_numpy()
+    everything = frame.drop(columns=[target])
     started = time.perf_counter()
-    cand, classes = _score(candidate, X, task, positive_label)
+    cand, classes = _score(candidate, _inputs(candidate, X, everything), task, positive_label)
     latency_ms = (time.perf_counter() - started) * 1000 / max(len(frame), 1)
-    ref, _ = _score(reference, X, task, positive_label)
+    ref, _ = _score(reference, _inputs(reference, X, everything), task, positive_label)
     outcome = Outcome(y, task, classes, positive_label)  # type: ignore[arg-type]
     scopes: dict[str, np.ndarray] = {"overall": np.ones(len(frame), dtype=bool)}
     for name, expression in (slices or {}).items():
@@ -311,11 +312,18 @@ def _score(
     return Scored(predictions, proba), classes
 
 
+def _inputs(model: Any, features: pd.DataFrame, everything: pd.DataFrame) -> pd.DataFrame:
+    # A registered model knows its own input columns (its signature), which may
+    # differ from the candidate's; anything else is given the candidate's features.
+    return everything if hasattr(model, "signature") else features
+
+
 def _classes(model: Any) -> tuple[Any, ...]:
     for holder in (model, getattr(model, "model", None), getattr(model, "estimator", None)):
-        found = getattr(holder, "classes_", None)
-        if found is not None:
-            return tuple(np.asarray(found).tolist())
+        for attribute in ("classes_", "classes"):
+            found = getattr(holder, attribute, None)
+            if found is not None and not callable(found):
+                return tuple(np.asarray(found).tolist())
     raise InvalidInput(f"{type(model).__name__} does not say its classes (no classes_).")
 
 

@@ -13,6 +13,7 @@ from shipyard._version import __version__
 from shipyard.cli import data, db, features, labels, models, pipeline, policies, runs
 from shipyard.cli.context import state
 from shipyard.cli.lineage import lineage
+from shipyard.cli.quickstart import quickstart
 from shipyard.cli.server import server
 from shipyard.cli.workspace import info, init
 from shipyard.errors import ShipyardError
@@ -51,6 +52,7 @@ def _global_options(
 
 app.command(epilog="Example: shipyard init   (or: shipyard --home ./ws init)")(init)
 app.command(epilog="Example: shipyard info --json")(info)
+app.command(epilog="Example: shipyard quickstart ./qs   (again: cached, much faster)")(quickstart)
 app.command(epilog="Example: shipyard server --host 127.0.0.1 --port 8080")(server)
 app.command(epilog="Example: shipyard lineage model:delay@7 --json")(lineage)
 app.add_typer(data.app, name="data")

@@ -52,7 +52,7 @@ def run(
     params = parse_params(param, pipeline)
     ws = workspace(ctx)
     out = Console(file=sys.stdout)  # bound now: steps' own prints are captured, not shown
-    with _Display(out, len(pipeline.order)) as display:
+    with StepDisplay(out, len(pipeline.order)) as display:
         result = PipelineService(ws).run(pipeline, params, cache=not no_cache, observer=display)
     _summary(out, result)
     result.check()
@@ -218,7 +218,7 @@ def _seconds(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}s"
 
 
-class _Display:
+class StepDisplay:
     """A spinner for the running step and one line per finished step."""
 
     def __init__(self, out: Console, total: int) -> None:
@@ -238,7 +238,7 @@ class _Display:
         self._task: TaskID | None = None
         self._index = 0
 
-    def __enter__(self) -> _Display:
+    def __enter__(self) -> StepDisplay:
         if self._out.is_terminal:  # elsewhere (CI logs) a spinner is noise: lines only
             self._progress.start()
         return self

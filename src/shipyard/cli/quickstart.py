@@ -1,0 +1,119 @@
+"""`shipyard quickstart`: raw flights data to a gated, registered model, in one command."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shipyard.cli.pipeline import StepDisplay
+
+
+def quickstart(
+    folder: Path = typer.Argument(
+        Path("shipyard-quickstart"), help="The workspace folder to create (or reuse)."
+    ),
+    every_nth_day: int = typer.Option(
+        1, "--every-nth-day", min=1, help="Keep flights of every Nth day only (a faster run)."
+    ),
+) -> None:
+    """Run the quickstart on real 2013 New York flights: data, features, split, training, gate.
+
+    Running it again in the same folder reuses every cached step; a fresh folder
+    starts clean.
+    """
+    import shipyard
+    from shipyard.quickstart.run import run_quickstart
+
+    out = Console(file=sys.stdout)
+    out.print(f"Shipyard quickstart in [bold]{folder.resolve()}[/bold]")
+    with shipyard.connect(folder) as ws:
+        total = 9  # the standard pipeline's steps
+        with StepDisplay(out, total) as display:
+            result = run_quickstart(
+                ws,
+                every_nth_day=every_nth_day,
+                observer=display,
+                stage=lambda s: out.print(f"- {s}"),
+            )
+        _report(out, result, folder)
+    result.run.check()
+
+
+def _report(out: Console, result: Any, folder: Path) -> None:
+    split, training = result.output("split"), result.output("training")
+    evaluation, gate = result.output("evaluation"), result.output("gate_report")
+    version = result.output("model_version")
+    out.print(f"\nDatasets: {', '.join(result.datasets.values())}")
+    if split:
+        for column, why in split["refused"].items():
+            out.print(f"[yellow]Leakage check refused feature {column}[/yellow]: {why}")
+        out.print(f"Features used: {', '.join(split['features'])}")
+    if training:
+        out.print(_metrics_table(training, evaluation or {}))
+    if evaluation:
+        out.print(_slices_table(evaluation))
+    if gate:
+        verdict = "[green]passed[/green]" if gate["passed"] else "[red]failed[/red]"
+        out.print(f"Gate ({gate['candidate']} vs {gate['reference']}): {verdict}")
+    elif result.run.failed_step:
+        out.print(f"[red]Stopped at {result.run.failed_step}[/red]: {result.run.error}")
+    if version:
+        ref = f"model:{version['model']}@{version['version']}"
+        out.print(f"Registered [bold]{ref}[/bold] (aliases: {', '.join(version['aliases'])})")
+        home = f"--home {folder}"
+        runs = " ".join(r[:12] for r in training["runs"].values())
+        out.print("\nLook further:")
+        out.print(f"  shipyard {home} runs compare {runs}")
+        out.print(f"  shipyard {home} lineage {ref}")
+        out.print(f"  shipyard {home} models show {version['model']}")
+        out.print(f"  shipyard {home} features show weather")
+        out.print(f"  shipyard {home} pipeline show {result.run.build_id}")
+
+
+def _metrics_table(training: dict[str, Any], evaluation: dict[str, Any]) -> Table:
+    metric = training["metric"]
+    table = Table(title=f"{metric} by experiment and set (best: {training['best']})")
+    sets = list(dict.fromkeys(s for m in training["metrics"].values() for s in m))
+    table.add_column("experiment")
+    for name in sets:
+        table.add_column(name, justify="right")
+    for name, metrics in training["metrics"].items():
+        values = [_fmt(metrics.get(s, {}).get(metric)) for s in sets]
+        table.add_row(f"[bold]{name}[/bold]" if name == training["best"] else name, *values)
+    return table
+
+
+def _slices_table(evaluation: dict[str, Any]) -> Table:
+    sets = list(evaluation)
+    first = evaluation[sets[0]]
+    table = Table(title=f"{first['experiment']}: {first['metric']} per slice")
+    table.add_column("slice")
+    for name in sets:
+        table.add_column(name, justify="right")
+    table.add_row(
+        "[bold]all[/bold]", *(_fmt(evaluation[s]["overall"].get(first["metric"])) for s in sets)
+    )
+    names = [s["name"] for s in first["slices"]]
+    for name in names:
+        cells = []
+        for set_name in sets:
+            found = next((s for s in evaluation[set_name]["slices"] if s["name"] == name), None)
+            cells.append(
+                ""
+                if found is None
+                else _fmt(found["value"]) + (" (small)" if found["too_small"] else "")
+            )
+        table.add_row(name, *cells)
+    return table
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return f"{float(value):.3f}"

@@ -1,0 +1,214 @@
+"""The standard pipeline's model steps: train, evaluate, gate, register, monitoring baseline.
+
+The gate compares the candidate with the version the ``production`` alias
+points to, or with the baseline experiment when there is none yet, on the
+split's validation set and every slice of the plan. Registration records the
+full lineage (data, features, split, run, code, build) and moves the
+configured aliases, as the ``pipeline`` principal: the only one that may move
+``production``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from shipyard.pipeline.standard.config import EXPERIMENT_TYPES
+from shipyard.pipeline.step import StepContext, step
+
+
+def _experiments(config: dict[str, Any]) -> list[Any]:
+    import shipyard.training as training
+
+    made = []
+    for spec in config.get("experiments") or [{"type": "logistic"}]:
+        cls = getattr(training, EXPERIMENT_TYPES[spec["type"]])
+        params = dict(spec.get("params") or {})
+        if spec.get("name"):
+            params["name"] = spec["name"]
+        made.append(cls(**params))
+    return made
+
+
+@step(outputs=("training", "candidate", "candidate_result", "reference_model"))
+def train(split: dict[str, Any], config: dict[str, Any], context: StepContext) -> tuple[Any, ...]:
+    """Run the baseline and the configured experiments; pick the best on validation."""
+    ws = context.workspace
+    report = ws.training.run(
+        split["split"],
+        _experiments(config),
+        experiment_name=config["model"],
+        features=split["features"],
+        target=config["target"],
+        task=config.get("task", "classification"),
+        seed=int(config.get("seed", 0)),
+        **({"primary_metric": config["metric"]} if config.get("metric") else {}),
+    )
+    if report.best is None:
+        raise RuntimeError("Every experiment failed: " + "; ".join(r.name for r in report.failed))
+    best = report.result(report.best)
+    baseline = report.result(report.baseline)
+    summary = {
+        "best": report.best,
+        "baseline": report.baseline,
+        "metric": report.primary_metric,
+        "run": str(report.run_ids.get(report.best)),
+        "runs": {k: str(v) for k, v in report.run_ids.items()},
+        "metrics": {r.name: r.metrics for r in report.results if r.ok},
+        "comparisons": [c.to_dict() for c in report.comparisons],
+        "failed": [r.name for r in report.failed],
+    }
+    context.logger.info("best on validation: %s", report.best)
+    return summary, best.model, best, baseline.model
+
+
+@step(outputs=("evaluation",))
+def evaluate(
+    candidate_result: Any, split: dict[str, Any], config: dict[str, Any], context: StepContext
+) -> dict[str, Any]:
+    """The candidate on testing, recent_testing (and any set named), overall and per slice."""
+    from shipyard.training import analyze_errors
+
+    data = context.workspace.training.data(
+        split["split"], features=split["features"], target=config["target"],
+        task=config.get("task", "classification"),
+    )  # fmt: skip
+    found: dict[str, Any] = {}
+    for set_name in config.get("evaluate", []):
+        if set_name not in data.sets:
+            context.logger.info("no set %s in the split; not evaluated", set_name)
+            continue
+        analysis = analyze_errors(candidate_result, data, set_name, metric=config.get("metric"))
+        found[set_name] = analysis.to_dict()
+    return found
+
+
+@step(outputs=("gate_report",))
+def gate(
+    candidate: Any,
+    reference_model: Any,
+    training: dict[str, Any],
+    production: int | None,
+    split: dict[str, Any],
+    config: dict[str, Any],
+    context: StepContext,
+) -> dict[str, Any]:
+    """Candidate against production (or the baseline) on the fixed validation set and slices."""
+    from shipyard.registry.gate import Thresholds
+    from shipyard.registry.gate import gate as judge
+
+    ws = context.workspace
+    settings = dict(config.get("gate") or {})
+    reference, name = reference_model, "baseline"
+    if production is not None:
+        reference = ws.models.load(config["model"], version=production)
+        name = f"model:{config['model']}@{production} (production)"
+    validation = ws.splits.sets(split["split"])["validation"]
+    metrics = settings.pop("metrics", None) or [config.get("metric") or "roc_auc"]
+    n_bootstrap = int(settings.pop("n_bootstrap", 1000))
+    report = judge(
+        candidate, reference, validation, target=config["target"], features=split["features"],
+        metrics=metrics, task=config.get("task", "classification"),
+        positive_label=config.get("positive_label", True), slices=split["slices"],
+        thresholds=Thresholds(**settings), names=(f"candidate ({training['best']})", name),
+        n_bootstrap=n_bootstrap,
+        seed=int(config.get("seed", 0)),
+    )  # fmt: skip
+    context.logger.info("gate: %s", "passed" if report.passed else "; ".join(report.failures))
+    report.raise_for_failure()
+    return report.to_dict()
+
+
+@step(outputs=("model_version",))
+def register(
+    candidate: Any,
+    gate_report: dict[str, Any],
+    evaluation: dict[str, Any],
+    training: dict[str, Any],
+    split: dict[str, Any],
+    training_set: dict[str, Any],
+    inputs: dict[str, Any],
+    config: dict[str, Any],
+    context: StepContext,
+) -> dict[str, Any]:
+    """Register the candidate with its lineage and reports, then move the configured aliases."""
+    ws = context.workspace
+    existing = _registered(ws, config["model"], training["run"])
+    if existing is not None:  # the same training run was registered already: reuse it
+        context.logger.info("model:%s@%d holds this run already", config["model"], existing)
+        for alias in config.get("aliases", []):
+            ws.models.set_alias(config["model"], alias, existing)
+        return {"model": config["model"], "version": existing, "aliases": list(config["aliases"])}
+    features = config.get("features") or {}
+    service = features.get("service")
+    services = ws.features.registry.service(service).version if service else None
+    example = ws.splits.sets(split["split"])["validation"][split["features"]].head(5)
+    report_digest = ws.artifacts.put_bytes(
+        json.dumps({"gate": gate_report, "evaluation": evaluation}, default=str).encode()
+    ).digest
+    version = ws.models.register(
+        config["model"],
+        candidate,
+        input_example=example,
+        description=config.get("description") or f"Trained by pipeline {config['name']}",
+        run=training["run"],
+        lineage={
+            "datasets": [inputs["dataset"], training_set["dataset"]],
+            "feature_views": [f"{view}@{v}" for view, v in sorted(inputs["views"].items())],
+            "feature_service": f"{service}@{services}" if service else None,
+            "split": split["split"],
+            "build_id": context.build_id,
+            "pipeline_run": f"pipeline_run:{context.pipeline}",
+        },
+        tags={
+            "gate": "passed",
+            "gate_report": report_digest,
+            "experiment": training["best"],
+            "refused_features": ",".join(sorted(split["refused"])) or "none",
+        },
+    )
+    for alias in config.get("aliases", []):
+        ws.models.set_alias(config["model"], alias, version.version)
+    context.logger.info("registered model:%s@%d", config["model"], version.version)
+    return {
+        "model": config["model"],
+        "version": version.version,
+        "aliases": list(config.get("aliases", [])),
+    }
+
+
+def _registered(ws: Any, model: str, run: str) -> int | None:
+    """The version already registered from training run ``run``, if any."""
+    from shipyard.errors import NotFound
+
+    try:
+        versions = ws.models.versions(model)
+    except NotFound:
+        return None
+    found = [v.version for v in versions if v.lineage.get("run") == run]
+    return found[-1] if found else None
+
+
+@step(outputs=("monitoring",))
+def monitoring_baseline(
+    model_version: dict[str, Any],
+    split: dict[str, Any],
+    config: dict[str, Any],
+    context: StepContext,
+) -> dict[str, Any]:
+    """Profile and constraints of the training and validation data, tagged on the version."""
+    ws = context.workspace
+    sets = ws.splits.sets(split["split"])
+    columns = [*split["features"], config["target"]]
+    made: dict[str, str] = {}
+    for set_name in ("training", "validation"):
+        if set_name not in sets:
+            continue
+        data = ws.datasets.register(
+            f"{config['model']}-{set_name}", sets[set_name][columns].reset_index(drop=True)
+        )
+        baseline = ws.quality.baseline(str(data.ref))
+        made[set_name] = str(baseline.ref)
+    ws.models.set_tag(model_version["model"], model_version["version"], "monitoring_baseline",
+                      made.get("training", ""))  # fmt: skip
+    return made

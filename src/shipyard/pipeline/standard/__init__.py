@@ -10,7 +10,7 @@ on ``testing`` and ``recent_testing``, the gate against production (or the
 baseline), registration with lineage and aliases, and the monitoring baseline.
 A deployment step can be appended later: the runner knows nothing of these.
 
->>> pipeline = from_yaml("examples/flights/pipeline.yaml")  # doctest: +SKIP
+>>> pipeline = from_yaml("examples/breast_cancer/pipeline.yaml")  # doctest: +SKIP
 >>> ws.pipelines.run(pipeline).check()                      # doctest: +SKIP
 """
 

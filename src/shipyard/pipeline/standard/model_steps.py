@@ -11,6 +11,7 @@ configured aliases, as the ``pipeline`` principal: the only one that may move
 from __future__ import annotations
 
 import json
+import pickle
 from typing import Any
 
 from shipyard.pipeline.standard.config import EXPERIMENT_TYPES
@@ -101,6 +102,11 @@ def gate(
     settings = dict(config.get("gate") or {})
     reference, name = reference_model, "baseline"
     fixed = split["split"]
+    if production is not None and _trained_by(ws, config["model"], production) == training["run"]:
+        # Production is this very candidate (an unchanged rerun): nothing to compare.
+        return {"candidate": training["best"], "reference": f"model:{config['model']}@{production}",
+                "passed": True, "failures": [], "checks": [], "limits": [],
+                "notes": ["the candidate is the production model itself"]}  # fmt: skip
     if production is not None:
         reference = ws.models.load(config["model"], version=production)
         name = f"model:{config['model']}@{production} (production)"
@@ -114,6 +120,7 @@ def gate(
         positive_label=config.get("positive_label", True), slices=split["slices"],
         thresholds=Thresholds(**settings), names=(f"candidate ({training['best']})", name),
         n_bootstrap=n_bootstrap, set_name=f"validation of {fixed}",
+        model_bytes=len(pickle.dumps(candidate)) if settings.get("max_model_bytes") else None,
         seed=int(config.get("seed", 0)),
     )  # fmt: skip
     context.logger.info("gate: %s", "passed" if report.passed else "; ".join(report.failures))
@@ -177,6 +184,11 @@ def register(
         "version": version.version,
         "aliases": list(config.get("aliases", [])),
     }
+
+
+def _trained_by(ws: Any, model: str, version: int) -> str | None:
+    run = ws.models.get(model, version=version).lineage.get("run")
+    return None if run is None else str(run)
 
 
 def _fixed_split(

@@ -41,6 +41,13 @@ def test_quickstart_registers_a_gated_model_refuses_the_leak_and_reruns_from_cac
     for expected in ("dataset:flights@1", "dataset:delay-training@1", "split:delay@1",
                      "weather@1", "build-"):  # fmt: skip
         assert expected in text, expected
+    # The chain walks back to the raw data: the training set came from the three tables.
+    training = lineage["upstream"]["dataset:delay-training@1"]
+    assert set(training["datasets"]) == {
+        "dataset:flights@1",
+        "dataset:weather@1",
+        "dataset:carrier_daily@1",
+    }
 
     started = time.perf_counter()
     assert main(["quickstart", str(home), "--every-nth-day", "7"]) == 0

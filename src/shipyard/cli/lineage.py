@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import typer
 from rich.tree import Tree
 
 from shipyard.cli.context import console, workspace
+from shipyard.errors import InvalidInput
 
 
 def lineage(
@@ -16,12 +18,50 @@ def lineage(
     as_json: bool = typer.Option(False, "--json", help="Print JSON for tools."),
 ) -> None:
     """Print the lineage recorded for REF: data, features, split, run, code and build."""
-    record = workspace(ctx).lineage(ref)
-    data = record.to_dict()
+    ws = workspace(ctx)
+    data = ws.lineage(ref).to_dict()
+    upstream = _upstream(ws, data, seen={ref})
     if as_json:
-        typer.echo(json.dumps({"subject": ref, **data}, indent=2, default=str))
+        typer.echo(
+            json.dumps({"subject": ref, **data, "upstream": upstream}, indent=2, default=str)
+        )
         return
     tree = Tree(f"[bold]{ref}[/bold]")
+    _branches(tree, data)
+    if upstream:
+        _chain(tree.add("[bold]upstream[/bold] (back to the raw data)"), upstream)
+    console.print(tree)
+
+
+def _upstream(ws: Any, data: dict[str, Any], seen: set[str], depth: int = 0) -> dict[str, Any]:
+    """The recorded lineage of every dataset, feature view and split this one names."""
+    from shipyard.errors import NotFound
+
+    found: dict[str, Any] = {}
+    names = [*data.get("datasets", []), *data.get("features", []), data.get("split_plan")]
+    for name in names:
+        if not name or ":" not in str(name) or name in seen or depth > 6:
+            continue
+        seen.add(name)
+        try:
+            parent = ws.lineage(name).to_dict()
+        except (NotFound, InvalidInput):
+            found[name] = None  # recorded without lineage: a source
+            continue
+        found[name] = {"datasets": parent["datasets"], "features": parent["features"],
+                       "upstream": _upstream(ws, parent, seen, depth + 1)}  # fmt: skip
+    return found
+
+
+def _chain(tree: Tree, upstream: dict[str, Any]) -> None:
+    for name, parent in upstream.items():
+        raw = parent is None and name.startswith("dataset:")
+        node = tree.add(f"{name} (raw data)" if raw else name)
+        if parent:
+            _chain(node, parent["upstream"])
+
+
+def _branches(tree: Tree, data: dict[str, Any]) -> None:
     for key, value in data.items():
         if value in (None, [], {}, ()):
             continue
@@ -36,4 +76,3 @@ def lineage(
                 branch.add(str(item))
         else:
             tree.add(f"{key}: {value}")
-    console.print(tree)

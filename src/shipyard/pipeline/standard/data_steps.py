@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from shipyard.errors import GateFailed, InvalidInput, NotFound
+from shipyard.lineage import Lineage
 from shipyard.pipeline.step import StepContext, step
 
 LEAK_KINDS = ("known_after_event", "target_proxy")
@@ -91,6 +92,14 @@ def training_set(
         known_after=config.get("known_after", []),
         description=f"{inputs['dataset']} joined with {sorted(inputs['views'])} at each row's time",
     )
+    ws.metadata.put_lineage(
+        version.ref,
+        Lineage(
+            datasets=(inputs["dataset"], *_view_datasets(ws, features)),
+            features=tuple(f"feature_view:{v}@{n}" for v, n in sorted(inputs["views"].items())),
+            build_id=context.build_id,
+        ),
+    )
     context.logger.info("training set %s: %d rows", version.ref, len(rows))
     return {"dataset": str(version.ref), "joined": joined_columns, "rows": len(rows)}
 
@@ -143,3 +152,11 @@ def split_and_check(
 def _wanted(features: dict[str, Any]) -> str | list[str]:
     """The feature service's name, or the list of VIEW/FEATURE names."""
     return str(features["service"]) if features.get("service") else list(features["features"])
+
+
+def _view_datasets(ws: Any, features: dict[str, Any]) -> list[str]:
+    """The dataset versions the joined feature views read."""
+    if not features:
+        return []
+    resolved = ws.features.resolve(_wanted(features), action="features:ReadOffline")
+    return [str(r.dataset) for r in resolved if r.dataset is not None]

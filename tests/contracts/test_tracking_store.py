@@ -8,6 +8,7 @@ import textwrap
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -103,6 +104,48 @@ class TrackingStoreContract:
         assert (info.params, info.metrics, info.tags, info.artifacts) == ({}, {}, {}, {})
         assert store.get_run(child.uid).parent == keys[0].uid
         assert store.run_key(keys[2].uid) == keys[2]
+
+    def test_reserved_ids_are_never_handed_out_twice(self, store: TrackingStore) -> None:
+        exp = store.get_or_create_experiment("e", created_by="ana")
+        first, second = store.reserve_run_ids(3), store.reserve_run_ids(5)
+        assert len(first) == 3 and len(second) == 5
+        numbered = store.create_runs(
+            [NewRun(uuid.uuid4().hex, exp.id, "own id", datetime.now(UTC), "ana", id=first[1])]
+        )
+        assert numbered[0].id == first[1]
+        counted = store.create_runs(
+            [NewRun(uuid.uuid4().hex, exp.id, f"r{i}", datetime.now(UTC), "ana") for i in range(4)]
+        )
+        handed = [*first, *second, *(k.id for k in counted)]
+        assert len(set(handed)) == len(handed)
+        assert store.get_run(numbered[0].uid).name == "own id"
+
+    def test_a_batch_creates_its_runs_first(self, store: TrackingStore) -> None:
+        exp = store.get_or_create_experiment("e", created_by="ana")
+        parent, ended, running = store.reserve_run_ids(3)
+        start = datetime.now(UTC)
+        new = [
+            NewRun(uuid.uuid4().hex, exp.id, "parent", start, "ana", id=parent),
+            NewRun(uuid.uuid4().hex, exp.id, "ended", start, "ana", parent_id=parent, id=ended),
+            NewRun(uuid.uuid4().hex, exp.id, "running", start, "ana", record={"a": 1}, id=running),
+        ]
+        end = start + timedelta(seconds=3)
+        store.log_batch(
+            runs=new,
+            params=[(ended, "lr", "0.1")],
+            metrics=[(ended, "m", 0, 1.0, 0.0), (running, "m", 1, 2.0, 0.0)],
+            tags=[(running, "t", "x")],
+            ends=[(ended, "failed", end)],
+        )
+        done, going = store.get_run(new[1].uid), store.get_run(new[2].uid)
+        assert (done.status, done.end_time, done.parent) == ("failed", end, new[0].uid)
+        assert (done.params, done.metrics) == ({"lr": "0.1"}, {"m": 1.0})
+        assert (going.status, going.end_time, going.record) == ("running", None, {"a": 1})
+        assert (going.metrics, going.tags) == ({"m": 2.0}, {"t": "x"})
+        store.log_batch(ends=[(running, "finished", end)])
+        assert store.get_run(new[2].uid).status == "finished"
+        with pytest.raises(ValueError, match="reserve"):
+            store.log_batch(runs=[replace(new[0], uid=uuid.uuid4().hex, id=None)])
 
     def test_unknown_runs_are_not_found(self, store: TrackingStore) -> None:
         for call in (store.get_run, store.run_key, lambda uid: store.metric_history(uid, "m")):
@@ -260,6 +303,46 @@ class TrackingStoreContract:
             assert info.metrics == {"loss": per_worker - 1.0}
             assert info.tags == {"at": str(per_worker - 50)}
 
+    # -- migration ------------------------------------------------------------------------------
+
+    def test_revision_0003_numbers_new_runs_after_the_old_ones(self, url: str) -> None:
+        import sqlalchemy as sa
+        from alembic.command import upgrade
+
+        from shipyard.stores.metadata import migrate
+
+        meta = open_metadata_store(url)
+        with meta._write() as conn:  # a database as revision 0002 left it
+            config = migrate._config()
+            config.attributes["connection"] = conn
+            upgrade(config, "0002")
+            conn.execute(
+                sa.text("INSERT INTO experiments VALUES (1, 'old', :t, 'ana')"), {"t": "2026-01-01"}
+            )
+            for rid in (1, 7):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO runs (id, uid, experiment_id, name, status, start_time, "
+                        "created_by, notes, record) VALUES (:id, :uid, 1, 'r', 'finished', "
+                        ":t, 'ana', '', '{}')"
+                    ),
+                    {"id": rid, "uid": f"{rid:032x}", "t": "2026-01-01"},
+                )
+            conn.execute(
+                sa.text("INSERT INTO metrics VALUES (7, 'm', :s, :v, :t)"),
+                [{"s": s, "v": s / 4, "t": float(i)} for i, s in enumerate((2, 0, 1, 1))],
+            )
+        assert meta.upgrade().up_to_date
+        store = tracking_store_for(meta)
+        assert min(store.reserve_run_ids(2)) == 8
+        assert new_run(store, "old").id == 10
+        assert len(store.search_runs(experiments=["old"])) == 3
+        history = store.metric_history(f"{7:032x}", "m")
+        assert [(p.step, p.value) for p in history] == [(0, 0.0), (1, 0.25), (1, 0.25), (2, 0.5)]
+        indexes = {ix["name"] for ix in sa.inspect(meta.engine).get_indexes("latest_metrics")}
+        assert "ix_latest_metrics_key_value" not in indexes
+        meta.close()
+
 
 class TestSqliteTrackingStore(TrackingStoreContract):
     @pytest.fixture
@@ -272,9 +355,28 @@ class TestSqliteTrackingStore(TrackingStoreContract):
         db = sqlite3.connect(url.removeprefix("sqlite:///"))
         sql = dict(db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'"))
         db.close()
-        for table in ("params", "latest_metrics", "tags", "run_artifacts"):
+        for table in ("params", "latest_metrics", "tags", "run_artifacts", "metrics"):
             assert "WITHOUT ROWID" in sql[table], table
-        assert "WITHOUT ROWID" not in sql["metrics"]
+
+    def test_metrics_are_one_clustered_table(self, store: TrackingStore, url: str) -> None:
+        import sqlite3
+
+        run = new_run(store)
+        rows = [(run.id, "m", s, s / 10, float(i)) for i, s in enumerate((3, 1, 2, 2))]
+        store.log_batch(metrics=[*rows, rows[0]])  # a point repeated exactly is kept once
+        history = store.metric_history(run.uid, "m")
+        assert [(p.step, p.value) for p in history] == [(1, 0.1), (2, 0.2), (2, 0.2), (3, 0.3)]
+        db = sqlite3.connect(url.removeprefix("sqlite:///"))
+        indexes = db.execute(
+            "SELECT name FROM sqlite_master WHERE tbl_name = 'metrics' AND type = 'index' "
+            "AND sql IS NOT NULL"
+        ).fetchall()
+        plan = db.execute(
+            "EXPLAIN QUERY PLAN SELECT step, value FROM metrics WHERE run_id = 1 AND key = 'm' "
+            "ORDER BY step, timestamp"
+        ).fetchall()
+        db.close()
+        assert indexes == [] and not any("TEMP B-TREE" in row[-1] for row in plan), plan
 
 
 class TestPostgresTrackingStore(TrackingStoreContract):

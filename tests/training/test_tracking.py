@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from shipyard.errors import Conflict, InvalidInput, NotFound
-from shipyard.stores.tracking import RunInfo, tracking_store_for
+from shipyard.stores.tracking import RunInfo, TrackingStore, tracking_store_for
 from shipyard.training.tracking import SearchSyntaxError, Tracker
 from shipyard.training.tracking.search import Comparison, Junction, parse_filter, parse_order_by
 from shipyard.training.tracking.writer import BatchWriter
@@ -33,6 +33,21 @@ CHILD = textwrap.dedent(
         run.log_metric("loss", float(i), step=i)
     if mode == "raise":
         raise RuntimeError("crashed on purpose")
+    """
+)
+
+
+KILLED = textwrap.dedent(
+    """
+    import os, sys, time, shipyard
+    home, url = sys.argv[1], sys.argv[2]
+    ws = shipyard.connect(home, metadata_url=url)
+    run = ws.runs.start_run("killed", "child", record={"seed": 1})
+    run.log_params({"lr": 0.1})
+    run.log_metric("loss", 0.5)
+    print(run.uid, flush=True)
+    time.sleep(float(sys.argv[3]))
+    os._exit(9)  # no atexit, no flush: as if the process were killed
     """
 )
 
@@ -149,16 +164,65 @@ def test_a_process_that_never_ends_its_run_loses_nothing(
         assert info.status == "failed" and "crashed on purpose" in info.tags["shipyard.error"]
 
 
+def _written(store: TrackingStore, uid: str) -> RunInfo | None:
+    try:
+        return store.get_run(uid)
+    except NotFound:
+        return None
+
+
+def test_a_killed_process_leaves_its_run_recorded_as_running(
+    workspace: Workspace, metadata_url: str
+) -> None:
+    # The run's row waits for the writer's first batch, at most flush_interval (0.1 s)
+    # after start_run; a process killed later than that leaves the run in the store.
+    home = str(workspace.settings.home)
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED, home, metadata_url, "0.5"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 9, done.stderr
+    info = workspace.runs.get_run(done.stdout.strip())
+    assert (info.status, info.name, info.record) == ("running", "child", {"seed": 1})
+    assert (info.params, info.metrics) == ({"lr": "0.1"}, {"loss": 0.5})
+
+
+def test_trackers_number_their_runs_apart(workspace: Workspace, metadata_url: str) -> None:
+    other = Tracker(workspace.metadata, workspace.artifacts, principal="bo")
+    runs = []
+    for i in range(40):  # past the first block of ids on both sides
+        for tracker in (workspace.runs, other):
+            runs.append(tracker.start_run("two", f"r{i}"))
+    assert len({run.id for run in runs}) == len(runs)
+    for run in runs[::7]:
+        run.note("written at once")  # the run's row goes first
+        run.log_text("a.txt", "a")
+    for run in runs:
+        run.end()
+    found = {r.uid: r for r in workspace.runs.runs("two")}
+    assert len(found) == len(runs) and {r.status for r in found.values()} == {"finished"}
+    assert found[runs[7].uid].notes == "written at once" and "a.txt" in found[runs[7].uid].artifacts
+    fresh = workspace.runs.start_run("two")
+    workspace.runs.note(fresh.uid, "by uid, before the writer ran")
+    workspace.runs.set_tags(fresh.uid, {"t": "1"})
+    assert (fresh.info().notes, fresh.info().tags) == ("by uid, before the writer ran", {"t": "1"})
+    fresh.end()
+
+
 def test_metrics_reach_the_database_without_a_flush(workspace: Workspace) -> None:
     run = workspace.runs.start_run("background")
     for step in range(10):
         run.log_metric("m", float(step))
     independent = tracking_store_for(workspace.metadata)  # reads without flushing the writer
     deadline = time.monotonic() + 10
-    while independent.get_run(run.uid).metrics.get("m") != 9.0:
+    while (info := _written(independent, run.uid)) is None or info.metrics.get("m") != 9.0:
         assert time.monotonic() < deadline, "the background writer never flushed"
         time.sleep(0.05)
+    assert info.status == "running"
     run.end()
+    assert independent.get_run(run.uid).status == "finished"  # end() writes before it returns
 
 
 # -- search ---------------------------------------------------------------------------------

@@ -105,7 +105,13 @@ runs = sa.Table(
     sa.Column("record", JSONType, nullable=False),
     sa.UniqueConstraint("uid", name="uq_runs_uid"),
     sa.Index("ix_runs_experiment_start", "experiment_id", "start_time"),
-    sa.Index("ix_runs_parent", "parent_id"),
+    # Only runs that have a parent: most runs have none, and each entry is a page to write.
+    sa.Index(
+        "ix_runs_parent",
+        "parent_id",
+        sqlite_where=sa.text("parent_id IS NOT NULL"),
+        postgresql_where=sa.text("parent_id IS NOT NULL"),
+    ),
 )
 
 # Small keyed tables are WITHOUT ROWID on SQLite: the primary key is the row, stored once.
@@ -118,8 +124,12 @@ params = sa.Table(
     sqlite_with_rowid=False,
 )
 
-# Every logged value, append-only. No primary key and no foreign key: this is the
-# table that grows, and each extra per-row structure costs bytes and write time.
+# Every logged value, append-only. No foreign key: this is the table that grows, and
+# each extra per-row structure costs bytes and write time. Its layout differs by database
+# (revision 0003): on SQLite a WITHOUT ROWID table clustered on (run_id, key, step,
+# timestamp, value), one B-tree, a point repeated exactly kept once; on PostgreSQL a heap
+# that COPY appends to, with the (run_id, key) index declared here. Statements use the
+# columns only, the same on both.
 metrics = sa.Table(
     "metrics",
     metadata,
@@ -132,7 +142,10 @@ metrics = sa.Table(
 )
 
 # The latest value of each metric of each run (highest step; the later write on a tie),
-# kept on write: search filters and orders on it instead of scanning `metrics`.
+# kept on write: search filters and orders on it instead of scanning `metrics`. No index
+# on (key, value) since revision 0003: a run's keys landed at scattered places in it,
+# which doubled the pages each run's transaction writes; filters scan this table as they
+# scan params and tags.
 latest_metrics = sa.Table(
     "latest_metrics",
     metadata,
@@ -141,7 +154,6 @@ latest_metrics = sa.Table(
     sa.Column("value", sa.Float, nullable=False),
     sa.Column("step", sa.BigInteger, nullable=False),
     sa.Column("timestamp", sa.Float, nullable=False),
-    sa.Index("ix_latest_metrics_key_value", "key", "value"),
     sqlite_with_rowid=False,
 )
 
@@ -152,6 +164,17 @@ tags = sa.Table(
     sa.Column("key", sa.String(250), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
     sqlite_with_rowid=False,
+)
+
+# Run ids are handed out from here in blocks (``TrackingStore.reserve_run_ids``), so a
+# tracker knows a new run's id without a round trip and the run's row can wait for the
+# background writer's next batch. One row per counter: ``runs`` is the next free run id.
+# Not in TABLES: it holds no records.
+tracking_counters = sa.Table(
+    "tracking_counters",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("next_id", sa.BigInteger, nullable=False),
 )
 
 run_artifacts = sa.Table(

@@ -3,7 +3,10 @@
 Runs have two ids: ``uid`` (32 hex characters, public, stable) and an integer
 ``id`` that only the store and the run handle that created the run use; the big
 tables key on the integer. Writes take integer ids (the hot path never looks a
-uid up); reads take uids.
+uid up); reads take uids. Integer ids come from a counter in the database, in
+blocks (:meth:`TrackingStore.reserve_run_ids`): a tracker that holds a block
+numbers its new runs itself and hands their rows to :meth:`TrackingStore.log_batch`
+with the run's first batch, so starting a run costs no write of its own.
 
 Rows passed to :meth:`TrackingStore.log_batch` are plain tuples, because the
 writer builds thousands of them per second:
@@ -56,6 +59,7 @@ class NewRun:
     parent_id: int | None = None
     record: Mapping[str, Any] = field(default_factory=dict)
     status: RunStatus = "running"
+    id: int | None = None  # reserved with reserve_run_ids; create_runs numbers runs without
 
 
 @dataclass(frozen=True)
@@ -141,8 +145,15 @@ class TrackingStore(abc.ABC):
     # -- writing runs -------------------------------------------------------------------
 
     @abc.abstractmethod
+    def reserve_run_ids(self, count: int) -> Sequence[int]:
+        """``count`` run ids that no other caller will get, for ``NewRun.id``."""
+
+    @abc.abstractmethod
     def create_runs(self, new_runs: Sequence[NewRun]) -> list[RunKey]:
-        """Create runs in one transaction; keys come back in the order given."""
+        """Create runs in one transaction; keys come back in the order given.
+
+        A run without an ``id`` is given the next free one.
+        """
 
     def create_run(self, new_run: NewRun) -> RunKey:
         """Create one run."""
@@ -156,10 +167,13 @@ class TrackingStore(abc.ABC):
         metrics: Sequence[MetricRow] = (),
         tags: Sequence[TagRow] = (),
         ends: Sequence[RunEnd] = (),
+        runs: Sequence[NewRun] = (),
     ) -> None:
         """Write rows for any number of runs in one transaction.
 
-        Metrics are appended and each (run, key)'s latest value is updated when
+        ``runs`` (each with a reserved ``id``) are created first, so the other rows
+        may belong to them; a run created and ended in the same batch is written
+        ended. Metrics are appended and each (run, key)'s latest value is updated when
         the new step is at least the stored one (the later write wins a tie).
         A param keeps its first value; a tag takes the last. An end sets the
         status and end time of a run that is still running (and is ignored otherwise).

@@ -20,9 +20,8 @@ class CopyRows:
         names = ", ".join(quote(name) for name in columns)
         self.sql = f"COPY {quote(table.name)} ({names}) FROM STDIN"
 
-    def __call__(self, conn: sa.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-        driver = conn.connection.driver_connection
-        assert driver is not None, "a live connection has a driver connection"
-        with driver.cursor() as cursor, cursor.copy(self.sql) as copy:
+    def __call__(self, cursor: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Append ``rows`` through ``cursor``, a psycopg cursor of the writing transaction."""
+        with cursor.copy(self.sql) as copy:
             for row in rows:
                 copy.write_row(row)

@@ -2,8 +2,9 @@
 
 A condition on a key is a semi-join: ``runs.id IN (SELECT run_id FROM
 latest_metrics WHERE key = 'val_auc' AND value > 0.8)``. It needs no join in
-the outer query, lets the database drive from the ``(key, value)`` index, and
-gives missing keys their natural meaning: a run without the key matches no
+the outer query, is evaluated once per search (a scan of the keyed table: there
+is no index on ``(key, value)``, which would double the pages each run writes),
+and gives missing keys their natural meaning: a run without the key matches no
 comparison (``!=`` included).
 
 ``LIKE`` is case-sensitive on every database (SQLite's own ``LIKE`` ignores
@@ -13,6 +14,7 @@ In both, ``%`` and ``_`` are wildcards and a backslash makes the next character 
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Callable
 from typing import Any
@@ -128,12 +130,18 @@ def attribute_condition(name: str, op: str, value: Any) -> sa.ColumnElement[bool
     return compare(ATTRIBUTE_COLUMNS[name], op, value)
 
 
+@functools.lru_cache(maxsize=64)
+def _order_alias(source: str, position: int) -> sa.FromClause:
+    # Aliases are immutable; building one's column collection costs more than the query.
+    return KEYED_TABLES[source].alias(f"order_{position}")
+
+
 def order_column(
     source: sa.FromClause, term: OrderTerm, position: int
 ) -> tuple[sa.FromClause, sa.ColumnElement[Any]]:
     """Join what ``term`` sorts on to ``source``; return the new source and the sort column."""
     if term.source in KEYED_TABLES:
-        table = KEYED_TABLES[term.source].alias(f"order_{position}")
+        table = _order_alias(term.source, position)
         on = (table.c.run_id == runs.c.id) & (table.c.key == term.key)
         return source.outerjoin(table, on), table.c.value
     if term.key == "experiment":

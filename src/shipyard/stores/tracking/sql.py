@@ -5,11 +5,21 @@ takes the write lock up front (``BEGIN IMMEDIATE``) like every other writer.
 The two dialects spell the upsert the same way (only the ``insert`` construct
 comes from each dialect's module); PostgreSQL appends metric rows with COPY
 (``postgres.py``).
+
+The hot paths, writing a batch (``log_batch``, ``create_runs``, ``reserve_run_ids``)
+and loading the runs a search or ``get_run`` found, run statements compiled once
+(``bulk.py``) on the driver's own connection and cursor: SQLAlchemy's per-statement
+execution costs more than SQLite takes to run them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import os
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +29,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from sqlalchemy.pool import StaticPool
 
-from shipyard.errors import AlreadyExists, Conflict, NotFound
+from shipyard.errors import AlreadyExists, BackendUnavailable, Conflict, NotFound, SchemaOutOfDate
 from shipyard.stores.metadata.schema import (
+    JSONType,
+    UTCDateTime,
     experiments,
     latest_metrics,
     metrics,
@@ -28,6 +40,7 @@ from shipyard.stores.metadata.schema import (
     run_artifacts,
     runs,
     tags,
+    tracking_counters,
 )
 from shipyard.stores.tracking.base import (
     Experiment,
@@ -46,16 +59,21 @@ from shipyard.stores.tracking.base import (
 from shipyard.stores.tracking.bulk import (
     KEY_VALUE,
     METRIC_COLUMNS,
-    Executemany,
-    chunks,
+    RUN_COLUMNS,
+    DriverStatement,
+    RunLoader,
     latest_of,
-    load_runs,
+    sqlite_time_in,
 )
 from shipyard.stores.tracking.postgres import CopyRows
 from shipyard.stores.tracking.query import order_column
 
 if TYPE_CHECKING:
     from shipyard.stores.metadata.sql import SqlMetadataStore
+
+
+# Search statements kept per store, oldest dropped first.
+SEARCHES_KEPT = 128
 
 
 class SqlTrackingStore(TrackingStore):
@@ -72,16 +90,22 @@ class SqlTrackingStore(TrackingStore):
         self._meta = metadata
         self.supports_threads = not isinstance(metadata.engine.pool, StaticPool)
         dialect = metadata.engine.dialect
-        insert = sqlite_insert if dialect.name == "sqlite" else pg_insert
+        self._sqlite = dialect.name == "sqlite"
+        insert = sqlite_insert if self._sqlite else pg_insert
         tag = insert(tags)
         latest = insert(latest_metrics)
         artifact = insert(run_artifacts)
-        self._insert_metrics: Callable[[sa.Connection, Sequence[MetricRow]], None]
+        self._insert_metrics: Callable[[Any, Sequence[MetricRow]], None]
         if dialect.name == "postgresql" and dialect.driver == "psycopg":
             self._insert_metrics = CopyRows(metrics, METRIC_COLUMNS, dialect)
         else:
-            self._insert_metrics = Executemany(sa.insert(metrics), dialect, METRIC_COLUMNS)
-        self._upsert_latest = Executemany(
+            # On SQLite, metrics is keyed by the whole point (revision 0003): a point
+            # repeated exactly is kept once rather than failing the batch.
+            append = sqlite_insert(metrics).on_conflict_do_nothing() if self._sqlite else None
+            self._insert_metrics = DriverStatement(
+                append if append is not None else sa.insert(metrics), dialect, METRIC_COLUMNS
+            )
+        self._upsert_latest = DriverStatement(
             latest.on_conflict_do_update(
                 index_elements=[latest_metrics.c.run_id, latest_metrics.c.key],
                 set_={
@@ -94,10 +118,10 @@ class SqlTrackingStore(TrackingStore):
             dialect,
             METRIC_COLUMNS,
         )
-        self._insert_params = Executemany(
+        self._insert_params = DriverStatement(
             insert(params).on_conflict_do_nothing(), dialect, KEY_VALUE
         )
-        self._upsert_tags = Executemany(
+        self._upsert_tags = DriverStatement(
             tag.on_conflict_do_update(
                 index_elements=[tags.c.run_id, tags.c.key], set_={"value": tag.excluded.value}
             ),
@@ -109,11 +133,93 @@ class SqlTrackingStore(TrackingStore):
             set_={"digest": artifact.excluded.digest, "size": artifact.excluded.size},
         )
         self._insert_experiment = insert(experiments).on_conflict_do_nothing()
-        self._end_runs = (
+        self._insert_runs = DriverStatement(sa.insert(runs), dialect, RUN_COLUMNS)
+        self._end_runs = DriverStatement(
             sa.update(runs)
-            .where(runs.c.id == sa.bindparam("rid"), runs.c.status == "running")
-            .values(status=sa.bindparam("st"), end_time=sa.bindparam("et"))
+            .where(
+                runs.c.id == sa.bindparam("rid"), runs.c.status == sa.literal_column("'running'")
+            )
+            .values(status=sa.bindparam("st"), end_time=sa.bindparam("et")),
+            dialect,
+            ("st", "et", "rid"),
         )
+        counter = tracking_counters.c
+        self._reserve = DriverStatement(
+            sa.update(tracking_counters)
+            .where(counter.name == sa.literal_column("'runs'"))
+            .values(next_id=counter.next_id + sa.bindparam("n", type_=sa.BigInteger))
+            .returning(counter.next_id),
+            dialect,
+            ("n",),
+        )
+        # Values the driver cannot take as they are: times (UTC, naive on SQLite) and JSON.
+        self._time_in = sqlite_time_in if self._sqlite else _processor(UTCDateTime(), dialect)
+        self._json_in = _processor(JSONType, dialect)
+        self._load = RunLoader(dialect)
+        self._searches: dict[tuple[Any, ...], tuple[Any, sa.Select[Any]]] = {}
+        self._searches_lock = threading.Lock()
+        self._driver_errors: tuple[type[BaseException], ...] = (sa.exc.DBAPIError,)
+        if dialect.loaded_dbapi is not None:
+            self._driver_errors += (dialect.loaded_dbapi.Error,)
+        # Writes to a SQLite file keep a connection of their own: checking one out of the
+        # pool and back costs as much as SQLite takes to insert a short run's rows.
+        self._keep_connection = self._sqlite and self.supports_threads
+        self._kept: Any = None
+        self._kept_pid = 0
+        self._kept_lock = threading.Lock()
+        os.register_at_fork(after_in_child=lambda ref=weakref.ref(self): _forget_kept(ref))
+
+    def _connect(self) -> Any:
+        """A DBAPI connection from the engine's pool, as SQLAlchemy set it up."""
+        try:
+            return self._meta.engine.raw_connection()
+        except self._driver_errors as exc:
+            raise BackendUnavailable(
+                f"Cannot connect to the metadata database {self._meta.location}: "
+                f"{str(getattr(exc, 'orig', None) or exc).strip().splitlines()[0]}",
+                hint="Check SHIPYARD_METADATA_URL and that the database server is running.",
+            ) from None
+
+    @contextmanager
+    def _writing(self) -> Iterator[Any]:
+        """A write transaction on a driver cursor (``BEGIN IMMEDIATE`` on SQLite)."""
+        if not self._keep_connection:
+            raw = self._connect()
+            try:
+                with self._transaction(raw) as cursor:
+                    yield cursor
+            finally:
+                raw.close()
+            return
+        with self._kept_lock:
+            if self._kept is None:
+                self._kept, self._kept_pid = self._connect(), os.getpid()
+            try:
+                with self._transaction(self._kept) as cursor:
+                    yield cursor
+            except self._driver_errors:
+                self._drop_kept()  # a fresh connection next time, in case this one is broken
+                raise
+
+    @contextmanager
+    def _transaction(self, raw: Any) -> Iterator[Any]:
+        cursor = raw.cursor()
+        try:
+            if self._sqlite:
+                cursor.execute("BEGIN IMMEDIATE")
+            yield cursor
+            raw.commit()
+        except BaseException:
+            raw.rollback()
+            raise
+        finally:
+            cursor.close()
+
+    def _drop_kept(self) -> None:
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            with suppress(*self._driver_errors):
+                kept.close()
 
     # -- experiments --------------------------------------------------------------------
 
@@ -159,32 +265,52 @@ class SqlTrackingStore(TrackingStore):
 
     # -- writing runs ---------------------------------------------------------------------
 
+    def reserve_run_ids(self, count: int) -> range:
+        if count < 1:
+            raise ValueError(f"reserve at least one run id, not {count}")
+        with self._writing() as cursor:
+            return self._take_ids(cursor, count)
+
+    def _take_ids(self, cursor: Any, count: int) -> range:
+        row = self._reserve.execute(cursor, (count,)).fetchone()
+        if row is None:
+            raise SchemaOutOfDate(
+                f"The metadata database {self._meta.location} has no run id counter.",
+                hint="Run `shipyard db upgrade`.",
+            )
+        end = int(row[0])
+        return range(end - count, end)
+
     def create_runs(self, new_runs: Sequence[NewRun]) -> list[RunKey]:
-        rows = [
-            {
-                "uid": r.uid,
-                "experiment_id": r.experiment_id,
-                "name": r.name,
-                "parent_id": r.parent_id,
-                "status": r.status,
-                "start_time": r.start_time,
-                "end_time": None if r.status == "running" else r.start_time,
-                "created_by": r.created_by,
-                "notes": "",
-                "record": dict(r.record),
-            }
-            for r in new_runs
-        ]
-        with self._meta._write() as conn:
-            if len(rows) == 1:
-                done = conn.execute(sa.insert(runs), rows[0])
-                return [RunKey(int(done.inserted_primary_key[0]), new_runs[0].uid)]  # type: ignore[index]
-            conn.execute(sa.insert(runs), rows)
-            ids: dict[str, int] = {}
-            for chunk in chunks([r["uid"] for r in rows]):
-                query = sa.select(runs.c.uid, runs.c.id).where(runs.c.uid.in_(chunk))
-                ids.update({uid: rid for uid, rid in conn.execute(query)})
-        return [RunKey(ids[r.uid], r.uid) for r in new_runs]
+        with self._writing() as cursor:
+            missing = sum(1 for r in new_runs if r.id is None)
+            fresh = iter(self._take_ids(cursor, missing) if missing else ())
+            numbered = [r if r.id is not None else replace(r, id=next(fresh)) for r in new_runs]
+            self._create(cursor, numbered, ())
+        return [RunKey(r.id, r.uid) for r in numbered]  # type: ignore[arg-type]
+
+    def _create(
+        self, cursor: Any, new_runs: Sequence[NewRun], ends: Sequence[RunEnd]
+    ) -> list[RunEnd]:
+        """Insert ``new_runs``; those that ``ends`` ends are inserted ended. The other ends."""
+        created = {r.id for r in new_runs}
+        if None in created:
+            raise ValueError("log_batch needs runs with ids: reserve them with reserve_run_ids")
+        ending = {e[0]: e for e in ends if e[0] in created}
+        time_in, rows = self._time_in, []
+        for r in new_runs:
+            status: str = r.status
+            end_time = None if status == "running" else r.start_time
+            if status == "running" and r.id in ending:
+                _, status, end_time = ending[r.id]
+            start, end, record = time_in(r.start_time), time_in(end_time), dict(r.record)
+            rows.append((r.id, r.uid, r.experiment_id, r.name, r.parent_id, status, start, end,
+                         r.created_by, "", self._json_in(record)))  # fmt: skip
+        if len(rows) == 1:
+            self._insert_runs.execute(cursor, rows[0])
+        else:
+            self._insert_runs(cursor, rows)
+        return [e for e in ends if e[0] not in ending]
 
     def log_batch(
         self,
@@ -193,19 +319,23 @@ class SqlTrackingStore(TrackingStore):
         metrics: Sequence[MetricRow] = (),
         tags: Sequence[TagRow] = (),
         ends: Sequence[RunEnd] = (),
+        runs: Sequence[NewRun] = (),
     ) -> None:
-        if not (params or metrics or tags or ends):
+        if not (params or metrics or tags or ends or runs):
             return
-        with self._meta._write() as conn:
+        with self._writing() as cursor:
+            if runs:
+                ends = self._create(cursor, runs, ends)
             if metrics:
-                self._insert_metrics(conn, metrics)
-                self._upsert_latest(conn, latest_of(metrics))
+                self._insert_metrics(cursor, metrics)
+                self._upsert_latest(cursor, latest_of(metrics))
             if params:
-                self._insert_params(conn, params)
+                self._insert_params(cursor, params)
             if tags:
-                self._upsert_tags(conn, tags)
+                self._upsert_tags(cursor, tags)
             if ends:
-                conn.execute(self._end_runs, [{"rid": r, "st": s, "et": t} for r, s, t in ends])
+                time_in = self._time_in
+                self._end_runs(cursor, [(st, time_in(et), rid) for rid, st, et in ends])
 
     def set_status(self, run_id: int, status: RunStatus, end_time: datetime | None) -> None:
         with self._meta._write() as conn:
@@ -247,16 +377,22 @@ class SqlTrackingStore(TrackingStore):
         with self._meta._read() as conn:
             found = conn.execute(sa.select(runs.c.id).where(runs.c.uid == uid)).scalar()
         if found is None:
-            raise NotFound(
-                f"No run {uid!r} in the tracking store.",
-                hint="Run ids are 32 hex characters; find them with tracker.search().",
-            )
+            raise _no_run(uid)
         return RunKey(found, uid)
 
     def get_run(self, uid: str) -> RunInfo:
-        key = self.run_key(uid)
         with self._meta._read() as conn:
-            return load_runs(conn, [key.id])[0]
+            found = conn.execute(sa.select(runs.c.id).where(runs.c.uid == uid)).scalar()
+            if found is None:
+                raise _no_run(uid)
+            return self._load_runs(conn, [found])[0]
+
+    def _load_runs(self, conn: sa.Connection, ids: Sequence[int]) -> list[RunInfo]:
+        cursor = conn.connection.cursor()
+        try:
+            return self._load(cursor, ids)
+        finally:
+            cursor.close()
 
     def search_runs(
         self,
@@ -266,6 +402,28 @@ class SqlTrackingStore(TrackingStore):
         max_results: int = 1000,
         experiments: Sequence[str] = (),
     ) -> list[RunInfo]:
+        query = self._search_query(where, tuple(order_by), tuple(experiments), max_results)
+        with self._meta._read() as conn:
+            ids = list(conn.execute(query).scalars())
+            return self._load_runs(conn, ids)
+
+    def _search_query(
+        self,
+        where: sa.ColumnElement[bool] | None,
+        order_by: tuple[OrderTerm, ...],
+        experiments: tuple[str, ...],
+        max_results: int,
+    ) -> sa.Select[Any]:
+        """The id query of a search, built once per search repeated with the same objects.
+
+        The tracker hands the same ``where`` object for the same filter text (it caches
+        compiled filters), so a repeated search skips building the statement.
+        """
+        key = (id(where), order_by, experiments, max_results)
+        with self._searches_lock:
+            cached = self._searches.get(key)
+        if cached is not None and cached[0] is where:
+            return cached[1]
         source: sa.FromClause = runs
         ordering: list[sa.ColumnElement[Any]] = []
         for position, term in enumerate(order_by):
@@ -277,9 +435,12 @@ class SqlTrackingStore(TrackingStore):
         if where is not None:
             query = query.where(where)
         query = query.order_by(*ordering, runs.c.start_time.desc(), runs.c.id.desc())
-        with self._meta._read() as conn:
-            ids = list(conn.execute(query.limit(max_results)).scalars())
-            return load_runs(conn, ids)
+        query = query.limit(max_results)
+        with self._searches_lock:
+            if len(self._searches) >= SEARCHES_KEPT:
+                self._searches.pop(next(iter(self._searches)))
+            self._searches[key] = (where, query)  # keeps ``where`` alive: its id stays its own
+        return query
 
     def metric_history(self, uid: str, key: str) -> list[MetricPoint]:
         run_id = self.run_key(uid).id
@@ -294,3 +455,31 @@ class SqlTrackingStore(TrackingStore):
 
 def _experiment_ids(names: Sequence[str]) -> sa.Select[tuple[int]]:
     return sa.select(experiments.c.id).where(experiments.c.name.in_(list(names)))
+
+
+# Connections a forked child found kept by its parent: the parent's to close, so never
+# closed (nor garbage-collected) in the child.
+_LEFT_TO_PARENT: list[Any] = []
+
+
+def _forget_kept(ref: weakref.ref[SqlTrackingStore]) -> None:
+    store = ref()
+    if store is not None:
+        if store._kept is not None and store._kept_pid != os.getpid():
+            _LEFT_TO_PARENT.append(store._kept)
+            store._kept = None
+        store._kept_lock = threading.Lock()
+        store._searches_lock = threading.Lock()
+
+
+def _processor(type_: sa.types.TypeEngine[Any], dialect: sa.Dialect) -> Callable[[Any], Any]:
+    """The function that turns a Python value into what ``dialect``'s driver takes."""
+    process = type_.dialect_impl(dialect).bind_processor(dialect)
+    return process if process is not None else (lambda value: value)
+
+
+def _no_run(uid: str) -> NotFound:
+    return NotFound(
+        f"No run {uid!r} in the tracking store.",
+        hint="Run ids are 32 hex characters; find them with tracker.search().",
+    )

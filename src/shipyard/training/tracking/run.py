@@ -1,8 +1,9 @@
 """The run handle: what training code logs through.
 
 Params, metrics and tags are queued for the background writer and return at
-once; artifacts, notes and the end of the run are written before the call
-returns. A run used as a context manager ends ``finished``, or ``failed`` when
+once, like the run's own row when it starts (written within ~100 ms, or with
+the run's end); artifacts, notes and the end of the run are written before the
+call returns. A run used as a context manager ends ``finished``, or ``failed`` when
 the block raises (``killed`` on KeyboardInterrupt), with the error recorded.
 """
 
@@ -20,7 +21,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import Conflict, InvalidInput
-from shipyard.stores.tracking.base import RunInfo, RunKey, RunStatus
+from shipyard.stores.tracking.base import RunInfo, RunKey, RunStatus, TrackingStore
 from shipyard.training.tracking.validate import (
     STEP_MAX,
     STEP_MIN,
@@ -152,14 +153,14 @@ class Run:
             }
         recorded = self._check_artifact(name or source.name)
         stored = self._tracker._artifacts.put_file(source)
-        self._tracker._store.record_artifact(self.id, recorded, stored.digest, stored.size)
+        self._stored().record_artifact(self.id, recorded, stored.digest, stored.size)
         return {recorded: stored.digest}
 
     def log_bytes(self, name: str, data: bytes) -> str:
         """Store ``data`` as the artifact ``name``; returns its sha256 digest."""
         recorded = self._check_artifact(name)
         stored = self._tracker._artifacts.put_bytes(data)
-        self._tracker._store.record_artifact(self.id, recorded, stored.digest, stored.size)
+        self._stored().record_artifact(self.id, recorded, stored.digest, stored.size)
         return stored.digest
 
     def log_text(self, name: str, text: str) -> str:
@@ -188,11 +189,17 @@ class Run:
         """Append a paragraph to the run's notes."""
         if self.status != "running":
             raise self._ended("add a note")
-        self._tracker._store.append_note(self.id, str(text))
+        self._stored().append_note(self.id, str(text))
 
     def update_record(self, values: Mapping[str, Any]) -> None:
         """Merge keys into the run's recorded environment (JSON-serialisable values)."""
-        self._tracker._store.update_record(self.id, dict(values))
+        self._stored().update_record(self.id, dict(values))
+
+    def _stored(self) -> TrackingStore:
+        """The store, once this run's row is in it (the writer may still hold it)."""
+        if self.id in self._writer.unwritten:
+            self._writer.flush()
+        return self._tracker._store
 
     def _check_artifact(self, name: str) -> str:
         if self.status != "running":
@@ -217,7 +224,7 @@ class Run:
         summary = "".join(traceback.format_exception_only(type(error), error)).strip()
         trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
         self.set_tag(ERROR_TAG, summary[:5000])
-        self._tracker._store.append_note(self.id, trace[-100_000:])
+        self._stored().append_note(self.id, trace[-100_000:])
         self.end(status)
 
     def info(self) -> RunInfo:

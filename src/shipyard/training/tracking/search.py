@@ -23,6 +23,7 @@ on it. Nothing is evaluated: the parse tree becomes SQLAlchemy Core expressions.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -99,8 +100,11 @@ def parse_filter(text: str) -> Node | None:
     return node
 
 
+@functools.lru_cache(maxsize=256)
 def compile_filter(text: str) -> sa.ColumnElement[bool] | None:
     """A filter as a SQLAlchemy expression over the tracking tables (None if empty).
+
+    Cached by text: expressions are immutable, and a dashboard repeats its searches.
 
     >>> compile_filter("params.model = 'hgb'") is not None
     True
@@ -117,9 +121,15 @@ def parse_order_by(items: str | Sequence[str] | None) -> list[OrderTerm]:
     """
     if items is None:
         return []
+    given = [items] if isinstance(items, str) else items
+    return list(_order_terms(tuple(item if isinstance(item, str) else "" for item in given)))
+
+
+@functools.lru_cache(maxsize=256)
+def _order_terms(items: tuple[str, ...]) -> tuple[OrderTerm, ...]:
     terms = []
-    for item in [items] if isinstance(items, str) else items:
-        parser = _Parser(item if isinstance(item, str) else "")
+    for item in items:
+        parser = _Parser(item)
         source, key, _ = parser.operand()
         direction = parser.peek()
         descending = False
@@ -127,7 +137,7 @@ def parse_order_by(items: str | Sequence[str] | None) -> list[OrderTerm]:
             descending = parser.take().kind == "DESC"
         parser.expect("END", "ASC, DESC or the end of the order term")
         terms.append(OrderTerm(source, key, descending))  # type: ignore[arg-type]
-    return terms
+    return tuple(terms)
 
 
 def _to_sql(node: Node) -> sa.ColumnElement[bool]:

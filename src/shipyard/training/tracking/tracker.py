@@ -20,6 +20,7 @@ from shipyard.stores.tracking.base import (
     MetricPoint,
     NewRun,
     RunInfo,
+    RunKey,
     RunStatus,
     TrackingStore,
 )
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
     from shipyard.stores.metadata.base import MetadataStore
 
 DEFAULT_EXPERIMENT = "default"
+# Run ids are reserved in blocks, the first this big, each next one twice the last, up to
+# the largest: a process that starts one run wastes few ids, a sweep few round trips.
+FIRST_ID_BLOCK, LARGEST_ID_BLOCK = 16, 1024
 
 
 class Tracker:
@@ -69,6 +73,9 @@ class Tracker:
         self._active: dict[int, Run] = {}  # runs to end at interpreter exit
         self._lock = threading.Lock()
         self._pid = os.getpid()  # a forked child that exits must not end the parent's runs
+        self._ids: list[int] = []  # reserved run ids not used yet, next last
+        self._ids_pid = self._pid  # a forked child must not use its parent's reserved ids
+        self._id_block = FIRST_ID_BLOCK // 2
 
     # -- runs -------------------------------------------------------------------------
 
@@ -85,6 +92,10 @@ class Tracker:
 
         ``record`` is the automatically recorded environment (JSON-serialisable).
 
+        The run is usable at once; its row reaches the database with the background
+        writer's next batch, within ``flush_interval`` (0.1 s), or with its end if that
+        comes sooner. Reading it back through this tracker always finds it.
+
         >>> with ws.runs.start_run("churn", name="sweep") as sweep:  # doctest: +SKIP
         ...     with sweep.start_child(name="lr=0.1") as child:
         ...         child.log_metric("auc", 0.9)
@@ -92,7 +103,8 @@ class Tracker:
         parent_id, parent_uid = None, None
         if parent is not None:
             info = self.get_run(parent)
-            parent_id, parent_uid = self._store.run_key(info.uid).id, info.uid
+            key = RunKey(parent.id, parent.uid) if isinstance(parent, Run) else None
+            parent_id, parent_uid = (key or self._store.run_key(info.uid)).id, info.uid
             experiment = experiment or info.experiment
         experiment = check_experiment_name(experiment or DEFAULT_EXPERIMENT, "Experiment name")
         record = dict(record or {})
@@ -102,6 +114,7 @@ class Tracker:
             raise InvalidInput(f"The run record is not JSON-serialisable: {exc}.") from None
         uid = uuid.uuid4().hex
         name = check_name(name) if name is not None else f"run-{uid[:8]}"
+        run_id = self._next_run_id()
         new = NewRun(
             uid=uid,
             experiment_id=self._experiment_id(experiment),
@@ -110,10 +123,10 @@ class Tracker:
             created_by=self.principal,
             parent_id=parent_id,
             record=record,
+            id=run_id,
         )
-        run = Run(
-            self, self._store.create_run(new), experiment=experiment, name=name, parent=parent_uid
-        )
+        self._writer.add_run(new)
+        run = Run(self, RunKey(run_id, uid), experiment=experiment, name=name, parent=parent_uid)
         with self._lock:
             if not self._active:
                 atexit.register(self._at_exit)
@@ -121,6 +134,15 @@ class Tracker:
         if tags:
             run.set_tags(tags)
         return run
+
+    def _next_run_id(self) -> int:
+        with self._lock:
+            if self._ids_pid != os.getpid():
+                self._ids, self._ids_pid = [], os.getpid()
+            if not self._ids:
+                self._id_block = min(self._id_block * 2, LARGEST_ID_BLOCK)
+                self._ids = list(reversed(self._store.reserve_run_ids(self._id_block)))
+            return self._ids.pop()
 
     def get_run(self, run: Run | str) -> RunInfo:
         """Everything recorded about a run (by uid or handle); NotFound if unknown."""
@@ -131,7 +153,7 @@ class Tracker:
         self, experiment: str = DEFAULT_EXPERIMENT, *, parent: Run | str | None = None
     ) -> list[RunInfo]:
         """The runs of an experiment, newest first (only ``parent``'s children, if given)."""
-        self.experiment(experiment)
+        self._check_experiment(experiment)
         where = None if parent is None else attribute_condition("parent_id", "=", _uid(parent))
         self._writer.flush()
         return self._store.search_runs(where, max_results=10**9, experiments=[experiment])
@@ -156,7 +178,7 @@ class Tracker:
             raise InvalidInput(f"max_results must be a positive integer, got {max_results!r}.")
         names = [experiment] if isinstance(experiment, str) else list(experiment or [])
         for name in names:
-            self.experiment(name)
+            self._check_experiment(name)
         self._writer.flush()
         return self._store.search_runs(where, order, max_results=max_results, experiments=names)
 
@@ -173,13 +195,14 @@ class Tracker:
 
     def set_tags(self, run: Run | str, tags: Mapping[str, Any]) -> None:
         """Set tags on any run, ended or not."""
+        self._writer.flush()
         key = self._store.run_key(_uid(run))
         rows = [(key.id, check_key(k, "Tag key"), str(v)) for k, v in tags.items()]
-        self._writer.flush()
         self._store.log_batch(tags=rows)
 
     def note(self, run: Run | str, text: str) -> None:
         """Append a paragraph to any run's notes."""
+        self._writer.flush()
         self._store.append_note(self._store.run_key(_uid(run)).id, str(text))
 
     # -- artifacts ----------------------------------------------------------------------
@@ -235,6 +258,11 @@ class Tracker:
     def experiment_id(self, name: str) -> int:
         """The store id of an experiment, created if it does not exist."""
         return self._experiment_id(check_experiment_name(name, "Experiment name"))
+
+    def _check_experiment(self, name: str) -> None:
+        """NotFound unless ``name`` exists; a name seen once is not looked up again."""
+        if name not in self._experiment_ids:
+            self._experiment_ids[name] = self.experiment(name).id
 
     def _experiment_id(self, name: str) -> int:
         if name not in self._experiment_ids:

@@ -260,3 +260,16 @@ def test_cli_apply_list_show_materialize_online(
     assert run("features", "materialize", "weather", "--end", "2013-02-01") == 2
     assert "Give --start" in capsys.readouterr().err
     assert run("features", "show", "nope") == 3
+
+
+def test_online_reads_see_a_new_feature_as_soon_as_it_is_applied(ws: shipyard.Workspace) -> None:
+    from shipyard.features.definitions import Feature
+
+    before = ws.features.get_online([{"origin": "JFK"}], ["weather/*"]).rows[0]
+    assert "weather__pressure" not in before.statuses
+    stored = ws.features.registry.view("weather").definition
+    features = (*stored.features, Feature("pressure", "float64"))
+    more = type(stored)(**{**stored.__dict__, "features": features})
+    ws.features.apply([more])
+    after = ws.features.get_online([{"origin": "JFK"}], ["weather/*"]).rows[0]
+    assert after.statuses["weather__pressure"] == "missing"  # not materialized yet

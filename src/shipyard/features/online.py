@@ -9,16 +9,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from shipyard.features.resolve import ResolvedView
     from shipyard.stores.online import OnlineStore
 
 PRESENT, MISSING, OUTSIDE_TTL = "present", "missing", "outside_ttl"
+
+
+@dataclass(frozen=True)
+class OnlineView:
+    """What an online read needs of one view: no source, so no dataset lookup or hashing."""
+
+    name: str
+    features: tuple[str, ...]
+    join_keys: tuple[str, ...]
+    ttl: timedelta | None
+
+    def output_name(self, feature: str) -> str:
+        return f"{self.name}__{feature}"
 
 
 @dataclass(frozen=True)
@@ -58,7 +70,7 @@ class OnlineResult:
 
 def read_online(
     store: OnlineStore,
-    views: Sequence[ResolvedView],
+    views: Sequence[OnlineView],
     entity_keys: Sequence[Mapping[str, Any]],
     *,
     now: datetime,
@@ -70,13 +82,13 @@ def read_online(
             hint='For example [{"origin": "JFK"}].',
         )
     rows = [OnlineRow(dict(keys)) for keys in entity_keys]
-    for resolved in views:
-        keys = [_key(entity, resolved) for entity in entity_keys]
-        found = store.read(resolved.view.name, keys, resolved.source.features)
-        oldest = None if resolved.view.ttl is None else now - resolved.view.ttl
+    for view in views:
+        keys = [_key(entity, view) for entity in entity_keys]
+        found = store.read(view.name, keys, view.features)
+        oldest = None if view.ttl is None else now - view.ttl
         for row, record in zip(rows, found, strict=True):
-            for feature in resolved.source.features:
-                name = resolved.source.output_name(feature)
+            for feature in view.features:
+                name = view.output_name(feature)
                 if record is None:
                     status, value, stamp = MISSING, None, None
                 elif oldest is not None and record.event_timestamp < oldest:
@@ -93,12 +105,12 @@ def read_online(
     return OnlineResult(rows)
 
 
-def _key(entity: Mapping[str, Any], resolved: ResolvedView) -> tuple[Any, ...]:
-    missing = [k for k in resolved.join_keys if k not in entity]
+def _key(entity: Mapping[str, Any], view: OnlineView) -> tuple[Any, ...]:
+    missing = [k for k in view.join_keys if k not in entity]
     if missing:
         raise InvalidInput(
-            f"Feature view {resolved.view.name!r} is keyed by {', '.join(resolved.join_keys)}, "
+            f"Feature view {view.name!r} is keyed by {', '.join(view.join_keys)}, "
             f"but an entity row lacks {', '.join(missing)}.",
-            hint=f"Give every entity row the keys {list(resolved.join_keys)}.",
+            hint=f"Give every entity row the keys {list(view.join_keys)}.",
         )
-    return tuple(entity[k] for k in resolved.join_keys)
+    return tuple(entity[k] for k in view.join_keys)

@@ -8,6 +8,7 @@ the views it writes.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard.errors import InvalidInput
 from shipyard.features.definitions import Definition, FeatureService, FeatureView, parse_feature_ref
 from shipyard.features.loader import load_definitions
-from shipyard.features.online import OnlineResult, read_online
+from shipyard.features.online import OnlineResult, OnlineView, read_online
 from shipyard.features.registry import Applied, Dependents, FeatureRegistry, Stored
 from shipyard.features.resolve import ResolvedView, build_source, check_source_columns
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from shipyard.stores.online import OnlineStore
 
 Authorize = Callable[[str, Sequence[str]], None]
+PLAN_TTL_SECONDS = 5.0
 
 
 def feature_resource(view: str, feature: str) -> str:
@@ -63,6 +65,7 @@ class FeatureStore:
         self._online: OnlineStore | None = None
         self._authorize = authorize
         self._scratch = scratch
+        self._plans: dict[Any, tuple[float, list[OnlineView], list[str]]] = {}
 
     # -- definitions ----------------------------------------------------------
 
@@ -81,6 +84,7 @@ class FeatureStore:
             for f in d.feature_names
         ]
         self._authorize("features:Apply", resources)
+        self._plans.clear()
         connection = _duckdb()
         try:
             return self.registry.apply(
@@ -266,8 +270,27 @@ class FeatureStore:
         self, entity_keys: Sequence[Mapping[str, Any]], features: Sequence[str] | str
     ) -> OnlineResult:
         """Latest values per entity with a status per feature: present, missing or outside_ttl."""
-        resolved = self.resolve(features, action="features:ReadOnline")
-        return read_online(self.online, resolved, entity_keys, now=datetime.now(UTC))
+        views, resources = self._online_plan(features)
+        self._authorize("features:ReadOnline", resources)
+        return read_online(self.online, views, entity_keys, now=datetime.now(UTC))
+
+    def _online_plan(self, features: Sequence[str] | str) -> tuple[list[OnlineView], list[str]]:
+        """The views an online read touches, from a short-lived cache: the serving path must
+        not query the registry on every request. Applies through this store clear it; other
+        processes' applies are seen within PLAN_TTL_SECONDS."""
+        key = features if isinstance(features, str) else tuple(features)
+        now = time.monotonic()
+        cached = self._plans.get(key)
+        if cached is not None and now - cached[0] < PLAN_TTL_SECONDS:
+            return cached[1], cached[2]
+        views = []
+        for view_name, names in self._select(features).items():
+            definition: FeatureView = self.registry.view(view_name).definition
+            keys = self.registry.join_keys(definition)
+            views.append(OnlineView(view_name, tuple(names), keys, definition.ttl))
+        resources = [feature_resource(v.name, f) for v in views for f in v.features]
+        self._plans[key] = (now, views, resources)
+        return views, resources
 
     def freshness(self, views: Sequence[str] | None = None) -> list[Freshness]:
         """Each view's last materialized time and how far behind now it is."""

@@ -217,16 +217,9 @@ def _interval(start: datetime, end: datetime) -> tuple[datetime, datetime]:
 
 def column_types(conn: duckdb.DuckDBPyConnection, source: FeatureSource) -> dict[str, str]:
     """The DuckDB type of each column the view reads; InvalidInput when one is missing."""
-    import duckdb
+    from shipyard.features.resolve import describe_source
 
-    try:
-        described = conn.sql(f"DESCRIBE SELECT * FROM {source.relation}").fetchall()
-    except duckdb.Error as exc:
-        raise InvalidInput(
-            f"Feature view {source.view!r}: its source cannot be read: {str(exc).splitlines()[0]}",
-            hint="Check the source's path, dataset or SQL.",
-        ) from None
-    types = {str(row[0]): str(row[1]).upper() for row in described}
+    types = describe_source(conn, source.view, source.relation)
     times = [source.event_timestamp]
     if source.created_timestamp is not None:
         times.append(source.created_timestamp)

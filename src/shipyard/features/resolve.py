@@ -110,6 +110,22 @@ def build_source(
     return source, dataset
 
 
+def describe_source(
+    connection: duckdb.DuckDBPyConnection, view: str, relation: str
+) -> dict[str, str]:
+    """Column name -> DuckDB type (upper case) of a view's source; InvalidInput if unreadable."""
+    import duckdb
+
+    try:
+        described = connection.sql(f"DESCRIBE SELECT * FROM {relation}").fetchall()
+    except duckdb.Error as exc:
+        raise InvalidInput(
+            f"Feature view {view!r}: its source cannot be read: {str(exc).splitlines()[0]}",
+            hint="Check the source's path, dataset name or SQL.",
+        ) from None
+    return {str(row[0]): str(row[1]).upper() for row in described}
+
+
 def check_source_columns(
     view: FeatureView,
     join_keys: Sequence[str],
@@ -117,16 +133,7 @@ def check_source_columns(
     connection: duckdb.DuckDBPyConnection,
 ) -> None:
     """Refuse a view whose source lacks a declared column or holds an incompatible type."""
-    import duckdb
-
-    try:
-        described = connection.sql(f"DESCRIBE SELECT * FROM {relation}").fetchall()
-    except duckdb.Error as exc:
-        raise InvalidInput(
-            f"Feature view {view.name!r}: its source cannot be read: {str(exc).splitlines()[0]}",
-            hint="Check the source's path, dataset name or SQL.",
-        ) from None
-    types = {str(row[0]): str(row[1]).upper() for row in described}
+    types = describe_source(connection, view.name, relation)
     needed = [*join_keys, view.event_timestamp]
     if view.created_timestamp:
         needed.append(view.created_timestamp)

@@ -65,7 +65,9 @@ def _branches(tree: Tree, data: dict[str, Any]) -> None:
     for key, value in data.items():
         if value in (None, [], {}, ()):
             continue
-        if isinstance(value, dict):
+        if key == "code" and isinstance(value, dict) and not value.get("commit"):
+            tree.add("code: not in git")  # a dirty flag means nothing without a commit
+        elif isinstance(value, dict):
             branch = tree.add(key)
             for sub_key, sub_value in value.items():
                 if sub_value not in (None, [], {}):

@@ -179,17 +179,18 @@ class FeatureStore:
         """The views (latest versions) and features a request reads, after the access check."""
         selected = self._select(features)
         self._authorize(
-            action, [feature_resource(view, f) for view, names in selected.items() for f in names]
+            action,
+            [feature_resource(view, f) for view, (_, names) in selected.items() for f in names],
         )
         resolved = []
-        for view_name, names in selected.items():
-            stored = self.registry.view(view_name)
+        for stored, names in selected.values():
             keys = self.registry.join_keys(stored.definition)
             source, dataset = build_source(stored.definition, keys, self._datasets, names)
             resolved.append(ResolvedView(stored.definition, stored.version, keys, dataset, source))
         return resolved
 
-    def _select(self, features: Sequence[str] | str) -> dict[str, list[str]]:
+    def _select(self, features: Sequence[str] | str) -> dict[str, tuple[Stored, list[str]]]:
+        """Each view a request names (looked up once), with the features chosen from it."""
         refs: Sequence[str]
         if isinstance(features, str):
             service: FeatureService = self.registry.service(
@@ -202,12 +203,14 @@ class FeatureStore:
             raise InvalidInput(
                 "No features requested.", hint="Pass VIEW/FEATURE names or a service name."
             )
-        selected: dict[str, list[str]] = {}
+        selected: dict[str, tuple[Stored, list[str]]] = {}
         for ref in refs:
             view_name, feature = parse_feature_ref(ref)
-            view: FeatureView = self.registry.view(view_name).definition
+            if view_name not in selected:
+                selected[view_name] = (self.registry.view(view_name), [])
+            stored, chosen = selected[view_name]
+            view: FeatureView = stored.definition
             names = view.feature_names if feature == "*" else (view.feature(feature).name,)
-            chosen = selected.setdefault(view_name, [])
             chosen.extend(n for n in names if n not in chosen)
         return selected
 
@@ -284,8 +287,8 @@ class FeatureStore:
         if cached is not None and now - cached[0] < PLAN_TTL_SECONDS:
             return cached[1], cached[2]
         views = []
-        for view_name, names in self._select(features).items():
-            definition: FeatureView = self.registry.view(view_name).definition
+        for view_name, (stored, names) in self._select(features).items():
+            definition: FeatureView = stored.definition
             keys = self.registry.join_keys(definition)
             views.append(OnlineView(view_name, tuple(names), keys, definition.ttl))
         resources = [feature_resource(v.name, f) for v in views for f in v.features]

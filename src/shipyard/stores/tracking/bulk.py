@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from shipyard.errors import BackendUnavailable
 from shipyard.stores.tracking.base import MetricRow, RunInfo
 
 # Keeps IN lists well under every database's limit on bound parameters.
@@ -165,7 +166,11 @@ class RunLoader:
                 return f"COALESCE(({found} WHERE run_id = r.id), CAST('{{}}' AS JSON))"
 
         else:  # pragma: no cover - the supported drivers are sqlite3 and psycopg
-            raise NotImplementedError(f"No run loader for paramstyle {dialect.paramstyle}.")
+            raise BackendUnavailable(
+                f"The tracking store cannot run on the {dialect.name} driver "
+                f"(paramstyle {dialect.paramstyle}).",
+                hint="Use SQLite (the default) or PostgreSQL with psycopg 3.",
+            )
         items = ", ".join(
             aggregate(key, value, table)
             for key, value, table in (

@@ -138,3 +138,15 @@ def test_a_pipeline_file_runs_from_the_cli_and_bad_config_is_refused(
         parse_config({"name": "x"}, base=SCENARIO)
     with pytest.raises(InvalidInput, match="Experiment type 'svm'"):
         parse_config({**raw, "gate": {}, "experiments": ["svm"]}, base=SCENARIO)
+
+
+def test_a_new_version_of_a_feature_source_retrains(
+    ws: Any, tables: dict[str, pd.DataFrame]
+) -> None:
+    ws.pipelines.run(config(ws, aliases=["staging"], **SMALL)).check()
+    warmer = tables["weather"].assign(temp=tables["weather"]["temp"] + 1.0)
+    ws.datasets.register("weather", warmer, time_column="time_hour")  # weather@2
+    rerun = ws.pipelines.run(config(ws, aliases=["staging"], **SMALL))
+    rerun.check()
+    assert statuses(rerun)["training_set"] == "succeeded"  # not taken from the cache
+    assert "dataset:weather@2" in rerun.outputs["inputs"]["view_datasets"]

@@ -28,17 +28,21 @@ def resolve_inputs(
     dataset = ws.datasets.get(config["dataset"])
     features = config.get("features") or {}
     views: dict[str, int] = {}
+    view_datasets: list[str] = []  # pinned too: a new weather version must retrain
     if features.get("definitions"):
         for applied in ws.features.apply(features["definitions"]):
             context.logger.info("features: %s %s", applied.ref, applied.status)
     if features:
         for resolved in ws.features.resolve(_wanted(features), action="features:ReadOffline"):
             views[resolved.view.name] = resolved.version
+            if resolved.dataset is not None:
+                view_datasets.append(str(resolved.dataset))
     try:
         production: int | None = ws.models.get(config["model"], alias="production").version
     except NotFound:
         production = None
-    return {"dataset": str(dataset.ref), "views": views}, production
+    inputs = {"dataset": str(dataset.ref), "views": views, "view_datasets": view_datasets}
+    return inputs, production
 
 
 @step(outputs=("data_checks",))
@@ -95,7 +99,7 @@ def training_set(
     ws.metadata.put_lineage(
         version.ref,
         Lineage(
-            datasets=(inputs["dataset"], *_view_datasets(ws, features)),
+            datasets=(inputs["dataset"], *inputs["view_datasets"]),
             features=tuple(f"feature_view:{v}@{n}" for v, n in sorted(inputs["views"].items())),
             build_id=context.build_id,
         ),
@@ -152,11 +156,3 @@ def split_and_check(
 def _wanted(features: dict[str, Any]) -> str | list[str]:
     """The feature service's name, or the list of VIEW/FEATURE names."""
     return str(features["service"]) if features.get("service") else list(features["features"])
-
-
-def _view_datasets(ws: Any, features: dict[str, Any]) -> list[str]:
-    """The dataset versions the joined feature views read."""
-    if not features:
-        return []
-    resolved = ws.features.resolve(_wanted(features), action="features:ReadOffline")
-    return [str(r.dataset) for r in resolved if r.dataset is not None]

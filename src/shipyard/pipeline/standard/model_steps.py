@@ -102,15 +102,22 @@ def gate(
     settings = dict(config.get("gate") or {})
     reference, name = reference_model, "baseline"
     fixed = split["split"]
-    if production is not None and _trained_by(ws, config["model"], production) == training["run"]:
-        # Production is this very candidate (an unchanged rerun): nothing to compare.
-        return {"candidate": training["best"], "reference": f"model:{config['model']}@{production}",
-                "passed": True, "failures": [], "checks": [], "limits": [],
-                "notes": ["the candidate is the production model itself"]}  # fmt: skip
     if production is not None:
+        lineage = ws.models.get(config["model"], version=production).lineage
+        if lineage.get("run") == training["run"]:
+            # Production is this very candidate (an unchanged rerun): nothing to compare.
+            return {
+                "candidate": training["best"],
+                "reference": f"model:{config['model']}@{production}",
+                "passed": True,
+                "failures": [],
+                "checks": [],
+                "limits": [],
+                "notes": ["the candidate is the production model itself"],
+            }
         reference = ws.models.load(config["model"], version=production)
         name = f"model:{config['model']}@{production} (production)"
-        fixed = _fixed_split(ws, config["model"], production, split, context) or fixed
+        fixed = _fixed_split(ws, lineage.get("split"), split, context) or fixed
     validation = ws.splits.sets(fixed)["validation"]
     metrics = settings.pop("metrics", None) or [config.get("metric") or "roc_auc"]
     n_bootstrap = int(settings.pop("n_bootstrap", 1000))
@@ -186,20 +193,14 @@ def register(
     }
 
 
-def _trained_by(ws: Any, model: str, version: int) -> str | None:
-    run = ws.models.get(model, version=version).lineage.get("run")
-    return None if run is None else str(run)
-
-
 def _fixed_split(
-    ws: Any, model: str, production: int, split: dict[str, Any], context: StepContext
+    ws: Any, recorded: str | None, split: dict[str, Any], context: StepContext
 ) -> str | None:
-    """Production's own validation set: the fixed set both models are judged on.
+    """Production's own validation set (``recorded``): the fixed set both models are judged on.
 
     New data (even with broken labels) then cannot move the yardstick. When that
     set lacks a column the candidate needs, the candidate's validation set is used.
     """
-    recorded = ws.models.get(model, version=production).lineage.get("split")
     if not recorded:
         return None
     columns = set(ws.datasets.get(ws.splits.get(recorded).dataset).column_names)

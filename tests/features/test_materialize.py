@@ -127,6 +127,7 @@ def test_materialize_reads_a_parquet_file_with_its_row_order_as_ingestion_order(
         event_timestamp="ts",
         features=("speed",),
         ingestion_order="file_row_number",
+        readable=(str(path),),  # a connection Shipyard opens reads only what a source declares
     )
     result = materialize(source, sqlite_store, start=day(0), end=day(1))
     assert result.rows == 2

@@ -528,7 +528,9 @@ def test_parquet_in_and_parquet_out(con: duckdb.DuckDBPyConnection, tmp_path: Pa
         features,
     )
     src = source(
-        f"read_parquet('{features}', file_row_number=true)", ingestion_order="file_row_number"
+        f"read_parquet('{features}', file_row_number=true)",
+        ingestion_order="file_row_number",
+        readable=(str(features),),
     )
     n = 300_000  # more than two batches, so zipping crosses batch edges
     rows = pa.table(

@@ -87,12 +87,16 @@ class Source:
     """Where a view's rows come from: exactly one of a registered dataset, Parquet, or SQL.
 
     ``dataset`` is ``NAME`` (the latest version when read) or ``NAME@V`` (pinned);
-    ``parquet`` a path or glob; ``sql`` a DuckDB query over files or datasets.
+    ``parquet`` a path or glob (under one of the workspace's data roots); ``sql``
+    one DuckDB SELECT over the tables in ``tables`` (name -> ``dataset:NAME[@V]``
+    or a Parquet path or glob); a table it names without declaring it is the
+    registered dataset of that name. The SQL reads nothing else.
     """
 
     dataset: str | None = None
     parquet: str | None = None
     sql: str | None = None
+    tables: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         given = [k for k in ("dataset", "parquet", "sql") if getattr(self, k)]
@@ -102,6 +106,15 @@ class Source:
                 f"got {given or 'none'}.",
                 hint="For example source: {dataset: weather} or {parquet: weather.parquet}.",
             )
+        if not isinstance(self.tables, Mapping) or not all(
+            isinstance(k, str) and k and isinstance(v, str) and v for k, v in self.tables.items()
+        ):
+            raise InvalidInput(
+                f"A source's tables must map table names to data, got {self.tables!r}.",
+                hint="For example tables: {w: 'dataset:weather', extra: data/extra.parquet}.",
+            )
+        if self.tables and not self.sql:
+            raise InvalidInput("A source's tables go with sql; dataset and parquet read one table.")
 
     @property
     def kind(self) -> str:
@@ -112,7 +125,10 @@ class Source:
         return str(self.dataset or self.parquet or self.sql)
 
     def to_dict(self) -> dict[str, Any]:
-        return {self.kind: self.location}
+        found: dict[str, Any] = {self.kind: self.location}
+        if self.tables:
+            found["tables"] = dict(self.tables)
+        return found
 
 
 @dataclass(frozen=True)
@@ -276,7 +292,7 @@ def _view_from_dict(data: Mapping[str, Any]) -> FeatureView:
         raise InvalidInput(
             f"View {data['name']!r}: source must be a mapping such as {{dataset: weather}}."
         )
-    _only(source, {"dataset", "parquet", "sql"}, "source")
+    _only(source, {"dataset", "parquet", "sql", "tables"}, "source")
     features = [
         Feature(f["name"], f["dtype"], str(f.get("description", "")))
         if isinstance(f, Mapping)

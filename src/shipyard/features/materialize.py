@@ -95,7 +95,7 @@ def materialize(
         checkpoint = None  # another interval's leftovers: start over (newer-wins makes it safe)
     done = 0 if checkpoint is None else checkpoint.rows
     chunks = 0
-    with _duckdb(connection) as conn:
+    with _duckdb(connection, source) as conn:
         types = column_types(conn, source)
         for batch in _latest_rows(conn, source, types, start, end, checkpoint, chunk_rows):
             done += batch.num_rows
@@ -140,7 +140,7 @@ def materialize_incremental(
             f"after end {end.isoformat()}.",
             hint="Pass a later end, or materialize(start=..., end=...) to redo an interval.",
         )
-    with _duckdb(connection) as conn:
+    with _duckdb(connection, source) as conn:
         if start is None:  # never materialized: from the first event (none: nothing to do)
             start = min(_first_event(conn, source) or end, end)
         pending = store.get_checkpoint(source.view)
@@ -402,14 +402,16 @@ def _write_chunk(
 
 
 @contextmanager
-def _duckdb(connection: duckdb.DuckDBPyConnection | None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The caller's connection, or a private one closed afterwards."""
+def _duckdb(
+    connection: duckdb.DuckDBPyConnection | None, source: FeatureSource
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The caller's connection, or a private guarded one (reading only the source's data)."""
     if connection is not None:
         yield connection
         return
-    import duckdb
+    from shipyard.sql_guard import connect
 
-    own = duckdb.connect()
+    own = connect(source.readable)
     try:
         yield own
     finally:

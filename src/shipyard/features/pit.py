@@ -81,6 +81,7 @@ from shipyard.features.pit_sql import (
     quote,
 )
 from shipyard.features.source import FeatureSource
+from shipyard.sql_guard import connect as guarded_connection
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -121,7 +122,13 @@ def point_in_time_join(
     as_of_utc = _as_of(as_of)
     entities = _entities(entity_rows)
     _check_entity_columns(entities, sources, timestamp_column)
-    with _session(connection) as con, _registered(con, entities, sources, timestamp_column) as base:
+    readable: list[str | Path] = [f for s in sources for f in s.readable]
+    if entities.path is not None:
+        readable.append(entities.path)
+    with (
+        _session(connection, readable) as con,
+        _registered(con, entities, sources, timestamp_column) as base,
+    ):
         plans = [_plan(con, base, source) for source in sources]
         if output is None:
             found = _fetch(con, base, plans, as_of_utc) if plans else None
@@ -281,14 +288,15 @@ def _listing(names: Sequence[str], limit: int = 20) -> str:
 
 @contextmanager
 def _session(
-    connection: duckdb.DuckDBPyConnection | None,
+    connection: duckdb.DuckDBPyConnection | None, readable: Sequence[str | Path]
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The caller's connection as it is, or a fresh one that spills to a temporary folder."""
+    """The caller's connection as it is, or a fresh guarded one (reading only ``readable``)
+    that spills to a temporary folder."""
     if connection is not None:
         yield connection
         return
     folder = tempfile.mkdtemp(prefix="shipyard-pit-")
-    con = duckdb.connect(config={"temp_directory": folder})
+    con = guarded_connection(readable, temp_directory=folder)
     try:
         yield con
     finally:

@@ -2,7 +2,10 @@
 
 A dataset source reads the dataset version's verified local Parquet copy, with
 the file's row number as the ingestion order; a Parquet path or glob is read
-where it lies; SQL is run by DuckDB as written (definitions are trusted code).
+where it lies, if it lies under a data root; SQL must be one SELECT over the
+tables the source declares (or registered datasets it names), each bound to a
+read of its data. The source lists what it reads (``FeatureSource.readable``),
+and the guarded connection that runs it can read nothing else.
 """
 
 from __future__ import annotations
@@ -10,11 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.features.definitions import FeatureView
 from shipyard.features.source import FeatureSource
+from shipyard.sql_guard import GLOB_CHARACTERS, check_select, source_relation
 from shipyard.types import Ref
 
 if TYPE_CHECKING:
@@ -45,18 +49,18 @@ _COMPATIBLE = {
 
 @dataclass(frozen=True)
 class ResolvedView:
-    """A view version with the concrete data it reads (the dataset version, when it has one)."""
+    """A view version with the concrete data it reads (the dataset versions, when it has any)."""
 
     view: FeatureView
     version: int
     join_keys: tuple[str, ...]
-    dataset: Ref | None
+    datasets: tuple[Ref, ...]
     source: FeatureSource
 
-    def lineage(self) -> dict[str, str | None]:
+    def lineage(self) -> dict[str, Any]:
         return {
             "view": f"feature_view:{self.view.name}@{self.version}",
-            "dataset": None if self.dataset is None else str(self.dataset),
+            "datasets": [str(d) for d in self.datasets],
         }
 
 
@@ -69,34 +73,32 @@ def build_source(
     join_keys: Sequence[str],
     datasets: DatasetService,
     features: Sequence[str] | None = None,
-) -> tuple[FeatureSource, Ref | None]:
-    """The FeatureSource of ``view`` (only ``features``, if given) and the dataset it reads."""
-    dataset: Ref | None = None
+    *,
+    data_roots: Sequence[Path] = (),
+) -> tuple[FeatureSource, tuple[Ref, ...]]:
+    """The FeatureSource of ``view`` (only ``features``, if given) and the datasets it reads.
+
+    A Parquet location must lie under one of ``data_roots``; SQL is checked to
+    be one SELECT over declared tables (:func:`shipyard.sql_guard.check_select`).
+    """
+    what = f"feature view {view.name!r}"
     ingestion: str | None = None
     if view.source.dataset:
-        try:
-            found = datasets.get(view.source.dataset)
-        except NotFound as exc:
-            raise InvalidInput(
-                f"Feature view {view.name!r} reads dataset {view.source.dataset!r}: {exc.message}",
-                hint=exc.hint,
-            ) from None
-        dataset = found.ref
-        path = str(datasets.path(found.ref))
-        relation = f"read_parquet({quote_literal(path)}, file_row_number=true)"
+        table = _dataset_table(view.source.dataset, what, datasets)
+        relation = table.read(row_numbers=True)
         ingestion = "file_row_number"
     elif view.source.parquet:
-        location = view.source.parquet
-        single = not any(ch in location for ch in "*?[")
-        if single and not Path(location).exists():
-            raise InvalidInput(
-                f"Feature view {view.name!r} reads {location}, which does not exist.",
-                hint="Fix the path in the definition (relative paths are relative to its file).",
-            )
-        relation = f"read_parquet({quote_literal(location)}, file_row_number=true)"
-        ingestion = "file_row_number" if single else None
+        table = _parquet_table(view.source.parquet, what, data_roots)
+        relation = table.read(row_numbers=True)
+        ingestion = "file_row_number" if table.single_file else None
     else:
-        relation = f"({view.source.sql})"
+        select = check_select(view.source.sql, what)
+        tables = {
+            name: _declared_table(view.source.tables.get(name), name, what, datasets, data_roots)
+            for name in select.tables
+        }
+        relation = source_relation(select, {n: t.read() for n, t in tables.items()})
+    found = [table] if view.source.sql is None else list(tables.values())
     source = FeatureSource(
         view=view.name,
         relation=relation,
@@ -106,8 +108,79 @@ def build_source(
         created_timestamp=view.created_timestamp,
         ttl=view.ttl,
         ingestion_order=ingestion,
+        readable=tuple(t.location for t in found),
     )
-    return source, dataset
+    return source, tuple(t.dataset for t in found if t.dataset is not None)
+
+
+@dataclass(frozen=True)
+class _Table:
+    """One piece of data a source reads: where, and the dataset version when it is one."""
+
+    location: str
+    dataset: Ref | None = None
+
+    def read(self, *, row_numbers: bool = False) -> str:
+        """A DuckDB FROM item reading it (with the file's row numbers, when asked)."""
+        options = ", file_row_number=true" if row_numbers else ""
+        return f"read_parquet({quote_literal(self.location)}{options})"
+
+    @property
+    def single_file(self) -> bool:
+        return not any(ch in self.location for ch in GLOB_CHARACTERS)
+
+
+def _dataset_table(name: str, what: str, datasets: DatasetService) -> _Table:
+    try:
+        found = datasets.get(name.removeprefix("dataset:"))
+    except NotFound as exc:
+        raise InvalidInput(
+            f"The {what} reads dataset {name!r}: {exc.message}", hint=exc.hint
+        ) from None
+    return _Table(str(datasets.path(found.ref)), found.ref)
+
+
+def _parquet_table(location: str, what: str, data_roots: Sequence[Path]) -> _Table:
+    static = location
+    for ch in GLOB_CHARACTERS:
+        static = static.split(ch, 1)[0]
+    resolved = Path(static).expanduser().resolve()
+    if not any(resolved.is_relative_to(root.resolve()) for root in data_roots):
+        raise InvalidInput(
+            f"The {what} reads {location}, which is outside the workspace's data roots "
+            f"({', '.join(str(r) for r in data_roots) or 'none configured'}).",
+            hint="Move the data under a data root, register it as a dataset, or add its folder "
+            "to the data_roots setting (SHIPYARD_DATA_ROOTS).",
+        )
+    if static == location and not resolved.exists():
+        raise InvalidInput(
+            f"The {what} reads {location}, which does not exist.",
+            hint="Fix the path in the definition (relative paths are relative to its file).",
+        )
+    return _Table(location)
+
+
+def _declared_table(
+    declared: str | None,
+    name: str,
+    what: str,
+    datasets: DatasetService,
+    data_roots: Sequence[Path],
+) -> _Table:
+    """A SQL source's table: declared as a dataset or Parquet, or the dataset of that name."""
+    if declared is None:
+        try:
+            return _dataset_table(name, what, datasets)
+        except InvalidInput:
+            raise InvalidInput(
+                f"The {what} reads table {name!r}, which it does not declare and which is "
+                "not a registered dataset.",
+                hint=f"Declare it under the source's tables, e.g. tables: {{{name}: "
+                "'dataset:NAME'}} or a Parquet path under a data root.",
+            ) from None
+    if declared.startswith("dataset:"):
+        return _dataset_table(declared, what, datasets)
+    return _parquet_table(declared, what, data_roots)
 
 
 def describe_source(

@@ -21,7 +21,9 @@ class FeatureSource:
     ``ingestion_order`` is a SQL expression over that relation that grows with
     the order rows arrived (the last tie-break, after the created timestamp);
     None means the rows carry no such order and ties fall back to the row's
-    values, still deterministically.
+    values, still deterministically. ``readable`` lists the files, folders or
+    globs the relation reads: a connection Shipyard opens for it can read those
+    and nothing else (:mod:`shipyard.sql_guard`).
     """
 
     view: str
@@ -32,6 +34,7 @@ class FeatureSource:
     created_timestamp: str | None = None
     ttl: timedelta | None = None
     ingestion_order: str | None = None
+    readable: tuple[str, ...] = ()
 
     def output_name(self, feature: str) -> str:
         """The column a feature gets in a joined table: ``view__feature``."""

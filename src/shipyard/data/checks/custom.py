@@ -1,6 +1,8 @@
 """Checks that need the rows themselves: key uniqueness, SQL predicates, Python functions.
 
-SQL runs in DuckDB over the Arrow table, in memory and without copying it to pandas.
+SQL runs in DuckDB over the Arrow table, in memory and without copying it to pandas, on a
+connection that can read nothing else (:mod:`shipyard.sql_guard`); a predicate is checked to be
+one expression over the columns before it runs.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.data.checks.result import CheckResult, Status
 from shipyard.errors import InvalidInput
+from shipyard.sql_guard import check_predicate
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -77,7 +80,8 @@ def sql_checks(table: pa.Table, checks: Sequence[SqlCheck]) -> Iterator[CheckRes
     import duckdb
 
     for check in checks:
-        sql = f"SELECT COUNT(*) FROM data WHERE NOT COALESCE(({check.predicate}), FALSE)"
+        predicate = check_predicate(check.predicate, f"SQL check {check.name!r}")
+        sql = f"SELECT COUNT(*) FROM data WHERE NOT COALESCE(({predicate}), FALSE)"
         try:
             failing = _run(table, sql)
         except duckdb.Error as exc:
@@ -120,9 +124,9 @@ def python_checks(table: pa.Table, checks: Sequence[PythonCheck]) -> Iterator[Ch
 
 
 def _run(table: pa.Table, sql: str) -> int:
-    import duckdb
+    from shipyard.sql_guard import connect
 
-    connection = duckdb.connect()
+    connection = connect()
     try:
         connection.register("data", table)
         row = connection.execute(sql).fetchone()

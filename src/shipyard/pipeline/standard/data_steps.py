@@ -35,8 +35,7 @@ def resolve_inputs(
     if features:
         for resolved in ws.features.resolve(_wanted(features), action="features:ReadOffline"):
             views[resolved.view.name] = resolved.version
-            if resolved.dataset is not None:
-                view_datasets.append(str(resolved.dataset))
+            view_datasets.extend(str(d) for d in resolved.datasets)
     try:
         production: int | None = ws.models.get(config["model"], alias="production").version
     except NotFound:

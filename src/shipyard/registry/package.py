@@ -17,7 +17,9 @@ manifest covers every file: a package whose bytes changed in any way is refused
 with :class:`~shipyard.errors.CorruptArtifact` before anything is loaded.
 
 Before a package is stored, it is loaded back and must predict exactly what the
-original model predicts on the input example.
+original model predicts on the input example (a pickle only once its imports
+passed the deny list). Loading a stored pickle runs code, so
+:func:`load_package` needs ``trust=True`` for one.
 """
 
 from __future__ import annotations
@@ -34,10 +36,10 @@ import numpy as np
 import pandas as pd
 
 from shipyard._version import __version__
-from shipyard.errors import IntegrityError, InvalidInput
+from shipyard.errors import AccessDenied, IntegrityError, InvalidInput
 from shipyard.jsonsafe import jsonable
 from shipyard.lineage import hash_file
-from shipyard.registry.flavors import choose_flavor, load_model
+from shipyard.registry.flavors import choose_flavor, load_model, runs_code_when_loaded
 from shipyard.registry.package_files import (
     MANIFEST_FILE,
     PACKAGE_FORMAT,
@@ -208,12 +210,21 @@ def build_package(
     return manifest
 
 
-def load_package(artifacts: ArtifactStore, digest: str) -> LoadedModel:
-    """Load a stored package, every file verified first; CorruptArtifact if any differs."""
+def load_package(
+    artifacts: ArtifactStore, digest: str, *, trust: bool = False, label: str | None = None
+) -> LoadedModel:
+    """Load a stored package, every file verified first; CorruptArtifact if any differs.
+
+    A pickled model runs code when it is loaded: it is loaded only with ``trust=True``
+    (AccessDenied otherwise). ``label`` names the package in that error.
+    """
     with tempfile.TemporaryDirectory(prefix="shipyard-model-") as scratch:
         folder = artifacts.get_folder(digest, scratch)  # each file checked against its sha256
         manifest = read_manifest_file(folder)
         verify_files(folder, manifest)
+        if runs_code_when_loaded(manifest["model"]) and not trust:
+            named = label or f"Package sha256:{digest.removeprefix('sha256:')}"
+            raise _untrusted(named, str(manifest["flavor"]))
         model = load_model(folder, manifest["model"], manifest.get("classes"))
         example = read_example(folder, manifest)
     return LoadedModel(model, manifest, example, digest.removeprefix("sha256:"))
@@ -228,6 +239,15 @@ def read_package(artifacts: ArtifactStore, digest: str) -> StoredPackage:
     manifest = parse_manifest(artifacts.get_bytes(entry["digest"]))
     size = sum(int(f["size"]) for f in listing["files"].values())
     return StoredPackage(digest.removeprefix("sha256:"), size, manifest)
+
+
+def _untrusted(label: str, flavor: str) -> AccessDenied:
+    return AccessDenied(
+        f"{label} is a pickled {flavor} model: loading it runs code from the package, so it "
+        "is not loaded unless you say you trust it.",
+        hint="If you trust whoever registered it (shipyard models show says who), load it "
+        "with trust=True, e.g. ws.models.load(name, version=..., trust=True).",
+    )
 
 
 def _check_round_trip(

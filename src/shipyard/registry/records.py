@@ -5,9 +5,10 @@ Storage (the metadata store's generic ``versions`` table; no table of its own):
 ==================  ============  ================================================
 kind                name          attributes (one record per change: history kept)
 ==================  ============  ================================================
-model               MODEL         flavor, package digest, signature, description,
-                                  datasets, feature_views, feature_service, split,
-                                  run, code, build_id, pipeline_run
+model               MODEL         flavor, serialization, package digest, signature,
+                                  description, datasets, feature_views,
+                                  feature_service, split, run, code, build_id,
+                                  pipeline_run
 model_alias         MODEL.ALIAS   {"model", "alias", "version": N | null (removed)}
 model_tags          MODEL.V       {"model", "version", "set": {...}, "remove": [...]}
 model_approval      MODEL.V       {"model", "version", "status", "comment"}
@@ -43,6 +44,9 @@ PIPELINE_PRINCIPAL = "pipeline"
 PROTECTED_ALIASES = frozenset({"production"})
 
 APPROVAL_STATUSES = ("pending", "approved", "rejected")
+
+# What `models show` says of a package whose model is a pickle.
+RUNS_CODE_WARNING = "loading runs code: load only packages you trust (trust=True)"
 
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 _MAX_RECORD_NAME = 128
@@ -84,10 +88,17 @@ class ModelVersion:
     aliases: tuple[str, ...] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
     approval: Approval = field(default_factory=Approval)
+    serialization: str | None = None  # None for versions registered before it was recorded
 
     @property
     def ref(self) -> Ref:
         return Ref(MODEL_KIND, self.name, self.version)
+
+    @property
+    def warning(self) -> str | None:
+        """Said of a pickled model: loading it runs code."""
+        pickled = self.serialization == "pickle" or self.flavor == "python"
+        return RUNS_CODE_WARNING if pickled else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,6 +106,8 @@ class ModelVersion:
             "name": self.name,
             "version": self.version,
             "flavor": self.flavor,
+            "serialization": self.serialization,
+            "warning": self.warning,
             "package": f"sha256:{self.package}",
             "signature": self.signature.to_dict(),
             "description": self.description,

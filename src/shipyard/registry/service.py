@@ -11,6 +11,11 @@ Only the ``pipeline`` principal may move or remove a protected alias
 (``production``): people approve versions, and the pipeline promotes approved
 versions that pass the gate. Aliases live in :mod:`shipyard.registry.aliases`;
 tags, approvals and descriptions in :mod:`shipyard.registry.reviews`.
+
+Loading a pickled model (the ``python`` flavor) runs code from its package, so
+:meth:`ModelRegistry.load` needs ``trust=True`` for one. The pipeline loads the
+packages it registered itself without it: it runs pipeline code anyway, and
+``created_by`` (not the lineage, which any caller may fill in) says who registered.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from shipyard.registry.provenance import LINEAGE_KEYS, lineage_record, model_lin
 from shipyard.registry.records import (
     DESCRIPTION_KIND,
     MODEL_KIND,
+    PIPELINE_PRINCIPAL,
     ModelSummary,
     ModelVersion,
     check_alias,
@@ -95,6 +101,7 @@ class ModelRegistry(AliasOperations, ReviewOperations):
         )
         attributes = {
             "flavor": stored.flavor,
+            "serialization": stored.manifest["model"]["serialization"],
             "package": stored.digest,
             "package_size": stored.size,
             "signature": stored.manifest["signature"],
@@ -147,11 +154,25 @@ class ModelRegistry(AliasOperations, ReviewOperations):
         return found
 
     def load(
-        self, name: str, version: int | None = None, *, alias: str | None = None
+        self,
+        name: str,
+        version: int | None = None,
+        *,
+        alias: str | None = None,
+        trust: bool = False,
     ) -> LoadedModel:
-        """The version's package, verified and loaded, ready to predict."""
+        """The version's package, verified and loaded, ready to predict.
+
+        A pickled model (flavor ``python``) runs code when it is loaded: pass
+        ``trust=True`` if you trust whoever registered it (AccessDenied otherwise).
+        """
         record = self._record(name, self._resolve(name, version, alias))
-        return load_package(self._artifacts, str(record.attributes["package"]))
+        return load_package(
+            self._artifacts,
+            str(record.attributes["package"]),
+            trust=trust or self._pipeline_loads_its_own(record),
+            label=str(record.ref),
+        )
 
     def set_description(self, name: str, version: int, description: str) -> ModelVersion:
         """Replace a version's description (the previous ones are kept)."""
@@ -199,7 +220,12 @@ class ModelRegistry(AliasOperations, ReviewOperations):
             aliases=tuple(a for a, v in current.items() if v == record.version),
             tags=self._tags(record.name, record.version),
             approval=self._approval(record.name, record.version),
+            serialization=attrs.get("serialization"),
         )
+
+    def _pipeline_loads_its_own(self, record: VersionRecord) -> bool:
+        """Whether the pipeline loads a package it registered (the gate reads production)."""
+        return self.principal == PIPELINE_PRINCIPAL and record.created_by == PIPELINE_PRINCIPAL
 
     def _run_record(self, run: str | None) -> Mapping[str, Any] | None:
         if run is None or self._runs is None:

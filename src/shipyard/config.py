@@ -7,6 +7,8 @@
 | artifact_url   | SHIPYARD_ARTIFACT_URL   | <home>/artifacts (any fsspec URL)    |
 | online_url     | SHIPYARD_ONLINE_URL     | sqlite:///<home>/online.db           |
 | principal      | SHIPYARD_PRINCIPAL      | the operating-system user            |
+| max_request_bytes | SHIPYARD_MAX_REQUEST_BYTES | 1 MiB (1048576); also ``512KiB``, ``4MiB`` |
+| max_request_items | SHIPYARD_MAX_REQUEST_ITEMS | 10000 (HTTP: list items; entities x features) |
 | build_id       | SHIPYARD_BUILD_ID       | none (the pipeline makes one)        |
 
 The file is ``SHIPYARD_CONFIG`` if set, else ``./shipyard.toml`` if present,
@@ -38,6 +40,10 @@ ONLINE_SCHEMES = ("sqlite", "redis", "rediss")
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 
+# 1 MiB holds 10,000 entities of ~100 bytes; parsed, a body takes ~50x its size in memory.
+DEFAULT_MAX_REQUEST_BYTES = 1 << 20
+DEFAULT_MAX_REQUEST_ITEMS = 10_000
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -50,6 +56,9 @@ class Settings:
     principal: str
     build_id: str | None = None
     config_file: Path | None = None
+    # What one HTTP request may ask of the server (see api/limits.py).
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_request_items: int = DEFAULT_MAX_REQUEST_ITEMS
 
     @property
     def is_embedded(self) -> bool:
@@ -58,6 +67,8 @@ class Settings:
 
 
 _KEYS = tuple(f.name for f in fields(Settings) if f.name != "config_file")
+_SIZE = re.compile(r"^\s*(\d+)\s*(KiB|MiB|GiB)?\s*$")
+_SIZE_UNITS = {None: 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
 
 
 @dataclass(frozen=True)
@@ -164,6 +175,16 @@ def _validate(raw: dict[str, _Value], cwd: Path, config_file: Path | None) -> Se
         _online_url(raw["online_url"]) if "online_url" in raw else f"sqlite:///{home / 'online.db'}"
     )
     principal = _text(raw["principal"]) if "principal" in raw else _os_user()
+    max_bytes = (
+        _count(raw["max_request_bytes"], sizes=True)
+        if "max_request_bytes" in raw
+        else DEFAULT_MAX_REQUEST_BYTES
+    )
+    max_items = (
+        _count(raw["max_request_items"])
+        if "max_request_items" in raw
+        else DEFAULT_MAX_REQUEST_ITEMS
+    )
     build_id = _text(raw["build_id"]) if "build_id" in raw else None
     return Settings(
         home=home,
@@ -173,6 +194,8 @@ def _validate(raw: dict[str, _Value], cwd: Path, config_file: Path | None) -> Se
         principal=principal,
         build_id=build_id,
         config_file=config_file,
+        max_request_bytes=max_bytes,
+        max_request_items=max_items,
     )
 
 
@@ -236,6 +259,26 @@ def _text(item: _Value) -> str:
     if not isinstance(item.value, str) or not item.value.strip():
         raise InvalidConfig(f"{item.source} must be a non-empty string, got {item.value!r}.")
     return item.value.strip()
+
+
+def _count(item: _Value, *, sizes: bool = False) -> int:
+    """A positive whole number; with ``sizes``, also text such as ``512KiB`` or ``4MiB``."""
+    value = item.value
+    match = _SIZE.match(value) if isinstance(value, str) else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif match is not None and (sizes or match[2] is None):
+        number = int(match[1]) * _SIZE_UNITS[match[2]]
+    else:
+        number = 0
+    if number < 1:
+        accepted = (
+            "a number of bytes above 0 (such as 1048576 or 4MiB)"
+            if sizes
+            else "a whole number above 0"
+        )
+        raise InvalidConfig(f"{item.source} must be {accepted}, got {value!r}.")
+    return number
 
 
 def _os_user() -> str:

@@ -7,17 +7,25 @@ a stale feature by accident; an entity never materialized is ``missing``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import InvalidInput
+from shipyard.features.key_kinds import check_key
 
 if TYPE_CHECKING:
     from shipyard.stores.online import OnlineStore
 
 PRESENT, MISSING, OUTSIDE_TTL = "present", "missing", "outside_ttl"
+# Entities per store read: a stop request is seen between reads, and no single read
+# holds a store (Redis runs one command at a time) for long.
+ENTITIES_PER_READ = 1_000
+
+
+class ReadStopped(Exception):
+    """The read was abandoned part-way because its ``stop`` callback said so."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,7 @@ class OnlineView:
     features: tuple[str, ...]
     join_keys: tuple[str, ...]
     ttl: timedelta | None
+    key_kinds: Mapping[str, str] = field(default_factory=dict)  # join key -> JSON kind, if known
 
     def output_name(self, feature: str) -> str:
         return f"{self.name}__{feature}"
@@ -74,17 +83,29 @@ def read_online(
     entity_keys: Sequence[Mapping[str, Any]],
     *,
     now: datetime,
+    stop: Callable[[], bool] | None = None,
 ) -> OnlineResult:
-    """Read every view's features for ``entity_keys`` and judge each value against its ttl."""
+    """Read every view's features for ``entity_keys`` and judge each value against its ttl.
+
+    ``stop`` is asked between reads; when it says True the read raises :class:`ReadStopped`
+    (the HTTP API stops this way when its client has gone).
+    """
     if isinstance(entity_keys, Mapping) or not all(isinstance(k, Mapping) for k in entity_keys):
         raise InvalidInput(
             "entity_keys must be a list of mappings from join key to value.",
             hint='For example [{"origin": "JFK"}].',
         )
     rows = [OnlineRow(dict(keys)) for keys in entity_keys]
-    for view in views:
-        keys = [_key(entity, view) for entity in entity_keys]
-        found = store.read(view.name, keys, view.features)
+    # Every key is checked before anything is read: a bad one fails the request at once.
+    keys_per_view = [
+        [_key(entity, view, row) for row, entity in enumerate(entity_keys)] for view in views
+    ]
+    for view, keys in zip(views, keys_per_view, strict=True):
+        found = []
+        for start in range(0, len(keys), ENTITIES_PER_READ):
+            if stop is not None and stop():
+                raise ReadStopped(f"Online read of {view.name!r} stopped by its caller.")
+            found += store.read(view.name, keys[start : start + ENTITIES_PER_READ], view.features)
         oldest = None if view.ttl is None else now - view.ttl
         for row, record in zip(rows, found, strict=True):
             for feature in view.features:
@@ -105,7 +126,7 @@ def read_online(
     return OnlineResult(rows)
 
 
-def _key(entity: Mapping[str, Any], view: OnlineView) -> tuple[Any, ...]:
+def _key(entity: Mapping[str, Any], view: OnlineView, row: int) -> tuple[Any, ...]:
     missing = [k for k in view.join_keys if k not in entity]
     if missing:
         raise InvalidInput(
@@ -113,4 +134,6 @@ def _key(entity: Mapping[str, Any], view: OnlineView) -> tuple[Any, ...]:
             f"but an entity row lacks {', '.join(missing)}.",
             hint=f"Give every entity row the keys {list(view.join_keys)}.",
         )
+    for key, kind in view.key_kinds.items():
+        check_key(view.name, key, kind, entity[key], row)
     return tuple(entity[k] for k in view.join_keys)

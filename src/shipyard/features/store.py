@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import InvalidInput
 from shipyard.features.definitions import Definition, FeatureService, FeatureView, parse_feature_ref
+from shipyard.features.key_kinds import join_key_kinds
 from shipyard.features.loader import load_definitions
 from shipyard.features.online import OnlineResult, OnlineView, read_online
 from shipyard.features.registry import Applied, Dependents, FeatureRegistry, Stored
@@ -270,12 +271,25 @@ class FeatureStore:
         return self.resolve([f"{v}/*" for v in views], action="features:Write")
 
     def get_online(
-        self, entity_keys: Sequence[Mapping[str, Any]], features: Sequence[str] | str
+        self,
+        entity_keys: Sequence[Mapping[str, Any]],
+        features: Sequence[str] | str,
+        *,
+        stop: Callable[[], bool] | None = None,
     ) -> OnlineResult:
-        """Latest values per entity with a status per feature: present, missing or outside_ttl."""
+        """Latest values per entity with a status per feature: present, missing or outside_ttl.
+
+        A key of the wrong type for its view (``"5"`` for an integer key) is refused.
+        ``stop``, if given, is asked between reads; True abandons the read (``ReadStopped``).
+        """
         views, resources = self._online_plan(features)
         self._authorize("features:ReadOnline", resources)
-        return read_online(self.online, views, entity_keys, now=datetime.now(UTC))
+        return read_online(self.online, views, entity_keys, now=datetime.now(UTC), stop=stop)
+
+    def online_width(self, features: Sequence[str] | str) -> int:
+        """How many values an online read of ``features`` returns per entity."""
+        views, _ = self._online_plan(features)
+        return sum(len(view.features) for view in views)
 
     def _online_plan(self, features: Sequence[str] | str) -> tuple[list[OnlineView], list[str]]:
         """The views an online read touches, from a short-lived cache: the serving path must
@@ -290,7 +304,8 @@ class FeatureStore:
         for view_name, (stored, names) in self._select(features).items():
             definition: FeatureView = stored.definition
             keys = self.registry.join_keys(definition)
-            views.append(OnlineView(view_name, tuple(names), keys, definition.ttl))
+            kinds = join_key_kinds(definition, keys, self._datasets)
+            views.append(OnlineView(view_name, tuple(names), keys, definition.ttl, kinds))
         resources = [feature_resource(v.name, f) for v in views for f in v.features]
         self._plans[key] = (now, views, resources)
         return views, resources

@@ -30,9 +30,11 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from shipyard.errors import InvalidInput
 from shipyard.stores.tracking.base import STATUSES, OrderTerm
 from shipyard.stores.tracking.query import ATTRIBUTES, attribute_condition, key_condition
 from shipyard.training.tracking.tokens import SearchSyntaxError, Token, time_value, tokenize
+from shipyard.unicode_text import lone_surrogate_at
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -61,6 +63,12 @@ _OPERATORS = {"=": "=", "==": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=",
 _OPERATORS |= {">=": ">=", "LIKE": "LIKE", "ILIKE": "ILIKE"}
 _TIMES = ("start_time", "end_time")
 _MAX_DEPTH = 50
+# Bounds that keep every search well inside what the databases accept (SQLite: an
+# expression at most 1000 deep, 64 tables in a join, LIKE patterns up to 50 kB).
+MAX_COMPARISONS = 50
+MAX_ORDER_TERMS = 10
+MAX_TEXT_LENGTH = 100_000
+MAX_STRING_LENGTH = 10_000  # a LIKE pattern of 10,000 characters is under 50 kB as GLOB
 _OPERAND = "metrics.KEY, params.KEY, tags.KEY or attributes.NAME"
 
 
@@ -122,6 +130,11 @@ def parse_order_by(items: str | Sequence[str] | None) -> list[OrderTerm]:
     if items is None:
         return []
     given = [items] if isinstance(items, str) else items
+    if len(given) > MAX_ORDER_TERMS:
+        raise InvalidInput(
+            f"order_by has {len(given)} terms; a search sorts by at most {MAX_ORDER_TERMS}.",
+            hint="Keep the terms that decide the order; the rest rarely matter.",
+        )
     return list(_order_terms(tuple(item if isinstance(item, str) else "" for item in given)))
 
 
@@ -151,9 +164,11 @@ def _to_sql(node: Node) -> sa.ColumnElement[bool]:
 
 class _Parser:
     def __init__(self, text: str) -> None:
+        _check_text(text)
         self.text = text
         self.tokens = tokenize(text)
         self.index = 0
+        self.comparisons = 0
 
     def peek(self) -> Token:
         return self.tokens[self.index]
@@ -215,6 +230,14 @@ class _Parser:
         return source, key, token
 
     def comparison(self) -> Comparison:
+        self.comparisons += 1
+        if self.comparisons > MAX_COMPARISONS:
+            raise InvalidInput(
+                f"The filter has more than {MAX_COMPARISONS} comparisons; "
+                f"a search takes at most {MAX_COMPARISONS}.",
+                hint="Use LIKE patterns or ranges instead of listing values one by one, "
+                "or split the search and combine the results.",
+            )
         source, key, start = self.operand()
         op_token = self.peek()
         op = _OPERATORS.get(op_token.text.upper()) if op_token.kind in ("OP", "LIKE") else None
@@ -241,6 +264,12 @@ class _Parser:
         if token.kind != "STRING":
             raise self.fail(token, f"a quoted string ({source} are text): '{token.text}'")
         text = str(token.value)
+        if len(text) > MAX_STRING_LENGTH:
+            raise InvalidInput(
+                f"A string in the filter is {len(text):,} characters long; "
+                f"at most {MAX_STRING_LENGTH:,} are accepted.",
+                hint="Compare with a shorter value or a LIKE pattern.",
+            )
         if is_text and (len(text) - len(text.rstrip("\\"))) % 2:
             raise self.fail(token, "a pattern that does not end with a lone backslash")
         if (
@@ -251,3 +280,22 @@ class _Parser:
         ):
             raise self.fail(token, "a status: " + ", ".join(STATUSES))
         return text
+
+
+def _check_text(text: str) -> None:
+    """Refuse text no database can take, before it is parsed or sent to one."""
+    if len(text) > MAX_TEXT_LENGTH:
+        raise InvalidInput(
+            f"The search text is {len(text):,} characters long; "
+            f"at most {MAX_TEXT_LENGTH:,} are accepted.",
+            hint="Shorten the filter: use LIKE patterns or ranges instead of listing values.",
+        )
+    bad = lone_surrogate_at(text)
+    if bad is None and "\x00" in text:
+        bad = text.index("\x00")
+    if bad is not None:
+        raise InvalidInput(
+            f"The search text holds a character no database can store ({text[bad]!r}) "
+            f"at position {bad}.",
+            hint="Remove it: filters must be valid Unicode without NUL characters.",
+        )

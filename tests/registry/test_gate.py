@@ -163,3 +163,32 @@ def test_bad_input_is_refused(production: Columns, flights: dict[str, pd.DataFra
             features=FEATURES,
             metrics=["roc_auc"],
         )
+
+
+def test_against_the_baseline_a_candidate_must_beat_it_beyond_noise(
+    flights: dict[str, pd.DataFrame],
+) -> None:
+    from sklearn.dummy import DummyClassifier
+
+    train = flights["train"]
+    baseline = DummyClassifier(strategy="prior").fit(train[FEATURES], train["late"])
+    # "Not worse" than a constant model is easy; beating it needs signal.
+    shuffled = train.copy()
+    shuffled["late"] = np.random.default_rng(1).permutation(shuffled["late"].to_numpy())
+    noise = LogisticRegression(max_iter=200).fit(shuffled[["distance"]], shuffled["late"])
+    no_signal = Columns(noise, ["distance"])
+    lenient = judge(no_signal, baseline, flights, thresholds=Thresholds(default_drop=0.05))
+    assert lenient.rule == "not_worse" and lenient.passed  # the hole this rule closes
+    strict = judge(no_signal, baseline, flights, rule="beats_baseline")
+    assert not strict.passed
+    [overall] = [c for c in strict.checks if c.scope == "overall"]
+    assert overall.ci_low <= 0 and "not better beyond noise" in overall.reason
+    with pytest.raises(GateFailed, match="no demonstrated signal"):
+        strict.raise_for_failure()
+    assert strict.to_dict()["rule"] == "beats_baseline"
+
+    honest = judge(hgb(train), baseline, flights, rule="beats_baseline")
+    assert honest.passed, honest.failures
+    assert all(c.ci_low > 0 for c in honest.checks if c.scope == "overall")
+    with pytest.raises(InvalidInput, match="Unknown gate rule"):
+        judge(no_signal, baseline, flights, rule="lenient")

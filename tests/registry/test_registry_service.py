@@ -28,6 +28,8 @@ LINEAGE = {
     "code": {"commit": "a" * 40, "dirty": False, "diff_hash": None},
     "build_id": "build-20260301T000000Z-abc123",
     "pipeline_run": "pr-7",
+    "known_after": ["dep_delay"],
+    "expected_strong": {"distance": "long flights are scheduled with slack"},
 }
 
 

@@ -6,6 +6,16 @@ more than its threshold (optionally: and worse beyond noise, by a paired
 bootstrap on the same resamples), or when it breaks a non-functional limit
 (prediction latency per row, model size). A slice too small to judge is
 reported and never fails the gate on its own, so noise cannot block a release.
+
+Two rules, and the report says which applied:
+
+- ``not_worse`` (against production): no metric may drop by more than its
+  threshold, overall or on a slice.
+- ``beats_baseline`` (when there is no production model, the reference is the
+  baseline, the yardstick): the candidate must *beat* it beyond noise on the
+  primary metric overall (the lower end of the paired bootstrap interval of the
+  difference above zero), and be significantly worse on no other metric and no
+  slice. A model with no demonstrated signal never reaches production.
 """
 
 from __future__ import annotations
@@ -87,6 +97,14 @@ class LimitCheck:
     passed: bool
 
 
+RULES = {
+    "not_worse": "no metric worse than the reference beyond its allowed drop, overall or on "
+    "a slice",
+    "beats_baseline": "better than the baseline beyond noise on the primary metric overall "
+    "(95% interval of the difference above zero), and significantly worse nowhere",
+}
+
+
 @dataclass(frozen=True)
 class GateReport:
     """Every check the gate made, and its verdict."""
@@ -97,6 +115,7 @@ class GateReport:
     checks: tuple[GateCheck, ...]
     limits: tuple[LimitCheck, ...]
     notes: tuple[str, ...] = ()
+    rule: str = "not_worse"
 
     @property
     def passed(self) -> bool:
@@ -118,6 +137,8 @@ class GateReport:
                 "candidate": self.candidate,
                 "reference": self.reference,
                 "set": self.set_name,
+                "rule": self.rule,
+                "rule_text": RULES[self.rule],
                 "passed": self.passed,
                 "failures": self.failures,
                 "checks": [asdict(c) for c in self.checks],
@@ -130,7 +151,8 @@ class GateReport:
     def table(self) -> Table:
         verdict = "[green]PASSED[/green]" if self.passed else "[red]FAILED[/red]"
         table = Table(
-            title=f"Gate: {self.candidate} vs {self.reference} on {self.set_name}: {verdict}"
+            title=f"Gate: {self.candidate} vs {self.reference} on {self.set_name}: {verdict}",
+            caption=f"rule {self.rule}: {RULES[self.rule]}",
         )
         for column in (
             "scope",
@@ -158,9 +180,13 @@ class GateReport:
 
     def raise_for_failure(self) -> None:
         if not self.passed:
+            lead = (
+                "has no demonstrated signal: it does not beat the baseline beyond noise"
+                if self.rule == "beats_baseline"
+                else "failed the gate"
+            )
             raise GateFailed(
-                f"{self.candidate} failed the gate against {self.reference}: "
-                + "; ".join(self.failures),
+                f"{self.candidate} {lead} against {self.reference}: " + "; ".join(self.failures),
                 hint="See the gate report stored with the version for every check.",
             )
 
@@ -182,13 +208,20 @@ def gate(
     model_bytes: int | None = None,
     n_bootstrap: int = 1000,
     seed: int = 0,
+    rule: str = "not_worse",
 ) -> GateReport:
-    """Judge ``candidate`` against ``reference`` on the fixed set ``frame`` and its slices."""
+    """Judge ``candidate`` against ``reference`` on the fixed set ``frame`` and its slices.
+
+    ``rule`` is ``not_worse`` (the reference is production) or ``beats_baseline``
+    (the reference is the baseline; the first metric is the primary one).
+    """
     limits = thresholds or Thresholds()
     if not metrics:
         raise InvalidInput(
             "The gate needs at least one metric.", hint="For example metrics=['roc_auc']."
         )
+    if rule not in RULES:
+        raise InvalidInput(f"Unknown gate rule {rule!r}.", hint=f"Use one of {', '.join(RULES)}.")
     for metric in metrics:
         check_metric(task, metric)  # type: ignore[arg-type]
     missing = [c for c in [*features, target] if c not in frame.columns]
@@ -212,8 +245,9 @@ def gate(
             )
             continue
         for metric in metrics:
+            judge = _judge(rule, primary=scope == "overall" and metric == metrics[0])
             checks.append(
-                _check(scope, metric, mask, outcome, cand, ref, limits, n_bootstrap, seed)
+                _check(scope, metric, mask, outcome, cand, ref, limits, n_bootstrap, seed, judge)
             )
     return GateReport(
         names[0],
@@ -222,7 +256,16 @@ def gate(
         tuple(checks),
         _limits(limits, latency_ms, model_bytes),
         tuple(notes),
+        rule,
     )
+
+
+def _judge(rule: str, *, primary: bool) -> str:
+    """How one check decides: by the allowed drop, by beating the reference, or by
+    being significantly worse (the baseline rule's other checks)."""
+    if rule == "not_worse":
+        return "drop"
+    return "beat" if primary else "significantly_worse"
 
 
 def _check(
@@ -235,6 +278,7 @@ def _check(
     limits: Thresholds,
     n_bootstrap: int,
     seed: int,
+    judge: str = "drop",
 ) -> GateCheck:
     sub = Outcome(outcome.y[mask], outcome.task, outcome.classes, outcome.positive_label)
     pair = [_subset(ref, mask), _subset(cand, mask)]
@@ -246,11 +290,29 @@ def _check(
     allowed = limits.drop(metric, scope)
     too_worse = not math.isfinite(difference) or difference < -allowed
     significant = math.isfinite(high) and high < 0
-    failed = too_worse and (significant or not limits.significant_only)
+    if judge == "beat":
+        allowed = 0.0
+        failed = not (math.isfinite(low) and low > 0)
+    elif judge == "significantly_worse":
+        allowed = 0.0
+        failed = not math.isfinite(difference) or significant
+    else:
+        failed = too_worse and (significant or not limits.significant_only)
     if not math.isfinite(difference):
         reason = "could not be measured"
+    elif judge == "beat":
+        reason = (
+            f"better by {difference:.4g}, beyond noise"
+            if not failed
+            else f"not better beyond noise (difference {difference:.4g}, "
+            f"95% CI [{low:.4g}, {high:.4g}] reaches zero)"
+        )
     elif failed:
-        reason = f"worse by {-difference:.4g} (allowed {allowed:.4g})"
+        reason = (
+            f"worse by {-difference:.4g} beyond noise"
+            if judge == "significantly_worse"
+            else f"worse by {-difference:.4g} (allowed {allowed:.4g})"
+        )
     elif too_worse:
         reason = "worse, but not beyond noise"
     else:

@@ -137,6 +137,12 @@ def load_pickle(data: bytes, allowed: Sequence[str]) -> Any:
     return _CheckedUnpickler(data, frozenset(allowed)).load()
 
 
+def load_checked_pickle(data: bytes) -> Any:
+    """Unpickle bytes Shipyard wrote itself (step values, experiment recipes): the deny
+    list still applies, so bytes swapped in the store cannot run a refused function."""
+    return load_pickle(data, pickle_globals(data))
+
+
 def _opcodes(data: bytes) -> list[tuple[Any, Any, Any]]:
     try:
         return list(pickletools.genops(data))

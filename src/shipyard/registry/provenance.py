@@ -37,6 +37,8 @@ LINEAGE_KEYS = (
     "code",
     "build_id",
     "pipeline_run",
+    "known_after",
+    "expected_strong",
 )
 
 
@@ -70,6 +72,10 @@ def model_lineage(
         "code": _code(values.get("code"), record.get("code")),
         "build_id": _text(values.get("build_id"), "build_id"),
         "pipeline_run": _text(values.get("pipeline_run"), "pipeline_run"),
+        # Declared leakage facts: columns known only after the event, and strong
+        # features accepted as expected (column -> reason).
+        "known_after": sorted(_listed(values.get("known_after"), "known_after")),
+        "expected_strong": dict(values.get("expected_strong") or {}),
     }
 
 

@@ -158,6 +158,19 @@ class RunnerReport:
         return next((c for c in self.comparisons if c.experiment == name), None)
 
     @property
+    def best_contender(self) -> str | None:
+        """The best successful experiment on validation other than the baseline: the baseline
+        is the yardstick, never a candidate (None when only the baseline succeeded)."""
+        sign = 1 if higher_is_better(self.primary_metric) else -1
+        scored = [
+            (sign * r.metric(self.validation_set, self.primary_metric), r.name)
+            for r in self.results
+            if r.ok and r.name != self.baseline and self.validation_set in r.predictions
+        ]
+        scored = [(v, n) for v, n in scored if not math.isnan(v)]
+        return max(scored)[1] if scored else None
+
+    @property
     def failed(self) -> tuple[ExperimentResult, ...]:
         """The experiments that failed."""
         return tuple(r for r in self.results if not r.ok)

@@ -157,7 +157,10 @@ class TrainingService:
                 f"Run {info.uid} was not made by ws.training.run, so it has no recipe to rerun.",
                 hint="Only runs trained on a stored split can be reproduced.",
             )
-        experiment = pickle.loads(self._tracker.artifact_bytes(info.uid, EXPERIMENT_ARTIFACT))
+        from shipyard.registry.pickles import load_checked_pickle
+
+        recipe = self._tracker.artifact_bytes(info.uid, EXPERIMENT_ARTIFACT)
+        experiment = load_checked_pickle(recipe)
         seed_everything(int(record["seed"]))
         data = self.data(
             record["split"],

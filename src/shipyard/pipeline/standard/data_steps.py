@@ -86,13 +86,14 @@ def training_set(
         rows = joined
         joined_columns = [c for c in rows.columns if c not in before]
     source = ws.datasets.get(inputs["dataset"])
+    known_after = _declared_known_after(ws, source, features, config)
     version = ws.datasets.register(
         f"{config['model']}-training",
         rows,
         time_column=source.time_column,
         id_columns=source.id_columns,
         target=config["target"],
-        known_after=config.get("known_after", []),
+        known_after=sorted(c for c in known_after if c in rows.columns),
         description=f"{inputs['dataset']} joined with {sorted(inputs['views'])} at each row's time",
     )
     ws.metadata.put_lineage(
@@ -104,7 +105,34 @@ def training_set(
         ),
     )
     context.logger.info("training set %s: %d rows", version.ref, len(rows))
-    return {"dataset": str(version.ref), "joined": joined_columns, "rows": len(rows)}
+    return {
+        "dataset": str(version.ref),
+        "joined": joined_columns,
+        "rows": len(rows),
+        "known_after": known_after,
+    }
+
+
+def _declared_known_after(
+    ws: Any, source: Any, features: dict[str, Any], config: dict[str, Any]
+) -> dict[str, str]:
+    """Every column declared known only after the event, with where it was declared: on the
+    dataset, on the datasets the feature views read (as ``VIEW__FEATURE``), in pipeline.yaml.
+    Declarations flow into every derived table; the YAML can add to them, never remove."""
+    declared = {c: f"declared known-after on {source.ref}" for c in source.known_after}
+    if features:
+        for resolved in ws.features.resolve(_wanted(features), action="features:ReadOffline"):
+            for ref in resolved.datasets:
+                later = set(ws.datasets.get(str(ref)).known_after)
+                for feature in resolved.source.features:
+                    if feature in later:
+                        where = f"{ref} (view {resolved.view.name})"
+                        declared[resolved.source.output_name(feature)] = (
+                            f"declared known-after on {where}"
+                        )
+    for column in config.get("known_after", []):
+        declared.setdefault(column, "declared known-after in pipeline.yaml")
+    return declared
 
 
 @step(outputs=("split",))
@@ -120,7 +148,12 @@ def split_and_check(
         *config.get("candidate_columns", []),
         *training_set["joined"],
     ]
-    refused: dict[str, str] = {}
+    # A declared known-after column is refused whatever the YAML offers or the check finds.
+    refused: dict[str, str] = {
+        column: why
+        for column, why in training_set.get("known_after", {}).items()
+        if column in offered
+    }
     for finding in report.findings:
         if finding.severity == "error" and finding.kind in LEAK_KINDS and finding.columns:
             column = finding.columns[0]

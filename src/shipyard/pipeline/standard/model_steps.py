@@ -14,6 +14,7 @@ import json
 import pickle
 from typing import Any
 
+from shipyard.errors import GateFailed
 from shipyard.pipeline.standard.config import EXPERIMENT_TYPES
 from shipyard.pipeline.step import StepContext, step
 
@@ -45,21 +46,27 @@ def train(split: dict[str, Any], config: dict[str, Any], context: StepContext) -
         seed=int(config.get("seed", 0)),
         **({"primary_metric": config["metric"]} if config.get("metric") else {}),
     )
-    if report.best is None:
-        raise RuntimeError("Every experiment failed: " + "; ".join(r.name for r in report.failed))
-    best = report.result(report.best)
+    contender = report.best_contender
+    if contender is None:
+        failed = "; ".join(r.name for r in report.failed) or "none configured"
+        raise GateFailed(
+            f"No experiment other than the baseline trained (failed: {failed}); the baseline "
+            "is the yardstick, never a candidate for production.",
+            hint="Fix the failing experiments or add one under 'experiments' in pipeline.yaml.",
+        )
+    best = report.result(contender)
     baseline = report.result(report.baseline)
     summary = {
-        "best": report.best,
+        "best": contender,
         "baseline": report.baseline,
         "metric": report.primary_metric,
-        "run": str(report.run_ids.get(report.best)),
+        "run": str(report.run_ids.get(contender)),
         "runs": {k: str(v) for k, v in report.run_ids.items()},
         "metrics": {r.name: r.metrics for r in report.results if r.ok},
         "comparisons": [c.to_dict() for c in report.comparisons],
         "failed": [r.name for r in report.failed],
     }
-    context.logger.info("best on validation: %s", report.best)
+    context.logger.info("best on validation (baseline excluded): %s", contender)
     return summary, best.model, best, baseline.model
 
 
@@ -100,7 +107,7 @@ def gate(
 
     ws = context.workspace
     settings = dict(config.get("gate") or {})
-    reference, name = reference_model, "baseline"
+    reference, name, rule = reference_model, f"baseline ({training['baseline']})", "beats_baseline"
     fixed = split["split"]
     if production is not None:
         lineage = ws.models.get(config["model"], version=production).lineage
@@ -109,6 +116,7 @@ def gate(
             return {
                 "candidate": training["best"],
                 "reference": f"model:{config['model']}@{production}",
+                "rule": "not_worse",
                 "passed": True,
                 "failures": [],
                 "checks": [],
@@ -116,7 +124,7 @@ def gate(
                 "notes": ["the candidate is the production model itself"],
             }
         reference = ws.models.load(config["model"], version=production)
-        name = f"model:{config['model']}@{production} (production)"
+        name, rule = f"model:{config['model']}@{production} (production)", "not_worse"
         fixed = _fixed_split(ws, lineage.get("split"), split, context) or fixed
     validation = ws.splits.sets(fixed)["validation"]
     metrics = settings.pop("metrics", None) or [config.get("metric") or "roc_auc"]
@@ -126,7 +134,7 @@ def gate(
         metrics=metrics, task=config.get("task", "classification"),
         positive_label=config.get("positive_label", True), slices=split["slices"],
         thresholds=Thresholds(**settings), names=(f"candidate ({training['best']})", name),
-        n_bootstrap=n_bootstrap, set_name=f"validation of {fixed}",
+        n_bootstrap=n_bootstrap, set_name=f"validation of {fixed}", rule=rule,
         model_bytes=len(pickle.dumps(candidate)) if settings.get("max_model_bytes") else None,
         seed=int(config.get("seed", 0)),
     )  # fmt: skip
@@ -175,6 +183,7 @@ def register(
             "split": split["split"],
             "build_id": context.build_id,
             "pipeline_run": f"pipeline_run:{context.pipeline}",
+            "known_after": sorted(training_set.get("known_after", {})),
         },
         tags={
             "gate": "passed",

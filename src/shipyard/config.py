@@ -10,11 +10,14 @@
 | max_request_bytes | SHIPYARD_MAX_REQUEST_BYTES | 1 MiB (1048576); also ``512KiB``, ``4MiB`` |
 | max_request_items | SHIPYARD_MAX_REQUEST_ITEMS | 10000 (HTTP: list items; entities x features) |
 | build_id       | SHIPYARD_BUILD_ID       | none (the pipeline makes one)        |
+| data_roots     | SHIPYARD_DATA_ROOTS     | the folder holding <home>            |
 
 The file is ``SHIPYARD_CONFIG`` if set, else ``./shipyard.toml`` if present,
 else ``<home>/shipyard.toml`` if present. Its keys are the names in the first
 column, at the top level; unknown keys are refused. Relative paths in the file
-are relative to the file's folder.
+are relative to the file's folder. ``data_roots`` lists the folders whose
+Parquet files feature sources may read (separated by ``os.pathsep`` in the
+environment, a list in the file).
 
 Nothing else in Shipyard reads ``os.environ`` for its own settings.
 """
@@ -55,6 +58,7 @@ class Settings:
     online_url: str
     principal: str
     build_id: str | None = None
+    data_roots: tuple[Path, ...] = ()
     config_file: Path | None = None
     # What one HTTP request may ask of the server (see api/limits.py).
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
@@ -186,6 +190,7 @@ def _validate(raw: dict[str, _Value], cwd: Path, config_file: Path | None) -> Se
         else DEFAULT_MAX_REQUEST_ITEMS
     )
     build_id = _text(raw["build_id"]) if "build_id" in raw else None
+    data_roots = _folders(raw["data_roots"]) if "data_roots" in raw else (home.parent,)
     return Settings(
         home=home,
         metadata_url=metadata_url,
@@ -193,6 +198,7 @@ def _validate(raw: dict[str, _Value], cwd: Path, config_file: Path | None) -> Se
         online_url=online_url,
         principal=principal,
         build_id=build_id,
+        data_roots=data_roots,
         config_file=config_file,
         max_request_bytes=max_bytes,
         max_request_items=max_items,
@@ -253,6 +259,17 @@ def _sqlite_url(url: str, base: Path) -> str:
     if not url.startswith("sqlite:///") or not path or path.startswith("/") or path == ":memory:":
         return url
     return f"sqlite:///{(base / path).resolve()}"
+
+
+def _folders(item: _Value) -> tuple[Path, ...]:
+    value = item.value
+    parts = value.split(os.pathsep) if isinstance(value, str) else value
+    if not isinstance(parts, list | tuple) or not all(isinstance(p, str) and p for p in parts):
+        raise InvalidConfig(
+            f"{item.source} must be folder paths (a list, or joined by {os.pathsep!r}), "
+            f"got {value!r}."
+        )
+    return tuple(_as_path(_Value(p, item.source, item.base)) for p in parts)
 
 
 def _text(item: _Value) -> str:

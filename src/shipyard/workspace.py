@@ -117,6 +117,7 @@ class Workspace:
             lambda: open_online_store(self.settings.online_url),
             authorize=self.security.require,
             scratch=self.settings.home / "tmp",
+            data_roots=self.settings.data_roots,
         )
 
     @cached_property

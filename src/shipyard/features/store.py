@@ -22,9 +22,9 @@ from shipyard.features.loader import load_definitions
 from shipyard.features.online import OnlineResult, OnlineView, read_online
 from shipyard.features.registry import Applied, Dependents, FeatureRegistry, Stored
 from shipyard.features.resolve import ResolvedView, build_source, check_source_columns
+from shipyard.sql_guard import connect as guarded_connection
 
 if TYPE_CHECKING:
-    import duckdb
     import pandas as pd
 
     from shipyard.data.datasets import DatasetService
@@ -59,6 +59,7 @@ class FeatureStore:
         *,
         authorize: Authorize,
         scratch: Path,
+        data_roots: Sequence[Path] = (),
     ) -> None:
         self.registry = registry
         self._datasets = datasets
@@ -66,6 +67,7 @@ class FeatureStore:
         self._online: OnlineStore | None = None
         self._authorize = authorize
         self._scratch = scratch
+        self._data_roots = tuple(data_roots)
         self._plans: dict[Any, tuple[float, list[OnlineView], list[str]]] = {}
 
     # -- definitions ----------------------------------------------------------
@@ -86,21 +88,17 @@ class FeatureStore:
         ]
         self._authorize("features:Apply", resources)
         self._plans.clear()
-        connection = _duckdb()
+        return self.registry.apply(items, force=force, check_view=self._check_view)
+
+    def _check_view(self, view: FeatureView, keys: tuple[str, ...]) -> None:
+        """Bind the view's source against its data (described, never run) on a guarded
+        connection that can read only that data: apply has no side effects."""
+        source, _ = build_source(view, keys, self._datasets, data_roots=self._data_roots)
+        connection = guarded_connection(source.readable)
         try:
-            return self.registry.apply(
-                items,
-                force=force,
-                check_view=lambda view, keys: self._check_view(view, keys, connection),
-            )
+            check_source_columns(view, keys, source.relation, connection)
         finally:
             connection.close()
-
-    def _check_view(
-        self, view: FeatureView, keys: tuple[str, ...], connection: duckdb.DuckDBPyConnection
-    ) -> None:
-        source, _ = build_source(view, keys, self._datasets)
-        check_source_columns(view, keys, source.relation, connection)
 
     def list_views(
         self, *, tag: str | None = None, owner: str | None = None, search: str | None = None
@@ -159,7 +157,10 @@ class FeatureStore:
 
         resolved = self.resolve(features, action="features:ReadOffline")
         self._scratch.mkdir(parents=True, exist_ok=True)
-        connection = _duckdb(self._scratch)
+        readable = [f for r in resolved for f in r.source.readable]
+        if isinstance(entity_rows, str | Path):
+            readable.append(str(entity_rows))
+        connection = guarded_connection(readable, temp_directory=self._scratch / "duckdb")
         try:
             result = point_in_time_join(
                 entity_rows,
@@ -186,8 +187,10 @@ class FeatureStore:
         resolved = []
         for stored, names in selected.values():
             keys = self.registry.join_keys(stored.definition)
-            source, dataset = build_source(stored.definition, keys, self._datasets, names)
-            resolved.append(ResolvedView(stored.definition, stored.version, keys, dataset, source))
+            source, datasets = build_source(
+                stored.definition, keys, self._datasets, names, data_roots=self._data_roots
+            )
+            resolved.append(ResolvedView(stored.definition, stored.version, keys, datasets, source))
         return resolved
 
     def _select(self, features: Sequence[str] | str) -> dict[str, tuple[Stored, list[str]]]:
@@ -328,29 +331,24 @@ class FeatureStore:
             self._online = None
 
 
-def _duckdb(scratch: Path | None = None) -> duckdb.DuckDBPyConnection:
-    import duckdb
-
-    connection = duckdb.connect()
-    if scratch is not None:
-        connection.execute("SET temp_directory = ?", [str(scratch / "duckdb")])
-    return connection
-
-
 def _absolute_paths(definitions: list[Definition], origin: Path) -> list[Definition]:
     """Parquet paths in files are relative to the file's folder, not to where apply runs."""
     import dataclasses
 
     base = origin if origin.is_dir() else origin.parent
     fixed: list[Definition] = []
+
+    def absolute(location: str) -> str:
+        if location.startswith("dataset:") or Path(location).is_absolute():
+            return location
+        return str((base / location).resolve())
+
     for item in definitions:
-        if (
-            isinstance(item, FeatureView)
-            and item.source.parquet
-            and not Path(item.source.parquet).is_absolute()
-        ):
+        if isinstance(item, FeatureView) and (item.source.parquet or item.source.tables):
             source = dataclasses.replace(
-                item.source, parquet=str((base / item.source.parquet).resolve())
+                item.source,
+                parquet=item.source.parquet and absolute(item.source.parquet),
+                tables={name: absolute(where) for name, where in item.source.tables.items()},
             )
             item = dataclasses.replace(item, source=source)
         fixed.append(item)

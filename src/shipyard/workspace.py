@@ -142,8 +142,22 @@ class Workspace:
         return self.settings.principal
 
     def lineage(self, ref: str | Ref) -> Lineage:
-        """The lineage recorded for ``ref`` (such as ``model:delay@7``)."""
-        return self.metadata.get_lineage(ref if isinstance(ref, Ref) else Ref.parse(ref))
+        """The lineage recorded for ``ref`` (such as ``model:delay@7``; without a version,
+        the latest). A pipeline run named without its version (``pipeline_run:NAME``, as a
+        run's own steps know it) is resolved through the build id to ``pipeline_run:NAME@V``.
+        """
+        import dataclasses
+
+        subject = ref if isinstance(ref, Ref) else Ref.parse(ref)
+        if subject.version is None:
+            subject = self.metadata.get_version(subject.kind, subject.name).ref
+        found = self.metadata.get_lineage(subject)
+        run = found.pipeline_run
+        if run and found.build_id and "@" not in run:
+            exact = _pipeline_run_of_build(self.metadata, found.build_id)
+            if exact is not None:
+                found = dataclasses.replace(found, pipeline_run=exact)
+        return found
 
     def info(self) -> WorkspaceInfo:
         objects, size = self.artifacts.stats()
@@ -223,3 +237,18 @@ def prepare_home(home: Path) -> None:
             f"The Shipyard home {home} is not a writable folder ({exc.strerror or exc}).",
             hint="Set SHIPYARD_HOME (or pass home=) to a folder you can write to.",
         ) from None
+
+
+def _pipeline_run_of_build(metadata: MetadataStore, build_id: str) -> str | None:
+    """``pipeline_run:NAME@V`` of the run with ``build_id`` (None while it is still running)."""
+    from shipyard.errors import NotFound
+    from shipyard.pipeline.runner import BUILD_KIND, RUN_KIND, build_key
+
+    try:
+        entries = metadata.list_versions(BUILD_KIND, build_key(build_id))
+    except NotFound:
+        return None
+    if not entries:
+        return None
+    attributes = entries[-1].attributes
+    return str(Ref(RUN_KIND, attributes["pipeline"], int(attributes["version"])))

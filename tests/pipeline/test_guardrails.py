@@ -100,3 +100,7 @@ def test_an_honest_model_beats_the_baseline_beyond_noise_and_says_by_which_rule(
     assert overall["ci_low"] > 0
     assert run.outputs["training"]["best"] != run.outputs["training"]["baseline"]
     assert ws.models.get("bikes", alias="production").version == 1
+    # The model's lineage names its pipeline run by the run's own ref, which opens.
+    assert ws.lineage("model:bikes@1").pipeline_run == f"pipeline_run:bikes@{run.version}"
+    assert ws.lineage("pipeline_run:bikes").build_id == run.build_id  # latest run
+    assert ws.lineage(f"pipeline_run:bikes@{run.version}").build_id == run.build_id

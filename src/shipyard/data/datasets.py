@@ -286,8 +286,9 @@ def _open_batches(data: Any) -> tuple[pa.Schema, Iterable[pa.RecordBatch], str]:
 
 def _open_file(path: Path) -> tuple[pa.Schema, Iterable[pa.RecordBatch], str]:
     import pyarrow as pa
-    import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
+
+    from shipyard.data.csv_files import open_csv
 
     if not path.is_file():
         raise InvalidInput(f"No file at {path}.", hint="Check the path.")
@@ -302,8 +303,8 @@ def _open_file(path: Path) -> tuple[pa.Schema, Iterable[pa.RecordBatch], str]:
             schema = pa.schema([parquet.schema_arrow.field(n) for n in keep])
             return schema, batches, str(path)
         if suffix in (".csv", ".gz") and path.name.lower().removesuffix(".gz").endswith(".csv"):
-            reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=16 << 20))
-            return reader.schema, reader, str(path)
+            schema, csv_batches = open_csv(path)
+            return schema, csv_batches, str(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InvalidInput(f"Cannot read {path}: {exc}") from None
     raise InvalidInput(

@@ -16,6 +16,7 @@ import yaml
 
 from shipyard.errors import InvalidInput, ShipyardError
 from shipyard.features.definitions import Definition, Entity, FeatureService, FeatureView, from_dict
+from shipyard.yaml_errors import yaml_problem
 
 _SECTIONS = {"entities": "entity", "views": "view", "services": "service"}
 
@@ -46,7 +47,7 @@ def _from_yaml(file: Path) -> list[Definition]:
     try:
         document = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        raise InvalidInput(f"{file} is not valid YAML: {exc}") from None
+        raise InvalidInput(f"{file} is not valid YAML: {yaml_problem(exc)}") from None
     if not isinstance(document, dict):
         raise InvalidInput(f"{file} must hold a mapping with entities, views and/or services.")
     unknown = sorted(set(document) - set(_SECTIONS))

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from shipyard.errors import InvalidInput
+from shipyard.yaml_errors import yaml_problem
 
 POLICY_VERSION: Final = "2026-11-01"
 RESOURCE_PREFIX: Final = "shipyard"
@@ -247,7 +248,7 @@ def load_policy_text(text: str, *, source: str = "the policy", yaml: bool = Fals
         try:
             document = pyyaml.safe_load(text)
         except pyyaml.YAMLError as exc:
-            raise InvalidInput(f"{source} is not valid YAML: {exc}") from None
+            raise InvalidInput(f"{source} is not valid YAML: {yaml_problem(exc)}") from None
     else:
         try:
             document = json.loads(text)

@@ -50,16 +50,11 @@ def uniqueness_checks(table: pa.Table, keys: Sequence[Sequence[str]]) -> Iterato
         columns = list(key)
         missing = [c for c in columns if c not in table.column_names]
         label = ", ".join(columns)
-        if missing:
-            yield CheckResult(
-                "unique",
-                label,
-                "fail",
-                "missing column",
-                "present",
-                f"Key column(s) {', '.join(missing)} are not in the table.",
+        if missing:  # a mistake in the request, not a failing check of the data
+            raise InvalidInput(
+                f"Uniqueness key column(s) {', '.join(missing)} are not in the table.",
+                hint=f"The table has: {', '.join(table.column_names)}.",
             )
-            continue
         quoted = ", ".join(_quote(c) for c in columns)
         sql = f"SELECT COUNT(*) FROM (SELECT {quoted} FROM data GROUP BY ALL HAVING COUNT(*) > 1)"
         repeated = _run(table, sql)

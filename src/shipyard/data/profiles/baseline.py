@@ -26,6 +26,7 @@ from shipyard.data.profiles.constraints import Constraints
 from shipyard.data.profiles.kinds import inferred_type
 from shipyard.data.profiles.table import TableProfile
 from shipyard.errors import InvalidInput
+from shipyard.yaml_errors import yaml_problem
 
 STATISTICS_FORMAT = "shipyard.statistics.v1"
 _QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -87,7 +88,7 @@ def load_constraints(
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise InvalidInput(f"{source} is not valid YAML: {exc}") from None
+            raise InvalidInput(f"{source} is not valid YAML: {yaml_problem(exc)}") from None
     else:
         data = S.loads(text, source=str(source))
     return Constraints.from_dict(data, source=str(source), columns=columns)

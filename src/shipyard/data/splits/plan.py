@@ -17,6 +17,7 @@ from typing import Any
 from shipyard.data.splits import checks
 from shipyard.data.splits.windows import TimeWindow
 from shipyard.errors import InvalidInput
+from shipyard.yaml_errors import yaml_problem
 
 DEFAULT_FRACTIONS: dict[str, float] = {"training": 0.70, "validation": 0.15, "testing": 0.15}
 LARGE_FRACTIONS: dict[str, float] = {"training": 0.90, "validation": 0.05, "testing": 0.05}
@@ -226,7 +227,7 @@ def read_plan_yaml(path_or_text: str | Path) -> Any:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise InvalidInput(f"The split plan is not valid YAML: {err}") from None
+        raise InvalidInput(f"The split plan is not valid YAML: {yaml_problem(err)}") from None
     if data is None:
         raise InvalidInput("The split plan YAML is empty.", hint="Give at least 'sets'.")
     return data

@@ -33,6 +33,7 @@ import yaml
 
 from shipyard.errors import InvalidInput
 from shipyard.types import check_name
+from shipyard.yaml_errors import yaml_problem
 
 EXPERIMENT_TYPES = {
     "baseline": "BaselineExperiment",
@@ -92,7 +93,7 @@ def read_config(path: str | Path) -> StandardConfig:
     except FileNotFoundError:
         raise InvalidInput(f"No pipeline file at {file}.") from None
     except yaml.YAMLError as exc:
-        raise InvalidInput(f"{file} is not valid YAML: {exc}") from None
+        raise InvalidInput(f"{file} is not valid YAML: {yaml_problem(exc)}") from None
     if not isinstance(raw, Mapping):
         raise InvalidInput(f"{file} must hold a mapping of pipeline settings.")
     try:

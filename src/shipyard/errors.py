@@ -120,6 +120,15 @@ class CorruptArtifact(IntegrityError):
 
     code = "corrupt_artifact"
 
+    # Both replace the bad copy: a put of content whose address fails verification rewrites it.
+    REPAIR_HINT = (
+        "Register the original data again, or run "
+        "`shipyard artifacts verify --repair-from PATH` with the original file(s)."
+    )
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint or self.REPAIR_HINT)
+
 
 class BackendUnavailable(ShipyardError):
     """A store or service Shipyard depends on cannot be reached."""

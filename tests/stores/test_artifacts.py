@@ -188,3 +188,66 @@ def test_bad_inputs(store: ArtifactStore, tmp_path: Path) -> None:
         store.put_file(tmp_path / "missing")
     with pytest.raises(InvalidInput, match="No folder"):
         store.put_folder(tmp_path / "missing")
+
+
+# -- repair: a put over an address that fails verification replaces it ----------------------
+
+
+def tamper(store: ArtifactStore, digest: str, data: bytes) -> None:
+    with store.fs.open(object_path(store, digest), "wb") as handle:
+        handle.write(data)
+
+
+def test_putting_the_same_bytes_again_repairs_a_corrupt_object(store: ArtifactStore) -> None:
+    art = store.put_bytes(b"the real model")
+    tamper(store, art.digest, b"the evil model")  # same size: only the hash tells
+    assert store.verify(art.digest) == "corrupt"
+    assert store.put_bytes(b"the real model") == art
+    assert store.verify(art.digest) == "ok"
+    assert store.get_bytes(art.digest) == b"the real model"
+    assert store.stats() == (1, len(b"the real model"))
+    tmp = f"{store.root}/tmp"
+    assert store.fs.ls(tmp) == []  # the fresh copy was moved, not left behind
+
+
+def test_putting_a_file_again_repairs_a_truncated_or_missing_object(
+    store: ArtifactStore, tmp_path: Path
+) -> None:
+    source = tmp_path / "data.bin"
+    source.write_bytes(os.urandom(2 * (1 << 20) + 5))
+    art = store.put_file(source)
+    tamper(store, art.digest, source.read_bytes()[:1000])
+    store.put_file(source)
+    assert store.get_file(art.digest, tmp_path / "a.bin").read_bytes() == source.read_bytes()
+    store.fs.rm(object_path(store, art.digest))
+    assert store.verify(art.digest) == "missing"
+    store.put_file(source)
+    assert store.verify(art.digest) == "ok"
+
+
+def test_an_intact_object_is_not_rewritten(tmp_path: Path) -> None:
+    store = ArtifactStore(str(tmp_path / "artifacts"))
+    art = store.put_bytes(b"keep me")
+    before = Path(object_path(store, art.digest)).stat().st_ino
+    store.put_bytes(b"keep me")
+    assert Path(object_path(store, art.digest)).stat().st_ino == before
+
+
+def test_verify_and_digests_cover_every_object(store: ArtifactStore) -> None:
+    assert list(store.digests()) == []
+    good, bad = store.put_bytes(b"good"), store.put_bytes(b"bad")
+    tamper(store, bad.digest, b"BAD")
+    assert sorted(store.digests()) == sorted([good.digest, bad.digest])
+    assert store.verify(good.uri) == "ok"
+    assert store.verify(bad.digest) == "corrupt"
+    assert store.verify("0" * 64) == "missing"
+
+
+def test_the_corrupt_artifact_hint_says_what_repairs_it(store: ArtifactStore) -> None:
+    art = store.put_bytes(b"payload")
+    tamper(store, art.digest, b"PAYLOAD")
+    with pytest.raises(CorruptArtifact) as caught:
+        store.get_bytes(art.digest)
+    assert caught.value.hint is not None
+    assert "Register the original data again" in caught.value.hint
+    assert "shipyard artifacts verify --repair-from" in caught.value.hint

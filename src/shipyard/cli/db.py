@@ -1,18 +1,21 @@
-"""`shipyard db`: the metadata database's schema, migrated only on request."""
+"""`shipyard db`: the metadata database's schema (migrated only on request), integrity
+checks and backups."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
 from shipyard.cli.context import console, settings
+from shipyard.errors import IntegrityError
 
 if TYPE_CHECKING:
     from shipyard.stores.metadata.sql import SqlMetadataStore
 
 app = typer.Typer(
-    help="Manage the metadata database schema.",
+    help="Manage the metadata database: schema, integrity checks, backups.",
     no_args_is_help=True,
     epilog="Example: SHIPYARD_METADATA_URL=postgresql+psycopg://u:p@db:5432/shipyard "
     "shipyard db upgrade",
@@ -46,6 +49,56 @@ def status(ctx: typer.Context) -> None:
     console.print(
         f"{store.location}: schema {current.current or 'none'}, needs {current.head} ({state})."
     )
+
+
+@app.command(epilog="Example: shipyard db check")
+def check(ctx: typer.Context) -> None:
+    """Check the metadata database and the artifacts its records name (exit 9 on a problem).
+
+    Runs SQLite's PRAGMA integrity_check (skipped on PostgreSQL), then checks that every
+    record's JSON parses and that every artifact a record names is stored and verifies.
+    """
+    from shipyard.integrity.database_check import check_database
+    from shipyard.stores.artifacts import ArtifactStore
+
+    artifacts = ArtifactStore(settings(ctx).artifact_url)
+    store = _open_store(ctx)
+    try:
+        report = check_database(store, artifacts)
+    finally:
+        store.close()
+    typer.echo(f"{store.location}:")
+    for line in report.checked:
+        typer.echo(f"  {line}")
+    for problem in report.problems:
+        typer.echo(f"  problem: {problem}")
+    if report.problems:
+        raise IntegrityError(
+            f"{len(report.problems)} problem(s) in the metadata database or the artifacts "
+            "its records name.",
+            hint="Restore the database from a backup (`shipyard db backup` makes one); repair "
+            "artifacts with `shipyard artifacts verify --repair-from PATH`.",
+        )
+    typer.echo("No problems found.")
+
+
+@app.command(epilog="Example: shipyard db backup backups/   (or: shipyard db backup meta.db)")
+def backup(
+    ctx: typer.Context,
+    path: Path = typer.Argument(
+        ..., help="The new file, or a folder to write metadata-<UTC time>.db into."
+    ),
+) -> None:
+    """Copy the SQLite metadata database consistently, even while others write to it.
+
+    Uses SQLite's online backup API. PostgreSQL is refused: use pg_dump.
+    """
+    store = _open_store(ctx)
+    try:
+        written = store.backup(path)
+    finally:
+        store.close()
+    typer.echo(f"Backed up {store.location} to {written}.")
 
 
 def _open_store(ctx: typer.Context) -> SqlMetadataStore:

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from shipyard._version import __version__
-from shipyard.cli import data, db, features, labels, models, pipeline, policies, runs
+from shipyard.cli import artifacts, data, db, features, labels, models, pipeline, policies, runs
 from shipyard.cli.context import state
 from shipyard.cli.lineage import lineage
 from shipyard.cli.quickstart import quickstart
@@ -55,6 +55,7 @@ app.command(epilog="Example: shipyard info --json")(info)
 app.command(epilog="Example: shipyard quickstart ./qs   (again: cached, much faster)")(quickstart)
 app.command(epilog="Example: shipyard server --host 127.0.0.1 --port 8080")(server)
 app.command(epilog="Example: shipyard lineage model:delay@7 --json")(lineage)
+app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(data.app, name="data")
 app.add_typer(db.app, name="db")
 app.add_typer(features.app, name="features")

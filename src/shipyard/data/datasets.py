@@ -25,6 +25,7 @@ from shipyard.data.rows import is_pandas_index
 from shipyard.errors import InvalidInput
 from shipyard.lineage import hash_bytes, hash_file, hash_table
 from shipyard.stores.metadata.base import VersionRecord
+from shipyard.stores.metadata.payloads import damaged_record
 from shipyard.types import Ref, check_name
 
 if TYPE_CHECKING:
@@ -75,25 +76,31 @@ class DatasetVersion:
 
     @classmethod
     def from_record(cls, record: VersionRecord) -> DatasetVersion:
+        """Parse a stored record; one that lacks what every dataset has is damaged."""
         a = record.attributes
-        return cls(
-            name=record.name,
-            version=record.version,
-            content_hash=record.content_hash or "",
-            table_hash=a.get("table_hash", ""),
-            artifact=a["artifact"],
-            rows=a["rows"],
-            columns=tuple((c["name"], c["type"]) for c in a["columns"]),
-            time_column=a.get("time_column"),
-            id_columns=tuple(a.get("id_columns", ())),
-            target=a.get("target"),
-            known_after=tuple(a.get("known_after", ())),
-            description=record.description,
-            size_bytes=a.get("size_bytes", 0),
-            source=a.get("source", ""),
-            created_at=record.created_at,
-            created_by=record.created_by,
-        )
+        try:
+            return cls(
+                name=record.name,
+                version=record.version,
+                content_hash=record.content_hash or "",
+                table_hash=a.get("table_hash", ""),
+                artifact=a["artifact"],
+                rows=a["rows"],
+                columns=tuple((c["name"], c["type"]) for c in a["columns"]),
+                time_column=a.get("time_column"),
+                id_columns=tuple(a.get("id_columns", ())),
+                target=a.get("target"),
+                known_after=tuple(a.get("known_after", ())),
+                description=record.description,
+                size_bytes=a.get("size_bytes", 0),
+                source=a.get("source", ""),
+                created_at=record.created_at,
+                created_by=record.created_by,
+            )
+        except KeyError as exc:
+            raise damaged_record(str(record.ref), f"it has no {exc.args[0]!r}") from None
+        except (TypeError, ValueError) as exc:
+            raise damaged_record(str(record.ref), f"a value has the wrong type ({exc})") from None
 
 
 class DatasetService:
@@ -151,6 +158,8 @@ class DatasetService:
             content_hash = hash_bytes(json.dumps([table_hash, roles], sort_keys=True).encode())
             existing = self._same_content(name, content_hash)
             if existing is not None:
+                if self._artifacts.verify(existing.artifact) != "ok":
+                    self._artifacts.put_file(temp)  # the same bytes again: replaces a bad copy
                 return existing
             stored = self._artifacts.put_file(temp)
         finally:

@@ -9,6 +9,8 @@ A write streams into ``tmp/`` while hashing, then moves the file to its
 address, so a crash leaves at most an unreferenced temporary file and never a
 half-written object. A read hashes what it reads and refuses bytes that do not
 match the address (truncated or tampered), so a bad artifact is never loaded.
+Writing content whose address holds such bad bytes replaces them the same way,
+so putting the original data again repairs an object.
 
 A folder is stored as its files plus a manifest (JSON: relative path to digest
 and size), itself an object; the folder's address is the manifest's. Relative
@@ -27,13 +29,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, TypeAlias
 
 from shipyard.errors import BackendUnavailable, CorruptArtifact, InvalidInput, NotFound
 
 _CHUNK = 1 << 20
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 MANIFEST_FORMAT = "shipyard.folder.v1"
+
+# What checking an address finds: the right bytes, wrong bytes, or nothing at all.
+ObjectState: TypeAlias = Literal["ok", "corrupt", "missing"]
 
 
 @dataclass(frozen=True)
@@ -152,9 +157,9 @@ class ArtifactStore:
                     size += len(chunk)
                     out.write(chunk)
             address = self._object_path(digest.hexdigest())
-            if self.fs.exists(address):
+            if self._state(address, digest.hexdigest(), size) == "ok":
                 self.fs.rm(temp)
-            else:
+            else:  # absent, or corrupt: the fresh copy takes the address in one move
                 self.fs.makedirs(address.rsplit("/", 1)[0], exist_ok=True)
                 self.fs.mv(temp, address)
         except BaseException:
@@ -173,6 +178,34 @@ class ArtifactStore:
 
     def exists(self, digest: str) -> bool:
         return bool(self.fs.exists(self._object_path(check_digest(digest))))
+
+    def verify(self, digest: str) -> ObjectState:
+        """Whether the object at ``digest`` is there and its bytes hash to its address."""
+        digest = check_digest(digest)
+        return self._state(self._object_path(digest), digest)
+
+    def digests(self) -> Iterator[str]:
+        """The address of every stored object, in no particular order."""
+        objects = f"{self.root}/objects/sha256"
+        if not self.fs.exists(objects):
+            return
+        for path in self.fs.find(objects):
+            name = str(path).rsplit("/", 1)[-1]
+            if _DIGEST.match(name):
+                yield name
+
+    def _state(self, address: str, digest: str, size: int | None = None) -> ObjectState:
+        try:
+            # A size that differs settles it without reading the object.
+            if size is not None and self.fs.size(address) != size:
+                return "corrupt"
+            hasher = hashlib.sha256()
+            with self.fs.open(address, "rb") as handle:
+                for chunk in _chunks_from(handle):
+                    hasher.update(chunk)
+        except FileNotFoundError:
+            return "missing"
+        return "ok" if hasher.hexdigest() == digest else "corrupt"
 
     def get_bytes(self, digest: str) -> bytes:
         """The content at ``digest``, verified."""
@@ -243,8 +276,7 @@ def _verify(expected: str, actual: str) -> None:
     if expected != actual:
         raise CorruptArtifact(
             f"Artifact sha256:{expected} is corrupt: its bytes hash to sha256:{actual}.",
-            hint="It was truncated or changed after it was written; restore it from a backup "
-            "or register the data again.",
+            hint=f"It was truncated or changed after it was written. {CorruptArtifact.REPAIR_HINT}",
         )
 
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError
 
-from shipyard.errors import BackendUnavailable
+from shipyard.errors import BackendUnavailable, InvalidInput
 from shipyard.stores.metadata.sql import SqlMetadataStore
 
 # Any constant works; it only has to be the same in every Shipyard process.
 MIGRATION_LOCK_KEY = 0x5348_4950  # "SHIP"
+
+# SQLSTATEs of class XX the server raises when it finds its own files damaged.
+DAMAGE_STATES = ("XX001", "XX002")  # data_corrupted, index_corrupted
 
 
 class PostgresMetadataStore(SqlMetadataStore):
@@ -38,3 +43,14 @@ class PostgresMetadataStore(SqlMetadataStore):
     def ensure_schema(self) -> None:
         # A shared database is never migrated behind its operators' backs.
         self._refuse_if_out_of_date()
+
+    def _is_damage(self, exc: DBAPIError) -> bool:
+        return getattr(exc.orig, "sqlstate", None) in DAMAGE_STATES
+
+    def backup(self, target: Path) -> Path:
+        raise InvalidInput(
+            "`shipyard db backup` copies the embedded SQLite database only; this one is "
+            "on a PostgreSQL server.",
+            hint="Back it up with the server's tools, for example "
+            "`pg_dump --format=custom --file shipyard.dump DBNAME` (restore with `pg_restore`).",
+        )

@@ -7,21 +7,30 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from alembic.util.exc import CommandError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from shipyard.errors import BackendUnavailable, NotFound, SchemaOutOfDate
+from shipyard.errors import BackendUnavailable, InvalidInput, NotFound, SchemaOutOfDate
 from shipyard.lineage import Lineage
 from shipyard.stores.metadata import migrate
 from shipyard.stores.metadata.base import MetadataStore, SchemaStatus, StoreInfo, VersionRecord
+from shipyard.stores.metadata.payloads import damaged_database, decode_payload
 from shipyard.stores.metadata.schema import TABLES, lineage, version_counters, versions
 from shipyard.types import Ref, check_name
 
 # Set on a connection to make its next transaction a write transaction.
 WRITE_OPTION = "shipyard_write"
+
+# A version record's columns, its attributes as the stored text: _to_record decodes them,
+# so a payload that does not parse is reported with the record it belongs to.
+RECORD_COLUMNS = (
+    *(column for column in versions.c if column.name != "attributes"),
+    sa.cast(versions.c.attributes, sa.Text).label("attributes"),
+)
 
 
 class SqlMetadataStore(MetadataStore):
@@ -44,6 +53,24 @@ class SqlMetadataStore(MetadataStore):
     def _lock_for_migration(self, connection: sa.Connection) -> None:
         """Keep two processes from migrating at once (a write transaction may suffice)."""
 
+    def _is_damage(self, exc: DBAPIError) -> bool:
+        """Whether the database reports its own storage as corrupt (not merely unreachable)."""
+        return False
+
+    # -- integrity and backups (``shipyard db check`` / ``shipyard db backup``) ----------
+
+    def integrity_check(self) -> list[str] | None:
+        """The database engine's own consistency check: the problems it finds (empty when
+        clean), or None when this backend has no such check Shipyard can run."""
+        return None
+
+    def backup(self, target: Path) -> Path:
+        """Write a consistent copy of the database to ``target``; returns the file written."""
+        raise InvalidInput(
+            f"`shipyard db backup` cannot copy a {self.backend} database.",
+            hint="Back it up with the database server's own tools.",
+        )
+
     # -- transactions -------------------------------------------------------------
 
     @contextmanager
@@ -63,6 +90,8 @@ class SqlMetadataStore(MetadataStore):
         try:
             conn = self.engine.connect()
         except (OperationalError, DBAPIError) as exc:
+            if self._is_damage(exc):
+                raise damaged_database(self.location, _first_line(exc)) from None
             raise BackendUnavailable(
                 f"Cannot connect to the metadata database {self.location}: "
                 f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}",
@@ -70,6 +99,10 @@ class SqlMetadataStore(MetadataStore):
             ) from None
         try:
             yield conn
+        except DBAPIError as exc:
+            if self._is_damage(exc):
+                raise damaged_database(self.location, _first_line(exc)) from None
+            raise
         finally:
             conn.close()
 
@@ -143,7 +176,7 @@ class SqlMetadataStore(MetadataStore):
             ).scalar_one()
             if reuse_same_content and content_hash:
                 row = conn.execute(
-                    sa.select(versions)
+                    sa.select(*RECORD_COLUMNS)
                     .where(versions.c.kind == kind, versions.c.name == name)
                     .where(versions.c.content_hash == content_hash)
                     .order_by(versions.c.version)
@@ -168,7 +201,7 @@ class SqlMetadataStore(MetadataStore):
         return VersionRecord(**values), True
 
     def get_version(self, kind: str, name: str, version: int | None = None) -> VersionRecord:
-        query = sa.select(versions).where(versions.c.kind == kind, versions.c.name == name)
+        query = sa.select(*RECORD_COLUMNS).where(versions.c.kind == kind, versions.c.name == name)
         if version is None:
             query = query.order_by(versions.c.version.desc()).limit(1)
         else:
@@ -188,7 +221,7 @@ class SqlMetadataStore(MetadataStore):
 
     def list_versions(self, kind: str, name: str) -> list[VersionRecord]:
         query = (
-            sa.select(versions)
+            sa.select(*RECORD_COLUMNS)
             .where(versions.c.kind == kind, versions.c.name == name)
             .order_by(versions.c.version)
         )
@@ -218,11 +251,13 @@ class SqlMetadataStore(MetadataStore):
     def get_lineage(self, subject: Ref) -> Lineage:
         with self._read() as conn:
             record = conn.execute(
-                sa.select(lineage.c.record).where(lineage.c.subject == str(subject))
+                sa.select(sa.cast(lineage.c.record, sa.Text)).where(
+                    lineage.c.subject == str(subject)
+                )
             ).scalar_one_or_none()
         if record is None:
             raise NotFound(f"No lineage recorded for {subject}.")
-        return Lineage.from_dict(record)
+        return Lineage.from_dict(decode_payload(record, f"lineage of {subject}"))
 
     # -- housekeeping -----------------------------------------------------------------
 
@@ -241,15 +276,21 @@ class SqlMetadataStore(MetadataStore):
         self.engine.dispose()
 
 
+def _first_line(exc: DBAPIError) -> str:
+    return str(exc.orig or exc).strip().splitlines()[0]
+
+
 def _to_record(row: sa.Row[Any]) -> VersionRecord:
+    """A version record from a row of RECORD_COLUMNS."""
     data = row._mapping
+    ref = Ref(data["kind"], data["name"], data["version"])
     return VersionRecord(
         id=data["id"],
         kind=data["kind"],
         name=data["name"],
         version=data["version"],
         content_hash=data["content_hash"],
-        attributes=data["attributes"],
+        attributes=decode_payload(data["attributes"], str(ref)),
         description=data["description"],
         created_at=data["created_at"],
         created_by=data["created_by"],

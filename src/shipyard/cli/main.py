@@ -80,10 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         usage = _usage_error(exc)
         if usage is None:  # a bug: still one line; the traceback only with --debug
-            message = f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)"
+            message = f"unexpected {_summary(exc)} (rerun with --debug for details)"
             return _fail(message, 1, debug)
         return _fail(*usage, debug)
     return result if isinstance(result, int) else 0
+
+
+def _summary(exc: Exception) -> str:
+    """A bug's type and the first line of its message, without a database's SQL text."""
+    text = str(exc).split("[SQL:")[0].strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(exc).__name__}: {first[:200]}" if first else type(exc).__name__
 
 
 def _usage_error(exc: Exception) -> tuple[str, int] | None:

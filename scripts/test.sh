@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh dev,postgres,redis
+# Capital Bikeshare for the guardrail tests ships in ISLP, whose own imports need torch:
+# only its data file is read, so it is installed without dependencies.
+.venv/bin/python -m pip install --quiet --no-deps "ISLP==0.6.0"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy

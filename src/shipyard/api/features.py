@@ -72,6 +72,7 @@ def freshness(request: Request) -> dict[str, Any]:
                 "materialized_until": None
                 if f.materialized_until is None
                 else f.materialized_until.isoformat(),
+                "last_event": None if f.last_event is None else f.last_event.isoformat(),
                 "lag_seconds": None if f.lag is None else f.lag.total_seconds(),
             }
             for f in workspace.features.freshness()

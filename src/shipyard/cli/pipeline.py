@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shipyard.cli.context import console, workspace
+from shipyard.cli.options import limit_option
 from shipyard.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ def run(
 def list_runs(
     ctx: typer.Context,
     name: str | None = typer.Argument(None, help="Only runs of this pipeline."),
-    limit: int = typer.Option(20, help="At most this many runs."),
+    limit: int = limit_option(20),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List pipeline runs, newest first: build id, status, failing step, timing."""

@@ -104,7 +104,9 @@ def materialize(
             _write_chunk(store, source, batch, MaterializeCheckpoint(start, end, last_key, done))
             if progress is not None:
                 progress(done, None)
-    store.finish_materialization(source.view, start, end, done)
+        # Over the whole interval, so a resumed run knows what the first part wrote too.
+        last_event = _last_event(conn, source, types, start, end)
+    store.finish_materialization(source.view, start, end, done, last_event)
     return MaterializeResult(
         view=source.view,
         start=start,
@@ -381,6 +383,23 @@ def _first_event(conn: duckdb.DuckDBPyConnection, source: FeatureSource) -> date
     types = column_types(conn, source)
     event = _time_expression(source.event_timestamp, types)
     found = conn.sql(f"SELECT min({event}) FROM {source.relation}").fetchall()[0][0]
+    return None if found is None else _utc(found, source.event_timestamp)
+
+
+def _last_event(
+    conn: duckdb.DuckDBPyConnection,
+    source: FeatureSource,
+    types: dict[str, str],
+    start: datetime,
+    end: datetime,
+) -> datetime | None:
+    """The latest event time in [start, end] (UTC), None when the interval has no rows."""
+    event = _time_expression(source.event_timestamp, types)
+    column = source.event_timestamp
+    bounds = [_bound(start, column, types), _bound(end, column, types)]
+    found = conn.execute(
+        f"SELECT max({event}) FROM {source.relation} WHERE {event} BETWEEN ? AND ?", bounds
+    ).fetchall()[0][0]
     return None if found is None else _utc(found, source.event_timestamp)
 
 

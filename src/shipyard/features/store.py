@@ -45,7 +45,8 @@ class Freshness:
 
     view: str
     materialized_until: datetime | None
-    lag: timedelta | None
+    lag: timedelta | None  # now - last_event: how old the newest value is
+    last_event: datetime | None = None
 
 
 class FeatureStore:
@@ -314,15 +315,23 @@ class FeatureStore:
         return views, resources
 
     def freshness(self, views: Sequence[str] | None = None) -> list[Freshness]:
-        """Each view's last materialized time and how far behind now it is."""
+        """Each view's materialized interval end, its newest event time, and the lag: how old
+        that newest value is now (measured from the event, not from when the run ended, so a
+        source that stopped sending data shows its age however recently it was
+        materialized; intervals recorded before event times were kept fall back to their end).
+        """
         names = (
             list(views) if views is not None else [s.definition.name for s in self.registry.views()]
         )
         now = datetime.now(UTC)
         found = []
         for name in names:
-            until = self.online.materialized_until(name)
-            found.append(Freshness(name, until, None if until is None else now - until))
+            intervals = self.online.materialized_intervals(name)
+            until = max((i.end for i in intervals), default=None)
+            last = max((i.last_event for i in intervals if i.last_event), default=None)
+            newest = last if last is not None else until
+            lag = None if newest is None else now - newest
+            found.append(Freshness(name, until, lag, last))
         return found
 
     def close(self) -> None:

@@ -82,6 +82,7 @@ class MaterializedInterval:
     end: dt.datetime
     rows: int
     completed_at: dt.datetime
+    last_event: dt.datetime | None = None  # the latest event time written (None: no rows)
 
 
 class OnlineStore(abc.ABC):
@@ -141,9 +142,15 @@ class OnlineStore(abc.ABC):
 
     @abc.abstractmethod
     def finish_materialization(
-        self, view: str, start: dt.datetime, end: dt.datetime, rows: int
+        self,
+        view: str,
+        start: dt.datetime,
+        end: dt.datetime,
+        rows: int,
+        last_event: dt.datetime | None = None,
     ) -> None:
-        """Record [start, end] as materialized and drop the checkpoint, atomically."""
+        """Record [start, end] as materialized (with the latest event time in it) and drop
+        the checkpoint, atomically."""
 
     @abc.abstractmethod
     def materialized_intervals(self, view: str) -> list[MaterializedInterval]:
@@ -153,6 +160,12 @@ class OnlineStore(abc.ABC):
         """The latest end of a completed interval: the view is current up to there."""
         ends = [interval.end for interval in self.materialized_intervals(view)]
         return max(ends) if ends else None
+
+    def last_event_time(self, view: str) -> dt.datetime | None:
+        """The latest event time any completed materialization wrote: how current the data
+        is (a source that stopped sending stays at its last event, however late the run)."""
+        found = [i.last_event for i in self.materialized_intervals(view) if i.last_event]
+        return max(found) if found else None
 
     @abc.abstractmethod
     def views(self) -> list[str]:

@@ -216,10 +216,18 @@ class RedisOnlineStore(OnlineStore):
         self._join_keys[view] = tuple(join_keys)
         return changed
 
-    def finish_materialization(self, view: str, start: datetime, end: datetime, rows: int) -> None:
+    def finish_materialization(
+        self,
+        view: str,
+        start: datetime,
+        end: datetime,
+        rows: int,
+        last_event: datetime | None = None,
+    ) -> None:
         check_view(view)
         field = f"{to_us(start)}:{to_us(end)}"
-        value = json.dumps({"rows": rows, "completed_us": now_us()})
+        last_us = None if last_event is None else to_us(last_event)
+        value = json.dumps({"rows": rows, "completed_us": now_us(), "last_event_us": last_us})
         with self._errors():
             pipe = self._client.pipeline(transaction=True)
             pipe.hset(self._intervals_key(view), field, value)
@@ -295,7 +303,11 @@ class RedisOnlineStore(OnlineStore):
             data = json.loads(value)
             intervals.append(
                 MaterializedInterval(
-                    from_us(start), from_us(end), data["rows"], from_us(data["completed_us"])
+                    from_us(start),
+                    from_us(end),
+                    data["rows"],
+                    from_us(data["completed_us"]),
+                    None if data.get("last_event_us") is None else from_us(data["last_event_us"]),
                 )
             )
         return sorted(intervals, key=lambda i: (i.start, i.end))

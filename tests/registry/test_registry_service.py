@@ -50,8 +50,26 @@ def experiments(flights: pd.DataFrame) -> list[Any]:
     return fitted
 
 
+def store_lineage_subjects(workspace: shipyard.Workspace) -> None:
+    """Records for what LINEAGE names: registration refuses lineage naming unknown things."""
+    from shipyard.features.definitions import Feature, FeatureService, FeatureView, Source
+
+    view = FeatureView("weather", ("airport",), Source(dataset="weather"), "time_hour",
+                       features=(Feature("temp", "float64"),))  # fmt: skip
+    service = FeatureService("delay", ("weather/temp",))
+    for kind, name, attributes, versions in (
+        ("dataset", "flights", {}, 3), ("feature_view", "weather", view.to_dict(), 2),
+        ("feature_service", "delay", service.to_dict(), 1), ("split", "flights", {}, 1),
+    ):  # fmt: skip
+        for n in range(versions):
+            workspace.metadata.create_version(
+                kind, name, created_by="test", attributes=attributes, description=f"{n}"
+            )
+
+
 @pytest.fixture
 def people(workspace: shipyard.Workspace) -> ModelRegistry:
+    store_lineage_subjects(workspace)
     return ModelRegistry(workspace.metadata, workspace.artifacts, principal="alice")
 
 
@@ -194,9 +212,10 @@ def test_tags_and_descriptions(
 def test_register_with_tags_description_and_a_tracked_run(
     workspace: shipyard.Workspace, experiments: list[Any], flights: pd.DataFrame
 ) -> None:
+    store_lineage_subjects(workspace)
     record = {
-        "datasets": ["dataset:flights@4"],
-        "split": "split:flights@2",
+        "datasets": ["dataset:flights@3"],
+        "split": "split:flights@1",
         "code": {"commit": "b" * 40, "dirty": True, "diff_sha256": "c" * 64},
     }
     with workspace.runs.start_run("delay", "hgb", record=record) as run:
@@ -213,8 +232,8 @@ def test_register_with_tags_description_and_a_tracked_run(
         run=run.uid,
     )
     assert version.lineage["run"] == run.uid
-    assert version.lineage["datasets"] == ["dataset:flights@4"]
-    assert version.lineage["split"] == "split:flights@2"
+    assert version.lineage["datasets"] == ["dataset:flights@3"]
+    assert version.lineage["split"] == "split:flights@1"
     assert version.lineage["code"] == {"commit": "b" * 40, "dirty": True, "diff_hash": "c" * 64}
     assert version.tags == {"stage": "trial"} and version.description == "First cut."
     assert [m.name for m in models.list()] == ["delay-hgb"]
@@ -260,3 +279,31 @@ def test_bad_input_says_what_to_fix(
             call()
     assert people.get("delay").version == 2  # nothing half-registered
     assert Ref("model", "delay", 2) == people.get("delay").ref
+
+
+def test_lineage_naming_something_not_stored_is_refused(
+    people: ModelRegistry, experiments: list[Any], flights: pd.DataFrame
+) -> None:
+    for key, invented in (
+        ("datasets", ["dataset:flights@99"]), ("split", "split:nosuch@1"),
+        ("feature_views", ["weather@7"]), ("feature_service", "nosuch@1"),
+    ):  # fmt: skip
+        with pytest.raises(InvalidInput, match="not stored in this workspace"):
+            people.register(
+                "delay", experiments[0], input_example=flights[FEATURES].head(),
+                lineage={**LINEAGE, key: invented},
+            )  # fmt: skip
+    with pytest.raises(NotFound):
+        people.get("delay")  # nothing was registered
+
+
+def test_the_hint_for_a_missing_production_alias_names_what_works(
+    people: ModelRegistry, registered: list[int]
+) -> None:
+    with pytest.raises(NotFound) as err:
+        people.load("delay", alias="production")
+    assert err.value.hint is not None
+    assert "shipyard pipeline run" in err.value.hint and "models alias" not in err.value.hint
+    with pytest.raises(NotFound) as other:
+        people.load("delay", alias="challenger")  # one a person may set: say how
+    assert other.value.hint is not None and "shipyard models alias" in other.value.hint

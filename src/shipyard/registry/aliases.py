@@ -46,7 +46,7 @@ class AliasOperations(RegistryCore):
         if self.aliases(name).get(alias) is None:
             raise NotFound(
                 f"Model {name!r} has no alias {alias!r} to remove.",
-                hint=self._aliases_hint(name),
+                hint=self._aliases_hint(name, alias),
             )
         return _change(self._write_alias(name, alias, None))
 
@@ -69,7 +69,8 @@ class AliasOperations(RegistryCore):
         history = self._alias_records(name, check_alias(alias))
         if not history:
             raise NotFound(
-                f"Model {name!r} has never had alias {alias!r}.", hint=self._aliases_hint(name)
+                f"Model {name!r} has never had alias {alias!r}.",
+                hint=self._aliases_hint(name, alias),
             )
         return [_change(r) for r in history]
 
@@ -109,10 +110,18 @@ class AliasOperations(RegistryCore):
     def _alias_records(self, name: str, alias: str) -> list[VersionRecord]:
         return self._metadata.list_versions(ALIAS_KIND, record_name(name, alias))
 
-    def _aliases_hint(self, name: str) -> str:
+    def _aliases_hint(self, name: str, alias: str | None = None) -> str:
         current = self.aliases(name)
         listed = ", ".join(f"{a} -> {v}" for a, v in current.items()) or "none"
-        return f"Its aliases: {listed}. Set one with `shipyard models alias {name} ALIAS VERSION`."
+        if alias in PROTECTED_ALIASES and self.principal != PIPELINE_PRINCIPAL:
+            # Only the pipeline may set it: name what works, not a command that is refused.
+            how = (
+                f"Only a pipeline run sets {alias!r}: run `shipyard pipeline run pipeline.yaml` "
+                "(its gate must pass), or load by version."
+            )
+        else:
+            how = f"Set one with `shipyard models alias {name} ALIAS VERSION`."
+        return f"Its aliases: {listed}. {how}"
 
 
 def _change(record: VersionRecord) -> AliasChange:

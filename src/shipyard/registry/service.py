@@ -41,7 +41,7 @@ from shipyard.registry.records import (
 )
 from shipyard.registry.reviews import ReviewOperations
 from shipyard.registry.signature import Signature
-from shipyard.types import check_name
+from shipyard.types import Ref, check_name
 
 if TYPE_CHECKING:
     from shipyard.lineage import Lineage
@@ -96,6 +96,7 @@ class ModelRegistry(AliasOperations, ReviewOperations):
             raise InvalidInput("The description must be text.")
         checked_tags = [check_tag(k, v) for k, v in (tags or {}).items()]
         facts = model_lineage(lineage, run=run, run_record=self._run_record(run))
+        self._require_known(facts)
         stored = save_package(
             self._artifacts, model, input_example=input_example, lineage=facts, flavor=flavor
         )
@@ -198,7 +199,8 @@ class ModelRegistry(AliasOperations, ReviewOperations):
         found = self.aliases(name).get(check_alias(alias))
         if found is None:
             raise NotFound(
-                f"Model {name!r} has no alias {alias!r} set.", hint=self._aliases_hint(name)
+                f"Model {name!r} has no alias {alias!r} set.",
+                hint=self._aliases_hint(name, alias),
             )
         return found
 
@@ -226,6 +228,25 @@ class ModelRegistry(AliasOperations, ReviewOperations):
     def _pipeline_loads_its_own(self, record: VersionRecord) -> bool:
         """Whether the pipeline loads a package it registered (the gate reads production)."""
         return self.principal == PIPELINE_PRINCIPAL and record.created_by == PIPELINE_PRINCIPAL
+
+    def _require_known(self, facts: dict[str, Any]) -> None:
+        """Refuse lineage naming a dataset, split, feature view or service that is not stored:
+        lineage would otherwise show an invented version as raw data."""
+        named = [Ref.parse(d) for d in facts["datasets"]]
+        if facts["split"]:
+            named.append(Ref.parse(facts["split"]))
+        named += [Ref.parse(v, kind="feature_view") for v in facts["feature_views"]]
+        if facts["feature_service"]:
+            named.append(Ref.parse(facts["feature_service"], kind="feature_service"))
+        for ref in named:
+            try:
+                self._metadata.get_version(ref.kind, ref.name, ref.version)
+            except NotFound:
+                raise InvalidInput(
+                    f"The lineage names {ref}, which is not stored in this workspace.",
+                    hint="Name versions that exist (see `shipyard data list`, `shipyard "
+                    "features list`), or leave the key out.",
+                ) from None
 
     def _run_record(self, run: str | None) -> Mapping[str, Any] | None:
         if run is None or self._runs is None:

@@ -303,6 +303,47 @@ class TrackingStoreContract:
             assert info.metrics == {"loss": per_worker - 1.0}
             assert info.tags == {"at": str(per_worker - 50)}
 
+    # -- liveness -------------------------------------------------------------------------------
+
+    def test_a_running_run_past_its_deadline_reads_as_killed(self, store: TrackingStore) -> None:
+        from shipyard.training.tracking.search import compile_filter
+
+        now = datetime.now(UTC).replace(microsecond=0)
+        ago = now - timedelta(minutes=10)
+        dead = new_run(store, name="dead", start_time=ago, alive_until=ago + timedelta(minutes=2))
+        alive = new_run(store, name="alive", start_time=now, alive_until=now + timedelta(hours=1))
+        untracked = new_run(store, name="untracked", start_time=ago)  # liveness unknown
+        done = new_run(store, name="done", start_time=ago, alive_until=ago)
+        store.set_status(done.id, "finished", now)
+
+        killed = store.get_run(dead.uid)
+        assert killed.status == "killed" and killed.end_time == killed.heartbeat == ago
+        assert store.get_run(alive.uid).heartbeat == now
+        assert (store.get_run(untracked.uid).status, store.get_run(untracked.uid).heartbeat) == (
+            "running",
+            None,
+        )
+        assert store.get_run(done.uid).status == "finished"
+
+        def names(filter_text: str) -> list[str]:
+            return sorted(r.name for r in store.search_runs(compile_filter(filter_text)))
+
+        assert names("attributes.status = 'killed'") == ["dead"]
+        assert names("attributes.status = 'running'") == ["alive", "untracked"]
+        assert names("attributes.status != 'running'") == ["dead", "done"]
+        assert names("attributes.status LIKE 'kill%' or attributes.name = 'done'") == [
+            "dead",
+            "done",
+        ]
+
+        # A beat brings a stalled run back; an ended run keeps its status and last beat.
+        store.heartbeat([dead.id, done.id], now, now + timedelta(minutes=2))
+        revived = store.get_run(dead.uid)
+        assert (revived.status, revived.end_time, revived.heartbeat) == ("running", None, now)
+        assert store.get_run(done.uid).heartbeat == ago
+        assert names("attributes.status = 'killed'") == []
+        store.heartbeat([], now, now)  # nothing to do
+
     # -- migration ------------------------------------------------------------------------------
 
     def test_revision_0003_numbers_new_runs_after_the_old_ones(self, url: str) -> None:
@@ -341,6 +382,29 @@ class TrackingStoreContract:
         assert [(p.step, p.value) for p in history] == [(0, 0.0), (1, 0.25), (1, 0.25), (2, 0.5)]
         indexes = {ix["name"] for ix in sa.inspect(meta.engine).get_indexes("latest_metrics")}
         assert "ix_latest_metrics_key_value" not in indexes
+        meta.close()
+
+    def test_revision_0004_leaves_old_runs_as_they_were(self, url: str) -> None:
+        import sqlalchemy as sa
+        from alembic.command import downgrade, upgrade
+
+        from shipyard.stores.metadata import migrate
+
+        meta = open_metadata_store(url)
+        meta.upgrade()
+        store = tracking_store_for(meta)
+        old = new_run(store, start_time=datetime.now(UTC) - timedelta(days=30))
+        with meta._write() as conn:  # back to revision 0003, and up again
+            config = migrate._config()
+            config.attributes["connection"] = conn
+            downgrade(config, "0003")
+            assert "alive_until" not in {c["name"] for c in sa.inspect(conn).get_columns("runs")}
+            upgrade(config, "head")
+        store = tracking_store_for(meta)
+        info = store.get_run(old.uid)  # nothing says its process died: it reads as stored
+        assert (info.status, info.heartbeat) == ("running", None)
+        indexes = {ix["name"] for ix in sa.inspect(meta.engine).get_indexes("runs")}
+        assert "ix_runs_parent" in indexes
         meta.close()
 
 

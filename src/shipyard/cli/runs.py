@@ -1,4 +1,9 @@
-"""`shipyard runs`: list, show and compare tracked runs."""
+"""`shipyard runs`: list, show, compare and end tracked runs.
+
+A run whose process died without ending it (killed, crashed, machine gone) reads
+as ``killed`` once its heartbeat has stopped for a few intervals; ``runs end``
+records a final status for it.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from rich.table import Table
 from shipyard.cli.context import console, workspace
 
 app = typer.Typer(
-    help="Tracked runs: list, show, compare.",
+    help="Tracked runs: list, show, compare, end.",
     no_args_is_help=True,
     epilog='Example: shipyard runs list --filter "metrics.validation_roc_auc > 0.7"',
 )
@@ -58,7 +63,12 @@ def show(
     console.print(
         f"[bold]{info.name}[/bold] ({info.uid}) in {info.experiment}: {info.status}, "
         f"started {info.start_time:%Y-%m-%d %H:%M:%S} by {info.created_by}"
+        + (f", ended {info.end_time:%Y-%m-%d %H:%M:%S}" if info.end_time else "")
     )
+    if info.status == "running" and info.heartbeat is not None:
+        console.print(f"last heartbeat {info.heartbeat:%Y-%m-%d %H:%M:%S}")
+    elif info.status == "killed" and info.heartbeat is not None:
+        console.print("killed: its process stopped sending heartbeats (it died)")
     for title, values in (("params", info.params), ("metrics", info.metrics),
                           ("tags", info.tags), ("artifacts", info.artifacts)):  # fmt: skip
         if values:
@@ -100,6 +110,23 @@ def compare(
     if result.same_params:
         same = ", ".join(f"{k}={v}" for k, v in result.same_params.items())
         console.print(f"same in all: {same}")
+
+
+@app.command(
+    epilog="Example: shipyard runs end 3f9a1c2b7d4e --status killed",
+)
+def end(
+    ctx: typer.Context,
+    run: str = typer.Argument(..., help="Run id (the full id, or its first 12 characters)."),
+    status: str = typer.Option("killed", help="The final status: killed, failed or finished."),
+) -> None:
+    """End a run that is still running, or whose process died, with a final status.
+
+    A run that reads as killed is recorded as ended when its heartbeat stopped. Ending
+    a run that has already ended is refused.
+    """
+    info = workspace(ctx).runs.end_run(_full_id(ctx, run), status)  # type: ignore[arg-type]
+    console.print(f"Ended run {info.name} ({info.uid}) as {info.status}.")
 
 
 def _full_id(ctx: typer.Context, prefix: str) -> str:

@@ -103,6 +103,10 @@ runs = sa.Table(
     sa.Column("created_by", sa.String(128), nullable=False),
     sa.Column("notes", sa.Text, nullable=False),
     sa.Column("record", JSONType, nullable=False),
+    # Refreshed by the tracker while the run is open (revision 0004): a run still running
+    # after ``alive_until`` lost its process and reads as killed.
+    sa.Column("heartbeat_at", UTCDateTime),
+    sa.Column("alive_until", UTCDateTime),
     sa.UniqueConstraint("uid", name="uq_runs_uid"),
     sa.Index("ix_runs_experiment_start", "experiment_id", "start_time"),
     # Only runs that have a parent: most runs have none, and each entry is a page to write.

@@ -14,6 +14,10 @@ writer builds thousands of them per second:
 - a param or tag: ``(run_id, key, value)``
 - a metric: ``(run_id, key, step, value, timestamp)`` (timestamp in epoch seconds)
 - a run end: ``(run_id, status, end_time)``
+
+A run that is still ``running`` once its ``alive_until`` deadline has passed reads
+as ``killed``, ended at its last heartbeat (:mod:`.liveness`): its process stopped
+refreshing the deadline, so it died. Nothing is written when that is decided.
 """
 
 from __future__ import annotations
@@ -60,6 +64,9 @@ class NewRun:
     record: Mapping[str, Any] = field(default_factory=dict)
     status: RunStatus = "running"
     id: int | None = None  # reserved with reserve_run_ids; create_runs numbers runs without
+    # A running run not heard from (see TrackingStore.heartbeat) by then reads as killed;
+    # None: never (the run's liveness is not tracked).
+    alive_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,8 @@ class RunInfo:
     """Everything recorded about one run; ``metrics`` holds each metric's latest value.
 
     ``parent`` is the parent run's uid; ``artifacts`` maps a path to its sha256 digest.
+    ``heartbeat`` is when the run's process last said it was alive (None when its
+    liveness is not tracked); a run whose heartbeat stopped reads as ``killed``.
     """
 
     uid: str
@@ -91,6 +100,7 @@ class RunInfo:
     artifacts: dict[str, str]
     notes: str
     record: dict[str, Any]
+    heartbeat: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -182,6 +192,13 @@ class TrackingStore(abc.ABC):
     @abc.abstractmethod
     def set_status(self, run_id: int, status: RunStatus, end_time: datetime | None) -> None:
         """Set a run's status (Conflict if it has already ended)."""
+
+    @abc.abstractmethod
+    def heartbeat(self, run_ids: Sequence[int], at: datetime, alive_until: datetime) -> None:
+        """Record that the running runs ``run_ids`` are alive at ``at``, until ``alive_until``.
+
+        Ended runs, and runs not created yet, are left as they are.
+        """
 
     @abc.abstractmethod
     def record_artifact(self, run_id: int, path: str, digest: str, size: int) -> None:

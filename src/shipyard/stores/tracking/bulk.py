@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from shipyard.errors import BackendUnavailable
 from shipyard.stores.tracking.base import MetricRow, RunInfo
+from shipyard.stores.tracking.liveness import KILLED, status_as_read
 
 # Keeps IN lists well under every database's limit on bound parameters.
 CHUNK = 5000
@@ -78,6 +79,8 @@ RUN_COLUMNS = (
     "created_by",
     "notes",
     "record",
+    "heartbeat_at",
+    "alive_until",
 )
 
 
@@ -181,7 +184,8 @@ class RunLoader:
         )
         self.runs_sql = (
             "SELECT r.id, r.uid, e.name, p.uid, r.name, r.status, r.start_time, r.end_time, "
-            f"r.created_by, r.notes, r.record, {items} FROM runs r "
+            f"r.created_by, r.notes, r.record, {items}, r.heartbeat_at, r.alive_until "
+            "FROM runs r "
             "JOIN experiments e ON e.id = r.experiment_id "
             "LEFT JOIN runs p ON p.id = r.parent_id "
             f"WHERE r.id IN ({ids})"
@@ -192,23 +196,32 @@ class RunLoader:
         )
 
     def __call__(self, cursor: Any, ids: Sequence[int]) -> list[RunInfo]:
-        """RunInfos for ``ids``, in that order (ids not found are left out)."""
+        """RunInfos for ``ids``, in that order (ids not found are left out).
+
+        A running run past its deadline reads as killed, ended at its last heartbeat.
+        """
         if not ids:
             return []
         wanted = list(ids)
         param = self._ids(wanted)
         time = self._time
+        now = datetime.now(UTC)
         found: dict[int, list[Any]] = {}
         metrics: dict[int, dict[str, float]] = {}
         cursor.execute(self.runs_sql, param)
         for (
             rid, uid, exp, parent, name, status, start, end, by, notes, record,
-            params, tags, artifacts,
+            params, tags, artifacts, beat, until,
         ) in cursor.fetchall():  # fmt: skip
             metrics[rid] = {}
-            found[rid] = [uid, exp, name, parent, status, time(start), time(end), by,
+            beat = time(beat)
+            if until is not None and status_as_read(status, time(until), now) == KILLED:
+                status, end = KILLED, beat
+            else:
+                end = time(end)
+            found[rid] = [uid, exp, name, parent, status, time(start), end, by,
                           _json(params), metrics[rid], _json(tags), _json(artifacts), notes,
-                          _json(record)]  # fmt: skip
+                          _json(record), beat]  # fmt: skip
         cursor.execute(self.metrics_sql, param)
         for rid, key, value in cursor.fetchall():
             metrics[rid][key] = value

@@ -134,6 +134,15 @@ class SqlTrackingStore(TrackingStore):
         )
         self._insert_experiment = insert(experiments).on_conflict_do_nothing()
         self._insert_runs = DriverStatement(sa.insert(runs), dialect, RUN_COLUMNS)
+        self._beat = DriverStatement(
+            sa.update(runs)
+            .where(
+                runs.c.id == sa.bindparam("rid"), runs.c.status == sa.literal_column("'running'")
+            )
+            .values(heartbeat_at=sa.bindparam("at"), alive_until=sa.bindparam("until")),
+            dialect,
+            ("at", "until", "rid"),
+        )
         self._end_runs = DriverStatement(
             sa.update(runs)
             .where(
@@ -304,8 +313,11 @@ class SqlTrackingStore(TrackingStore):
             if status == "running" and r.id in ending:
                 _, status, end_time = ending[r.id]
             start, end, record = time_in(r.start_time), time_in(end_time), dict(r.record)
+            # A tracked run's start is its first heartbeat.
+            beat = None if r.alive_until is None else start
             rows.append((r.id, r.uid, r.experiment_id, r.name, r.parent_id, status, start, end,
-                         r.created_by, "", self._json_in(record)))  # fmt: skip
+                         r.created_by, "", self._json_in(record), beat,
+                         time_in(r.alive_until)))  # fmt: skip
         if len(rows) == 1:
             self._insert_runs.execute(cursor, rows[0])
         else:
@@ -337,6 +349,13 @@ class SqlTrackingStore(TrackingStore):
                 time_in = self._time_in
                 self._end_runs(cursor, [(st, time_in(et), rid) for rid, st, et in ends])
 
+    def heartbeat(self, run_ids: Sequence[int], at: datetime, alive_until: datetime) -> None:
+        if not run_ids:
+            return
+        beat, until = self._time_in(at), self._time_in(alive_until)
+        with self._writing() as cursor:
+            self._beat(cursor, [(beat, until, run_id) for run_id in run_ids])
+
     def set_status(self, run_id: int, status: RunStatus, end_time: datetime | None) -> None:
         with self._meta._write() as conn:
             done = conn.execute(
@@ -350,7 +369,10 @@ class SqlTrackingStore(TrackingStore):
                 ).first()
                 if row is None:
                     raise NotFound(f"No run with id {run_id}.")
-                raise Conflict(f"Run {row.uid} has already ended ({row.status}).")
+                raise Conflict(
+                    f"Run {row.uid} has already ended ({row.status}).",
+                    hint="An ended run keeps its status; annotate it with tags or a note.",
+                )
 
     def record_artifact(self, run_id: int, path: str, digest: str, size: int) -> None:
         with self._meta._write() as conn:

@@ -17,8 +17,10 @@ Grammar (keywords in any case)::
 ``metrics.X`` is the metric's latest value and compares with numbers; params,
 tags and the text attributes (``status``, ``name``, ``experiment``, ``run_id``,
 ``parent_id``) compare with strings; ``start_time`` and ``end_time`` with an
-ISO 8601 string or epoch seconds. A run that lacks a key matches no comparison
-on it. Nothing is evaluated: the parse tree becomes SQLAlchemy Core expressions.
+ISO 8601 string or epoch seconds. ``status`` is the status as read: a running run
+whose heartbeat stopped matches ``killed``, not ``running``. A run that lacks a key
+matches no comparison on it. Nothing is evaluated: the parse tree becomes SQLAlchemy
+Core expressions.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ import sqlalchemy as sa
 
 from shipyard.errors import InvalidInput
 from shipyard.stores.tracking.base import STATUSES, OrderTerm
-from shipyard.stores.tracking.query import ATTRIBUTES, attribute_condition, key_condition
+from shipyard.stores.tracking.liveness import status_column
+from shipyard.stores.tracking.query import ATTRIBUTES, attribute_condition, compare, key_condition
 from shipyard.training.tracking.tokens import SearchSyntaxError, Token, time_value, tokenize
 from shipyard.unicode_text import lone_surrogate_at
 
@@ -157,6 +160,9 @@ def _to_sql(node: Node) -> sa.ColumnElement[bool]:
     if isinstance(node, Junction):
         parts = [_to_sql(item) for item in node.items]
         return sa.and_(*parts) if node.op == "AND" else sa.or_(*parts)
+    if node.source == "attributes" and node.key == "status":
+        # The status as read: a running run whose heartbeat stopped is killed.
+        return compare(status_column(), node.op, node.value)
     if node.source == "attributes":
         return attribute_condition(node.key, node.op, node.value)
     return key_condition(node.source, node.key, node.op, node.value)

@@ -26,9 +26,10 @@ from shipyard.stores.tracking.base import (
 )
 from shipyard.stores.tracking.query import attribute_condition
 from shipyard.training.tracking.compare import RunComparison, compare_runs
+from shipyard.training.tracking.heartbeat import HEARTBEAT_INTERVAL, Heartbeat
 from shipyard.training.tracking.run import Run
 from shipyard.training.tracking.search import compile_filter, parse_order_by
-from shipyard.training.tracking.validate import check_key, check_name
+from shipyard.training.tracking.validate import check_end_status, check_key, check_name
 from shipyard.training.tracking.writer import BatchWriter
 from shipyard.types import check_name as check_experiment_name
 
@@ -59,7 +60,10 @@ class Tracker:
         *,
         flush_interval: float = 0.1,
         batch_size: int = 1000,
+        heartbeat_interval: float | None = HEARTBEAT_INTERVAL,
     ) -> None:
+        """``heartbeat_interval``: seconds between the beats that keep open runs alive
+        (None: no heartbeat, so a run whose process dies reads as running forever)."""
         self._store = tracking_store_for(metadata)
         self._artifacts = artifacts
         self.principal = principal
@@ -76,6 +80,19 @@ class Tracker:
         self._ids: list[int] = []  # reserved run ids not used yet, next last
         self._ids_pid = self._pid  # a forked child must not use its parent's reserved ids
         self._id_block = FIRST_ID_BLOCK // 2
+        self._heartbeat: Heartbeat | None = None
+        if heartbeat_interval is not None:
+            if isinstance(heartbeat_interval, bool) or not (
+                isinstance(heartbeat_interval, int | float) and heartbeat_interval > 0
+            ):
+                raise InvalidInput(
+                    f"heartbeat_interval must be a positive number of seconds or None, "
+                    f"got {heartbeat_interval!r}.",
+                    hint=f"The default is {HEARTBEAT_INTERVAL:g} seconds.",
+                )
+            # An in-memory database dies with the process: there is nothing to outlive it.
+            if self._store.supports_threads:
+                self._heartbeat = Heartbeat(self._store, interval=float(heartbeat_interval))
 
     # -- runs -------------------------------------------------------------------------
 
@@ -115,15 +132,17 @@ class Tracker:
         uid = uuid.uuid4().hex
         name = check_name(name) if name is not None else f"run-{uid[:8]}"
         run_id = self._next_run_id()
+        started = datetime.now(UTC)
         new = NewRun(
             uid=uid,
             experiment_id=self._experiment_id(experiment),
             name=name,
-            start_time=datetime.now(UTC),
+            start_time=started,
             created_by=self.principal,
             parent_id=parent_id,
             record=record,
             id=run_id,
+            alive_until=self._heartbeat.deadline(started) if self._heartbeat else None,
         )
         self._writer.add_run(new)
         run = Run(self, RunKey(run_id, uid), experiment=experiment, name=name, parent=parent_uid)
@@ -131,6 +150,8 @@ class Tracker:
             if not self._active:
                 atexit.register(self._at_exit)
             self._active[run.id] = run
+        if self._heartbeat is not None:
+            self._heartbeat.add(run.id)
         if tags:
             run.set_tags(tags)
         return run
@@ -143,6 +164,28 @@ class Tracker:
                 self._id_block = min(self._id_block * 2, LARGEST_ID_BLOCK)
                 self._ids = list(reversed(self._store.reserve_run_ids(self._id_block)))
             return self._ids.pop()
+
+    def end_run(self, run: Run | str, status: RunStatus = "killed") -> RunInfo:
+        """End a run that is still running, or whose process died, as ``status``.
+
+        For a run that reads as killed this records it for good, ended at its last
+        heartbeat; a run of another process that is still alive is ended now (what that
+        process logs later is kept; its own end is ignored). Conflict if the run has
+        already ended. Returns the ended run.
+
+        >>> ws.runs.end_run("3f9a1c2b7d4e4b0c9d8e7f6a5b4c3d2e", "failed")  # doctest: +SKIP
+        """
+        status = check_end_status(status)
+        uid = _uid(run)
+        mine = next((r for r in list(self._active.values()) if r.uid == uid), None)
+        if mine is not None:
+            mine.end(status)
+            return self.get_run(uid)
+        info = self.get_run(uid)
+        # Reading as killed means its process died at its last heartbeat: end it then.
+        died = info.end_time if info.status == "killed" else None
+        self._store.set_status(self._store.run_key(uid).id, status, died or datetime.now(UTC))
+        return self._store.get_run(uid)
 
     def get_run(self, run: Run | str) -> RunInfo:
         """Everything recorded about a run (by uid or handle); NotFound if unknown."""
@@ -283,6 +326,8 @@ class Tracker:
             self._active.pop(run.id, None)
             if not self._active:
                 atexit.unregister(self._at_exit)
+        if self._heartbeat is not None:
+            self._heartbeat.discard(run.id)
 
     def _at_exit(self) -> None:
         """End runs left running when the interpreter exits: failed after an uncaught error."""

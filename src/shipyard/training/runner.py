@@ -5,7 +5,9 @@
 everything, runs them with deliberate thread limits (in parallel processes when
 ``n_jobs > 1``), records failures and goes on, compares each with the baseline on the
 validation set by a paired bootstrap, analyses each model's errors there, and logs it
-all to a tracker when one is given.
+all to a tracker when one is given: each experiment's run as soon as the experiment
+finishes (:mod:`~shipyard.training.live_tracking`), so one that crashes the process, hangs
+or gets it killed loses none of those that finished before it.
 """
 
 from __future__ import annotations
@@ -18,14 +20,15 @@ from typing import Any
 
 from shipyard.errors import InvalidInput
 from shipyard.training.analysis import ErrorAnalysis, analyze_errors
+from shipyard.training.as_completed import results_as_completed
 from shipyard.training.experiment import Experiment, ExperimentData
 from shipyard.training.experiments import BaselineExperiment
+from shipyard.training.live_tracking import LiveRuns
 from shipyard.training.metrics import check_metric, default_metric, higher_is_better
-from shipyard.training.parallel import available_cores, run_all
+from shipyard.training.parallel import available_cores
 from shipyard.training.report import RunnerReport, compare_to_baseline
 from shipyard.training.result import ExperimentResult
 from shipyard.training.seeding import seed_everything
-from shipyard.training.track import log_report
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -45,7 +48,8 @@ class ExperimentRunner:
     classification, RMSE for regression). With ``analyze``, each model's errors on the
     validation set are analysed (:func:`~shipyard.training.analysis.analyze_errors`).
     With a ``tracker`` (anything with ``start_run(experiment, name)`` returning a
-    :class:`~shipyard.training.run_logger.RunLogger`), each experiment becomes a run.
+    :class:`~shipyard.training.run_logger.RunLogger`), each experiment becomes a run,
+    started (with its params and metrics) as soon as the experiment finishes.
     Each result holds its fitted model (``result.model``); with ``n_jobs=1`` the given
     experiment objects are fitted in place, with more jobs copies are fitted in workers.
 
@@ -127,6 +131,22 @@ class ExperimentRunner:
         metric = check_metric(data.task, self.primary_metric or default_metric(data.task))
         experiments, notes = self._line_up()
         names = _unique_names([e.name for e in experiments], notes)
+        if self.tracker is None:
+            return self._run(data, experiments, names, notes, metric, started, None)
+        live = LiveRuns(self.tracker, self.experiment_name, seed=self.seed, baseline=names[0])
+        with live:
+            return self._run(data, experiments, names, notes, metric, started, live)
+
+    def _run(
+        self,
+        data: ExperimentData,
+        experiments: list[Experiment],
+        names: list[str],
+        notes: list[str],
+        metric: str,
+        started: float,
+        live: LiveRuns | None,
+    ) -> RunnerReport:
         cores = available_cores()
         threads = self.threads_per_job or max(1, cores // self.n_jobs)
         if threads * min(self.n_jobs, len(experiments)) > cores:
@@ -135,8 +155,14 @@ class ExperimentRunner:
                 "expect them to slow each other down."
             )
         seeding = seed_everything(self.seed)
-        raw = run_all(experiments, data, n_jobs=self.n_jobs, threads=threads, seed=self.seed)
-        results = [replace(r, name=n) for r, n in zip(raw, names, strict=True)]
+        finished: dict[int, ExperimentResult] = {}
+        for index, result in results_as_completed(
+            experiments, data, n_jobs=self.n_jobs, threads=threads, seed=self.seed
+        ):
+            finished[index] = replace(result, name=names[index])
+            if live is not None:
+                live.finished(finished[index], primary_metric=metric)
+        results = [finished[index] for index in range(len(experiments))]
         for r in results:
             if not r.ok:
                 last = (r.error or "").strip().splitlines()[-1:] or ["unknown error"]
@@ -193,9 +219,9 @@ class ExperimentRunner:
                 "seconds": round(time.perf_counter() - started, 3),
             },
         )
-        if self.tracker is None:
+        if live is None:
             return report
-        return replace(report, run_ids=log_report(self.tracker, self.experiment_name, report))
+        return replace(report, run_ids=live.complete(report))
 
 
 def _unique_names(names: list[str], notes: list[str]) -> list[str]:

@@ -124,6 +124,26 @@ def test_attach_members_and_check(shipyard: Shipyard, tmp_path: Path) -> None:
     assert code == 0 and "Detached pii-guard from principal alice." in out
 
 
+def test_names_are_shown_as_compared_case_folded(shipyard: Shipyard, tmp_path: Path) -> None:
+    (tmp_path / "guard.json").write_text(json.dumps(GUARD))
+    shipyard("put", "pii-guard", str(tmp_path / "guard.json"))
+    code, out, _ = shipyard("attach", "pii-guard", "--group", "PRODUCTION")
+    assert code == 0 and "Attached pii-guard to group production." in out
+    assert (
+        "already attached to group production"
+        in shipyard("attach", "pii-guard", "--group", "production")[1]
+    )
+    code, out, _ = shipyard("add-member", "Production", "ALICE")
+    assert code == 0 and "Added alice in group production." in out
+    assert "Already a member: alice" in shipyard("add-member", "production", "alice")[1]
+    code, out, _ = shipyard(
+        "check", "features:ReadOnline", "shipyard:feature:customers/ssn", "--principal", "Alice"
+    )
+    assert code == 5 and "DENIED alice features:ReadOnline" in out
+    code, out, _ = shipyard("remove-member", "PRODUCTION", "aLiCe")
+    assert code == 0 and "Removed alice from group production." in out
+
+
 def test_errors_are_one_line_with_an_exit_code(shipyard: Shipyard, tmp_path: Path) -> None:
     typo = {"Statement": [{"Effect": "Allow", "Action": "features:Raed*", "Resource": "*"}]}
     (tmp_path / "typo.json").write_text(json.dumps(typo))

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from shipyard.cli.context import console, workspace
 from shipyard.errors import AccessDenied
+from shipyard.security.names import group_name, principal_name
 
 if TYPE_CHECKING:
     from shipyard.security.service import SecurityService
@@ -90,7 +91,8 @@ def attach(
     principal: str | None = typer.Option(None, help="Attach to this principal."),
     group: str | None = typer.Option(None, help="Attach to this group."),
 ) -> None:
-    """Attach policy NAME to a principal or a group (give exactly one)."""
+    """Attach policy NAME to a principal or a group (give exactly one). Principal and
+    group names are case-folded: ALICE is alice."""
     changed = _security(ctx).attach(name, principal=principal, group=group)
     target = _target(principal, group)
     console.print(
@@ -119,6 +121,7 @@ def add_member(
     """Add PRINCIPAL to GROUP: it gets every policy attached to the group."""
     security = _security(ctx)
     changed = security.add_to_group(principal, group)
+    principal, group = principal_name(principal), group_name(group)
     note = "" if security.group_policies(group) else f" (group {group} has no policies yet)"
     verb = "Added" if changed else "Already a member:"
     console.print(f"{verb} {principal} in group {group}{note}.")
@@ -132,7 +135,7 @@ def remove_member(
 ) -> None:
     """Remove PRINCIPAL from GROUP."""
     _security(ctx).remove_from_group(principal, group)
-    console.print(f"Removed {principal} from group {group}.")
+    console.print(f"Removed {principal_name(principal)} from group {group_name(group)}.")
 
 
 @app.command(
@@ -148,7 +151,7 @@ def check(
     """Print whether PRINCIPAL may do ACTION on RESOURCE, and the statement that decided.
     Exits with 5 when denied."""
     security = _security(ctx)
-    who = principal or security.principal
+    who = principal_name(principal) if principal else security.principal
     decision = security.authorize(action, [resource], principal=who)[0]
     verdict = "[green]ALLOWED[/green]" if decision.allowed else "[red]DENIED[/red]"
     console.print(f"{verdict} {who} {decision.action} {decision.resource}")
@@ -172,7 +175,10 @@ def actions() -> None:
 
 
 def _target(principal: str | None, group: str | None) -> str:
-    return f"principal {principal}" if principal is not None else f"group {group}"
+    """How a message names an attachment's target: as the security service spells it."""
+    if principal is not None:
+        return f"principal {principal_name(principal)}"
+    return f"group {group_name(group or '')}"
 
 
 def _latest_version(security: SecurityService, name: str) -> int | None:

@@ -5,12 +5,19 @@ Storage (the metadata store's generic ``versions`` table; every change is a new
 version, so the history is the audit trail: who changed what, when):
 
 - kind ``policy``, name = the policy name, attributes = the canonical policy
-  document, content hash = sha256 of that document. Putting an unchanged
-  document creates no version.
+  document, content hash = sha256 of that document and of the version it
+  follows. Putting the latest document again creates no version, and neither do
+  several processes putting one document at once: they all write the same hash,
+  and the metadata store hands the second writer on the version the first made.
 - kind ``principal``, name = the principal (or ``principal-<sha256 prefix>`` when
   the principal is not a valid record name, such as ``alice@example.com``),
   attributes ``{"principal": P, "groups": [...], "policies": [...], "change": {...}}``.
 - kind ``group``, name = the group, attributes ``{"policies": [...], "change": {...}}``.
+
+Principal and group names are case-folded where they enter (:mod:`.names`):
+``ALICE`` is ``alice``. Records stored before that under another spelling still
+count for the folded name (:mod:`.legacy_names`); records written since carry
+``"folded": true``.
 
 The latest version of a principal or group record is its state; ``change`` says
 what that version did (``add``/``remove`` of a group or policy). When two
@@ -36,7 +43,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,6 +50,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import AccessDenied, Conflict, IntegrityError, InvalidInput, NotFound
+from shipyard.security.legacy_names import GROUP_KIND, PRINCIPAL_KIND, LegacyNames
+from shipyard.security.names import group_name, principal_key, principal_name
 from shipyard.security.policies import (
     Decision,
     Policy,
@@ -52,23 +60,20 @@ from shipyard.security.policies import (
     check_resource,
     describe_resource,
 )
-from shipyard.types import NAME_PATTERN, check_name
+from shipyard.types import check_name
 
 if TYPE_CHECKING:
     from shipyard.stores.metadata import MetadataStore, VersionRecord
 
 POLICY_KIND = "policy"
-PRINCIPAL_KIND = "principal"
-GROUP_KIND = "group"
 DEFAULT_CACHE_TTL = 5.0  # seconds a principal's policies may be stale across processes
 
-_VALID_NAME = re.compile(rf"^{NAME_PATTERN}$")
 _STATE_FIELDS = {PRINCIPAL_KIND: ("groups", "policies"), GROUP_KIND: ("policies",)}
 
 
 @dataclass(frozen=True)
 class StoredPolicy:
-    """One stored version of a named policy."""
+    """One stored version of a named policy; ``content_hash`` is the document's sha256."""
 
     name: str
     version: int
@@ -106,11 +111,12 @@ class SecurityService:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._metadata = metadata
-        self.principal = principal
+        self.principal = principal_name(principal)
         self.cache_ttl = cache_ttl
         self._clock = clock
         # principal -> (expires at, compiled policies or None when unrestricted)
         self._cache: dict[str, tuple[float, PolicySet | None]] = {}
+        self._legacy = LegacyNames(metadata)
 
     # -- policies -------------------------------------------------------------------
 
@@ -126,17 +132,23 @@ class SecurityService:
         canonical = policy.to_document()
         digest = _digest(canonical)
         latest = self._latest(POLICY_KIND, name)
-        if latest is not None and latest.content_hash == digest:
+        if latest is not None and _digest(latest.attributes) == digest:
             return latest.version
-        record, _ = self._metadata.create_version(
+        # Keyed by the version it follows too: the same document put again after another
+        # one is a new version, while processes putting it at once all write this hash,
+        # and the store returns the first one's version to the others.
+        follows = latest.version if latest is not None else 0
+        record, created = self._metadata.create_version(
             POLICY_KIND,
             name,
             created_by=self.principal,
-            content_hash=digest,
+            content_hash=_digest({"document": digest, "follows": follows}),
             attributes=canonical,
             description=f"policy {name}: {len(policy.statements)} statement(s)",
+            reuse_same_content=True,
         )
-        self._cache.clear()
+        if created:
+            self._cache.clear()
         return record.version
 
     def get_policy(self, name: str, version: int | None = None) -> StoredPolicy:
@@ -169,56 +181,54 @@ class SecurityService:
         self, policy: str, *, principal: str | None = None, group: str | None = None
     ) -> bool:
         """Attach a stored policy to a principal or a group; False if it already was."""
-        kind, name = self._target(principal, group)
+        kind, name, owner = self._target(principal, group)
         self.get_policy(policy)
         change = {"op": "add", "field": "policies", "value": policy}
-        return self._change(kind, name, change, owner=principal)
+        return self._change(kind, name, change, owner=owner)
 
     def detach(
         self, policy: str, *, principal: str | None = None, group: str | None = None
     ) -> bool:
         """Detach a policy; InvalidInput (naming what is attached) if it was not attached."""
-        kind, name = self._target(principal, group)
-        state = self._state(kind, name, owner=principal)
+        kind, name, owner = self._target(principal, group)
+        state = self._state(kind, name, owner=owner)
         if policy not in state["policies"]:
-            who = f"{kind} {principal if kind == PRINCIPAL_KIND else group!r}"
+            who = f"{kind} {owner if kind == PRINCIPAL_KIND else name!r}"
             attached = ", ".join(state["policies"]) or "none"
             raise InvalidInput(
                 f"Policy {policy!r} is not attached to {who}.", hint=f"Attached: {attached}."
             )
         change = {"op": "remove", "field": "policies", "value": policy}
-        return self._change(kind, name, change, owner=principal)
+        return self._change(kind, name, change, owner=owner)
 
     def add_to_group(self, principal: str, group: str) -> bool:
         """Make ``principal`` a member of ``group``; False if it already was."""
-        check_name(group, "Group name")
-        key = _principal_key(principal)
+        group, who = group_name(group), principal_name(principal)
         change = {"op": "add", "field": "groups", "value": group}
-        return self._change(PRINCIPAL_KIND, key, change, owner=principal)
+        return self._change(PRINCIPAL_KIND, principal_key(who), change, owner=who)
 
     def remove_from_group(self, principal: str, group: str) -> bool:
         """Remove ``principal`` from ``group``; InvalidInput if it was not a member."""
-        check_name(group, "Group name")
-        key = _principal_key(principal)
-        groups = self._state(PRINCIPAL_KIND, key, owner=principal)["groups"]
+        group, who = group_name(group), principal_name(principal)
+        key = principal_key(who)
+        groups = self._state(PRINCIPAL_KIND, key, owner=who)["groups"]
         if group not in groups:
             raise InvalidInput(
-                f"{principal!r} is not a member of group {group!r}.",
+                f"{who!r} is not a member of group {group!r}.",
                 hint=f"Its groups: {', '.join(groups) or 'none'}.",
             )
         change = {"op": "remove", "field": "groups", "value": group}
-        return self._change(PRINCIPAL_KIND, key, change, owner=principal)
+        return self._change(PRINCIPAL_KIND, key, change, owner=who)
 
     def membership(self, principal: str | None = None) -> Membership:
         """A principal's groups and directly attached policies."""
-        who = principal or self.principal
-        state = self._state(PRINCIPAL_KIND, _principal_key(who), owner=who)
+        who = self.principal if principal is None else principal_name(principal)
+        state = self._state(PRINCIPAL_KIND, principal_key(who), owner=who)
         return Membership(who, tuple(state["groups"]), tuple(state["policies"]))
 
     def group_policies(self, group: str) -> list[str]:
         """The policies attached to a group."""
-        check_name(group, "Group name")
-        return list(self._state(GROUP_KIND, group)["policies"])
+        return list(self._state(GROUP_KIND, group_name(group))["policies"])
 
     def policies_for(self, principal: str | None = None) -> list[tuple[str, Policy]]:
         """Every policy that applies to a principal: attached directly, then via its groups
@@ -236,7 +246,9 @@ class SecurityService:
     ) -> list[Decision]:
         """One decision per resource for ``principal`` (default: this service's)."""
         items = [resources] if isinstance(resources, str) else list(resources)
-        policies = self._policy_set(principal or self.principal)
+        policies = self._policy_set(
+            self.principal if principal is None else principal_name(principal)
+        )
         if policies is None:
             name = canonical_action(action)
             return [Decision(True, "unrestricted", name, check_resource(r)) for r in items]
@@ -247,7 +259,7 @@ class SecurityService:
     ) -> None:
         """Raise AccessDenied naming the first denied resource, the action and the
         statement that denied it (or that none allows it). Microseconds when cached."""
-        who = principal or self.principal
+        who = self.principal if principal is None else principal_name(principal)
         policies = self._policy_set(who)
         if policies is None:
             canonical_action(action)  # a typo in an action is a bug even when unrestricted
@@ -279,16 +291,18 @@ class SecurityService:
             return Policy(())
         return _stored_policy(record).policy
 
-    def _target(self, principal: str | None, group: str | None) -> tuple[str, str]:
+    def _target(self, principal: str | None, group: str | None) -> tuple[str, str, str | None]:
+        """(kind, record name, principal or None) of an attachment's target."""
         if (principal is None) == (group is None):
             raise InvalidInput(
                 "Give exactly one of a principal or a group.",
                 hint="For example --principal alice, or --group analysts.",
             )
         if group is not None:
-            return GROUP_KIND, check_name(group, "Group name")
+            return GROUP_KIND, group_name(group), None
         assert principal is not None
-        return PRINCIPAL_KIND, _principal_key(principal)
+        who = principal_name(principal)
+        return PRINCIPAL_KIND, principal_key(who), who
 
     def _latest(self, kind: str, name: str) -> VersionRecord | None:
         try:
@@ -300,14 +314,30 @@ class SecurityService:
         record = self._latest(kind, name)
         if record is not None and owner is not None:
             _check_owner(record, owner)
-        return _state_of(kind, record.attributes if record else {})
+        return self._current(kind, name, record)
+
+    def _current(self, kind: str, name: str, record: VersionRecord | None) -> dict[str, list[str]]:
+        """The state of a folded name: its record's, with any older spellings' until the
+        record has taken them in."""
+        if record is not None and record.attributes.get("folded"):
+            return _state_of(kind, record.attributes)
+        own = _state_of(kind, record.attributes if record else {})
+        return _union(kind, [own, self._old_spellings(kind, name)])
+
+    def _old_spellings(self, kind: str, name: str) -> dict[str, list[str]]:
+        """The groups and policies that records under other spellings of ``name`` hold."""
+        states = [
+            _state_of(kind, self._metadata.get_version(kind, old).attributes)
+            for old in self._legacy.records(kind, name)
+        ]
+        return _union(kind, states)
 
     def _change(self, kind: str, name: str, change: dict[str, str], *, owner: str | None) -> bool:
         """Apply one add/remove to the latest record; repair if a concurrent write raced."""
         latest = self._latest(kind, name)
         if latest is not None and owner is not None:
             _check_owner(latest, owner)
-        before = _state_of(kind, latest.attributes if latest else {})
+        before = self._current(kind, name, latest)
         after = _apply(before, change)
         if after == before:
             return False
@@ -325,7 +355,7 @@ class SecurityService:
         change: dict[str, str],
         owner: str | None,
     ) -> VersionRecord:
-        attributes: dict[str, Any] = {**state, "change": change}
+        attributes: dict[str, Any] = {**state, "change": change, "folded": True}
         if kind == PRINCIPAL_KIND:
             attributes["principal"] = owner  # the real name, checked on every read
         record, _ = self._metadata.create_version(
@@ -342,7 +372,7 @@ class SecurityService:
         may lack its change: replay every recorded change in order and store the result."""
         for _ in range(10):
             history = self._metadata.list_versions(kind, name)
-            state = _state_of(kind, {})
+            state = self._old_spellings(kind, name)
             for record in history:
                 change = record.attributes.get("change")
                 if isinstance(change, Mapping) and change.get("op") in ("add", "remove"):
@@ -357,19 +387,10 @@ class SecurityService:
         raise Conflict(f"Could not settle concurrent changes to {kind} {name!r}; try again.")
 
 
-def _principal_key(principal: str) -> str:
-    """The record name of a principal: itself when valid, else a stable hash of it."""
-    if not isinstance(principal, str) or not principal.strip():
-        raise InvalidInput("A principal name must be a non-empty string.")
-    if _VALID_NAME.match(principal):
-        return principal
-    return "principal-" + hashlib.sha256(principal.encode()).hexdigest()[:40]
-
-
 def _check_owner(record: VersionRecord, principal: str) -> None:
     """A hashed record name could collide with a real one: fail closed if it does."""
     owner = record.attributes.get("principal")
-    if owner != principal:
+    if not isinstance(owner, str) or principal_name(owner) != principal:
         raise IntegrityError(
             f"The principal record {record.name!r} belongs to {owner!r}, not {principal!r}; "
             "refusing to use it.",
@@ -378,15 +399,31 @@ def _check_owner(record: VersionRecord, principal: str) -> None:
 
 
 def _state_of(kind: str, attributes: Mapping[str, Any]) -> dict[str, list[str]]:
-    return {f: sorted(str(v) for v in attributes.get(f) or []) for f in _STATE_FIELDS[kind]}
+    return {
+        f: sorted({_folded(f, str(v)) for v in attributes.get(f) or []})
+        for f in _STATE_FIELDS[kind]
+    }
+
+
+def _folded(field: str, value: str) -> str:
+    """Group names as they are compared (records from before folding may spell them
+    otherwise); policy names are kept as they are."""
+    return value.casefold() if field == "groups" else value
+
+
+def _union(kind: str, states: Sequence[Mapping[str, list[str]]]) -> dict[str, list[str]]:
+    return {
+        f: sorted({v for state in states for v in state.get(f, [])}) for f in _STATE_FIELDS[kind]
+    }
 
 
 def _apply(state: dict[str, list[str]], change: Mapping[str, str]) -> dict[str, list[str]]:
     values = set(state.get(change["field"], []))
+    value = _folded(change["field"], change["value"])
     if change["op"] == "add":
-        values.add(change["value"])
+        values.add(value)
     else:
-        values.discard(change["value"])
+        values.discard(value)
     return {**state, change["field"]: sorted(values)}
 
 
@@ -407,7 +444,7 @@ def _stored_policy(record: VersionRecord) -> StoredPolicy:
         policy,
         record.created_by,
         record.created_at,
-        record.content_hash or _digest(policy.to_document()),
+        _digest(policy.to_document()),  # the stored hash also names the version it follows
     )
 
 

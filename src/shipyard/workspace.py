@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 from shipyard.config import Settings, load_settings
 from shipyard.errors import InvalidConfig
 from shipyard.lineage import Lineage
+from shipyard.security.names import principal_name
+from shipyard.stale_tmp import remove_stale_tmp
 from shipyard.types import Ref
 
 if TYPE_CHECKING:
@@ -138,8 +140,9 @@ class Workspace:
 
     @property
     def principal(self) -> str:
-        """Who this workspace acts as."""
-        return self.settings.principal
+        """Who this workspace acts as: the principal setting, case-folded (``ALICE`` is
+        ``alice``, and ``PIPELINE`` the pipeline principal)."""
+        return principal_name(self.settings.principal)
 
     def lineage(self, ref: str | Ref) -> Lineage:
         """The lineage recorded for ``ref`` (such as ``model:delay@7``; without a version,
@@ -215,6 +218,7 @@ def open_workspace(settings: Settings) -> Workspace:
     from shipyard.stores.metadata import open_metadata_store
 
     prepare_home(settings.home)
+    remove_stale_tmp(settings.home / "tmp")  # what interrupted work left; best effort
     artifacts = ArtifactStore(settings.artifact_url)
     metadata = open_metadata_store(settings.metadata_url)
     try:

@@ -55,6 +55,13 @@ def test_profiles_are_computed_once_and_baselines_versioned(
     assert workspace.quality.get_baseline("dataset:flights@1").version == 2
     assert workspace.quality.get_baseline("baseline:flights@1").version == 1
     assert json.loads(statistics.read_text())["dataset"]["item_count"] == len(first)
+    # The same edited baseline again is that version, not a new latest.
+    again = workspace.quality.baseline("flights@1", constraints=edited_path)
+    assert again.version == 2
+    # Suggested constraints again make a new latest (the CLI says what it replaced).
+    suggested = workspace.quality.baseline("flights@1")
+    assert suggested.version == 3 and not suggested.edited
+    assert workspace.quality.baseline("flights@1").version == 3
 
 
 def test_checks_against_a_baseline(

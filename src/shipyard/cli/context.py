@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from shipyard.config import Settings
     from shipyard.workspace import Workspace
 
-console = Console()
+console = Console(soft_wrap=True)  # long lines (commands, paths) stay whole, copyable
 
 
 @dataclass

@@ -52,7 +52,8 @@ def run(
     pipeline = load_pipeline(path)
     params = parse_params(param, pipeline)
     ws = workspace(ctx)
-    out = Console(file=sys.stdout)  # bound now: steps' own prints are captured, not shown
+    # Bound now: steps' own prints are captured, not shown.
+    out = Console(file=sys.stdout, soft_wrap=True)
     with StepDisplay(out, len(pipeline.order)) as display:
         result = PipelineService(ws).run(pipeline, params, cache=not no_cache, observer=display)
     _summary(out, result)

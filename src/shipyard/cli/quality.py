@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -54,15 +55,38 @@ def baseline(
     ),
 ) -> None:
     """Store a baseline: the dataset's profile plus suggested (or edited) constraints."""
-    stored = workspace(ctx).quality.baseline(dataset, constraints=constraints)
+    quality = workspace(ctx).quality
+    before = _latest_baseline(quality, dataset)
+    stored = quality.baseline(dataset, constraints=constraints)
     how = "edited" if stored.edited else "suggested"
-    console.print(
-        f"Stored [bold]{stored.ref}[/bold] of {stored.dataset}: "
-        f"{len(stored.constraints.features)} columns, {how} constraints"
-    )
+    if before is not None and before.ref == stored.ref:  # the latest already held it
+        console.print(f"Already stored as [bold]{stored.ref}[/bold] ({how} constraints)")
+    else:
+        console.print(
+            f"Stored [bold]{stored.ref}[/bold] of {stored.dataset}: "
+            f"{len(stored.constraints.features)} columns, {how} constraints"
+        )
+    latest = _latest_baseline(quality, dataset)
+    if latest is not None:
+        replaced = (
+            f"; it replaces {before.ref} (edited) as the one checks use"
+            if before is not None and before.edited and before.ref != latest.ref
+            else ""
+        )
+        console.print(f"Latest baseline of {stored.dataset.name}: {latest.ref}{replaced}")
     if out is not None:
         statistics, rules = stored.write(out)
         console.print(f"Wrote {statistics} and {rules}")
+
+
+def _latest_baseline(quality: Any, dataset: str) -> Any:
+    """The latest baseline of the dataset named (None when it has none or does not exist)."""
+    from shipyard.errors import NotFound
+
+    try:
+        return quality.get_baseline(f"baseline:{dataset.removeprefix('dataset:').split('@')[0]}")
+    except NotFound:
+        return None
 
 
 def check(

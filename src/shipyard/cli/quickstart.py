@@ -30,7 +30,7 @@ def quickstart(
     import shipyard
     from shipyard.quickstart.run import run_quickstart
 
-    out = Console(file=sys.stdout)
+    out = Console(file=sys.stdout, soft_wrap=True)
     out.print(f"Shipyard quickstart in [bold]{folder.resolve()}[/bold]")
     with shipyard.connect(folder) as ws:
         total = 9  # the standard pipeline's steps

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import InvalidInput, NotFound
-from shipyard.lineage import Lineage
+from shipyard.lineage import Lineage, hash_bytes
 from shipyard.stores.metadata.base import VersionRecord
 from shipyard.types import Ref
 
@@ -119,21 +119,35 @@ class QualityService:
         )
         statistics = self._artifacts.put_bytes(profile.to_json().encode())
         rules = self._artifacts.put_bytes(json.dumps(chosen.to_dict()).encode())
+        attributes = {
+            "dataset": str(version.ref),
+            "statistics": statistics.digest,
+            "constraints": rules.digest,
+            "edited": constraints is not None,
+        }
+        # The same baseline as the latest is that version again, not a new one; anything
+        # else becomes the latest (the CLI says what it replaced, edited constraints included).
+        digest = hash_bytes(json.dumps(attributes, sort_keys=True).encode())
+        latest = self._latest_record(version.name)
+        if latest is not None and latest.content_hash == digest:
+            return self._load(latest)
         record, _ = self._metadata.create_version(
             BASELINE,
             version.name,
             created_by=self._principal,
-            attributes={
-                "dataset": str(version.ref),
-                "statistics": statistics.digest,
-                "constraints": rules.digest,
-                "edited": constraints is not None,
-            },
+            content_hash=digest,
+            attributes=attributes,
         )
         self._metadata.put_lineage(
             Ref(BASELINE, record.name, record.version), Lineage(datasets=(str(version.ref),))
         )
         return self._load(record)
+
+    def _latest_record(self, name: str) -> Any:
+        try:
+            return self._metadata.get_version(BASELINE, name)
+        except NotFound:
+            return None
 
     def get_baseline(self, ref: str | Ref) -> BaselineVersion:
         """``baseline:NAME[@V]``, or the latest baseline of ``dataset:NAME[@V]``."""

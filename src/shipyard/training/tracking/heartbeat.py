@@ -8,8 +8,9 @@ leaves them reading as killed a few intervals later instead of running forever.
 
 A failed beat is retried at the next interval: a short database outage costs
 nothing, a long one makes the runs read as killed until the beats resume. The
-thread runs only while there are open runs. After ``os.fork`` the child starts
-with no runs and no thread: the parent's runs are the parent's to keep alive.
+thread runs while there are open runs, and exits at the first beat that finds
+none (so a loop of short runs reuses one thread). After ``os.fork`` the child
+starts with no runs and no thread: the parent's runs are the parent's to keep alive.
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ class Heartbeat:
 
     def _reset_sync(self) -> None:
         self._lock = threading.Lock()
-        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     def deadline(self, at: datetime) -> datetime:
@@ -67,25 +67,19 @@ class Heartbeat:
                 self._thread.start()
 
     def discard(self, run_id: int) -> None:
-        """Stop beating for ``run_id`` (it ended); the thread exits with the last run."""
+        """Stop beating for ``run_id`` (it ended)."""
         with self._lock:
             self._runs.discard(run_id)
-            if not self._runs:
-                self._wake.set()
 
     def _loop(self) -> None:
-        due = time.monotonic() + self.interval
         while True:
-            self._wake.wait(max(0.0, due - time.monotonic()))
+            time.sleep(self.interval)
             with self._lock:
-                self._wake.clear()
                 ids = sorted(self._runs)
                 if not ids:
                     self._thread = None
                     return
-            if time.monotonic() >= due:
-                self._beat(ids)
-                due = time.monotonic() + self.interval
+            self._beat(ids)
 
     def _beat(self, ids: list[int]) -> None:
         now = datetime.now(UTC)

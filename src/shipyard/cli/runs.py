@@ -122,8 +122,8 @@ def end(
 ) -> None:
     """End a run that is still running, or whose process died, with a final status.
 
-    A run that reads as killed is recorded as ended when its heartbeat stopped. Ending
-    a run that has already ended is refused.
+    A run that reads as killed is recorded as ended at its last heartbeat.
+    Ending a run that has already ended is refused.
     """
     info = workspace(ctx).runs.end_run(_full_id(ctx, run), status)  # type: ignore[arg-type]
     console.print(f"Ended run {info.name} ({info.uid}) as {info.status}.")

@@ -176,3 +176,19 @@ def test_a_file_larger_than_the_memory_it_may_use_registers_by_streaming(tmp_pat
     assert rows == 8_000_000
     # The table is 512 MB in memory; registering may grow the process by far less than that.
     assert after_mb - before_mb < 200, (before_mb, after_mb)
+
+
+def test_a_known_after_declaration_is_kept_unless_forgotten(
+    workspace: shipyard.Workspace, flights: pd.DataFrame
+) -> None:
+    first = workspace.datasets.register("leaky", flights.head(50), known_after=["dep_delay"])
+    assert first.known_after == ("dep_delay",)
+    # New data registered without repeating the declaration: the leak stays declared.
+    second = workspace.datasets.register("leaky", flights.head(60))
+    assert second.version == 2 and second.known_after == ("dep_delay",)
+    # Data without the column cannot carry its declaration.
+    third = workspace.datasets.register("leaky", flights.head(70).drop(columns=["dep_delay"]))
+    assert third.known_after == ()
+    workspace.datasets.register("leaky", flights.head(80), known_after=["dep_delay"])
+    dropped = workspace.datasets.register("leaky", flights.head(90), keep_declarations=False)
+    assert dropped.known_after == ()

@@ -32,8 +32,17 @@ def register(
         [], "--known-after", help="A column known only after the event (repeatable)."
     ),
     description: str = typer.Option("", help="What the data is."),
+    forget_declarations: bool = typer.Option(
+        False,
+        "--forget-declarations",
+        help="Do not carry the latest version's --known-after columns over to this one.",
+    ),
 ) -> None:
-    """Register a file as the next version of dataset NAME (same content: same version)."""
+    """Register a file as the next version of dataset NAME (same content: same version).
+
+    Columns declared known-after on the latest version stay declared unless
+    --forget-declarations is given.
+    """
     ws = workspace(ctx)
     before = {v.version for v in ws.datasets.versions(name)}
     dataset = ws.datasets.register(
@@ -44,12 +53,19 @@ def register(
         target=target,
         known_after=known_after,
         description=description,
+        keep_declarations=not forget_declarations,
     )
     verb = "Already registered as" if dataset.version in before else "Registered"
     console.print(
         f"{verb} [bold]{dataset.ref}[/bold]: {dataset.rows:,} rows, "
         f"{len(dataset.columns)} columns, sha256 {dataset.content_hash[:12]}"
     )
+    kept = [c for c in dataset.known_after if c not in known_after]
+    if kept:
+        console.print(
+            f"Kept from the previous version: known-after {', '.join(kept)} "
+            "(--forget-declarations drops them)"
+        )
 
 
 @app.command(name="list", epilog="Example: shipyard data list")

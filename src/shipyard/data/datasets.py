@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.data.rows import is_pandas_index
-from shipyard.errors import InvalidInput
+from shipyard.errors import InvalidInput, NotFound
 from shipyard.lineage import hash_bytes, hash_file, hash_table
 from shipyard.stores.metadata.base import VersionRecord
 from shipyard.stores.metadata.payloads import damaged_record
@@ -131,19 +131,24 @@ class DatasetService:
         target: str | None = None,
         known_after: Sequence[str] = (),
         description: str = "",
+        keep_declarations: bool = True,
     ) -> DatasetVersion:
         """Store ``data`` as the next version of dataset ``name``.
 
         ``data`` is a pandas or polars DataFrame, a pyarrow Table, or the path
         of a Parquet or CSV file. ``known_after`` names columns whose values are
         known only after the event being predicted (the leakage check refuses
-        them as features).
+        them as features). A column declared known-after on the latest version
+        stays declared on the new one (when the new data has it) unless
+        ``keep_declarations=False``: a leak is never undeclared by omission.
 
         >>> ws.datasets.register("flights", "flights.parquet", time_column="time_hour")
         ... # doctest: +SKIP
         """
         check_name(name, "Dataset name")
         schema, batches, source = _open_batches(data)
+        if keep_declarations:
+            known_after = [*known_after, *self._declared(name, schema.names, known_after)]
         roles = _check_roles(
             schema, time_column=time_column, id_columns=id_columns, target=target,
             known_after=known_after,
@@ -184,6 +189,15 @@ class DatasetService:
             reuse_same_content=True,
         )
         return DatasetVersion.from_record(record)
+
+    def _declared(self, name: str, columns: Sequence[str], given: Sequence[str]) -> list[str]:
+        """Known-after columns of the latest version that the new data has but ``given``
+        leaves out."""
+        try:
+            latest = self.get(name)
+        except NotFound:
+            return []
+        return [c for c in latest.known_after if c in columns and c not in given]
 
     def _same_content(self, name: str, content_hash: str) -> DatasetVersion | None:
         for record in self._metadata.list_versions(KIND, name):

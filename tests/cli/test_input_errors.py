@@ -75,3 +75,23 @@ def test_a_yaml_syntax_error_is_one_line_saying_where(
     assert result.returncode == 2
     line = one_error_line(result)
     assert "not valid YAML" in line and "line " in line and "column " in line
+
+
+@pytest.mark.parametrize("command", [["runs", "list"], ["pipeline", "runs"]])
+@pytest.mark.parametrize("limit", ["-5", "0"])
+def test_a_limit_below_one_is_bad_input_everywhere(
+    command: list[str], limit: str, tmp_path: Path
+) -> None:
+    result = run(*command, "--limit", limit, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--limit" in one_error_line(result)
+
+
+def test_a_search_asking_for_no_or_absurdly_many_results_is_refused(tmp_path: Path) -> None:
+    import shipyard
+    from shipyard.errors import InvalidInput
+
+    with shipyard.connect(tmp_path / "home") as ws:
+        for bad in (0, -5, 10**20):
+            with pytest.raises(InvalidInput, match="max_results"):
+                ws.runs.search(max_results=bad)

@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from shipyard.cli.context import console, workspace
+from shipyard.cli.options import limit_option
 
 app = typer.Typer(
     help="Tracked runs: list, show, compare, end.",
@@ -32,11 +33,11 @@ def list_runs(
     filter: str = typer.Option("", "--filter", help="Search filter, e.g. metrics.x > 0.8."),
     order_by: list[str] = typer.Option([], "--order-by", help="Such as 'metrics.x DESC'."),
     metric: list[str] = typer.Option([], "--metric", help="Metric columns to show."),
-    limit: int = typer.Option(50, help="At most this many runs."),
+    limit: int = limit_option(50),
 ) -> None:
     """List runs, newest first, filtered and ordered like ws.runs.search()."""
     runs = workspace(ctx).runs.search(
-        filter, order_by or None, max_results=max(limit, 1), experiment=experiment
+        filter, order_by or None, max_results=limit, experiment=experiment
     )
     shown = metric or sorted({k for r in runs[:limit] for k in r.metrics})[:4]
     table = Table(header_style="bold")

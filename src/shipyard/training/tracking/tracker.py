@@ -43,6 +43,10 @@ DEFAULT_EXPERIMENT = "default"
 FIRST_ID_BLOCK, LARGEST_ID_BLOCK = 16, 1024
 
 
+# More than any database's integer bounds a LIMIT by; more than a screen or a file wants.
+MAX_SEARCH_RESULTS = 1_000_000
+
+
 class Tracker:
     """Experiment tracking on a workspace's stores; ``ws.runs`` is one.
 
@@ -217,8 +221,15 @@ class Tracker:
         """
         where = compile_filter(filter if isinstance(filter, str) else "")
         order = parse_order_by(order_by)
-        if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
-            raise InvalidInput(f"max_results must be a positive integer, got {max_results!r}.")
+        if (
+            isinstance(max_results, bool)
+            or not isinstance(max_results, int)
+            or not 1 <= max_results <= MAX_SEARCH_RESULTS
+        ):
+            raise InvalidInput(
+                f"max_results must be a whole number from 1 to {MAX_SEARCH_RESULTS:,}, "
+                f"got {max_results!r}."
+            )
         names = [experiment] if isinstance(experiment, str) else list(experiment or [])
         for name in names:
             self._check_experiment(name)

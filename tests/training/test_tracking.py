@@ -539,3 +539,15 @@ def test_a_forked_child_starts_with_an_empty_queue() -> None:
     assert os.waitstatus_to_exitcode(status) == 0
     writer.flush()
     assert [row[0] for b in store.batches for row in b["metrics"]] == [1]
+
+
+def test_a_run_started_by_hand_records_its_environment(workspace: Workspace) -> None:
+    from shipyard._version import __version__
+
+    with workspace.runs.start_run("manual", record={"seed": 11}) as run:
+        run.log_metric("auc", 0.7)
+    record = workspace.runs.get_run(run.uid).record
+    assert record["seed"] == 11  # what the caller gives is kept
+    assert record["shipyard"] == __version__ and record["python"]
+    assert len(record["packages_sha256"]) == 64 and "commit" in record["code"]
+    assert "packages" not in record  # the full list is the runner's: runs stay cheap

@@ -8,6 +8,7 @@ and split the run used, the host, and Shipyard's own version.
 
 from __future__ import annotations
 
+import functools
 import platform
 import socket
 import sys
@@ -64,3 +65,17 @@ def capture_environment(
         "host": socket.gethostname(),
         "shipyard": __version__,
     }
+
+
+def process_environment() -> dict[str, Any]:
+    """What every run records even when started by hand (``ws.runs.start_run``): the code's
+    commit, the interpreter, the hash of the installed package list, the host and Shipyard's
+    version. Computed once per process and folder, so starting a run stays cheap; runs made
+    by the experiment runner record the full package list and the seed as well."""
+    return dict(_process_environment(str(Path.cwd())))
+
+
+@functools.lru_cache(maxsize=8)
+def _process_environment(folder: str) -> dict[str, Any]:
+    full = capture_environment(code_path=folder)
+    return {k: v for k, v in full.items() if k not in ("packages", "datasets", "split", "seed")}

@@ -111,7 +111,10 @@ class Tracker:
     ) -> Run:
         """Start a run in ``experiment`` (the parent's, else "default"); use it with ``with``.
 
-        ``record`` is the automatically recorded environment (JSON-serialisable).
+        ``record`` is the automatically recorded environment (JSON-serialisable); every run
+        records at least the code commit, interpreter, package-list hash and host
+        (:func:`~shipyard.training.environment.process_environment`), and what ``record``
+        gives on top (the runner adds the seed, the full package list, data and split).
 
         The run is usable at once; its row reaches the database with the background
         writer's next batch, within ``flush_interval`` (0.1 s), or with its end if that
@@ -128,7 +131,9 @@ class Tracker:
             parent_id, parent_uid = (key or self._store.run_key(info.uid)).id, info.uid
             experiment = experiment or info.experiment
         experiment = check_experiment_name(experiment or DEFAULT_EXPERIMENT, "Experiment name")
-        record = dict(record or {})
+        from shipyard.training.environment import process_environment
+
+        record = {**process_environment(), **(record or {})}
         try:
             json.dumps(record)
         except (TypeError, ValueError) as exc:

@@ -1,11 +1,18 @@
 """Slices: named row filters counted in every set, and when a slice is too small.
 
-A slice is a pandas query expression such as ``origin == "JFK"``. Slice text may
-come from a plan posted to the server, and pandas evaluates more than filters
-(method calls, attribute access), so expressions are checked against a small
-grammar first: comparisons, ``and``/``or``/``not``, arithmetic, ``in`` lists,
-column methods ``isna notna isnull notnull isin between``, ``col.str.startswith``
-(and ``endswith contains len lower upper strip``) and ``col.dt.<field>``.
+A slice is a filter expression such as ``origin == "JFK" and `dep delay` > 15``.
+Slice text may come from a plan posted to the server or a pipeline's YAML, so it is
+parsed once into a small tree of allowed nodes (:mod:`~shipyard.data.splits.expression`)
+and Shipyard evaluates that tree itself on the frame's columns
+(:mod:`~shipyard.data.splits.expression_eval`); the text never reaches pandas' or
+Python's evaluators. The grammar: column names (backticks quote odd ones), literals
+(numbers, strings, True/False/None, lists), comparisons ``== != < <= > >=`` (chained
+too), ``in``/``not in`` a list, ``and``/``or``/``not`` (or ``& | ~``), arithmetic
+``+ - * / // % **``, column methods ``isna notna isnull notnull isin between``,
+``col.str.startswith`` (and ``endswith contains len lower upper strip``) and
+``col.dt.<field>`` (``year quarter month day hour minute dayofweek weekday
+dayofyear``). Anything else (other attributes, calls, indexing, ``@var``, lambdas)
+is an error naming it. A row whose result is missing is outside the slice.
 
 How small is too small: a 95% normal interval on an accuracy measured over ``n``
 rows has half-width ``1.96 * sqrt(p * (1 - p) / n)``. With no binary label, or a
@@ -15,9 +22,7 @@ is the slice's observed positive rate over all sets.
 
 from __future__ import annotations
 
-import ast
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,106 +30,32 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shipyard.data.splits.expression import Node, parse
+from shipyard.data.splits.expression_eval import evaluate
 from shipyard.errors import InvalidInput
 
 Z95 = 1.96
-_SERIES_METHODS = frozenset({"isna", "notna", "isnull", "notnull", "isin", "between"})
-_STR_METHODS = frozenset({"startswith", "endswith", "contains", "len", "lower", "upper", "strip"})
-_DT_FIELDS = frozenset(
-    {"year", "quarter", "month", "day", "hour", "minute", "dayofweek", "weekday", "dayofyear"}
-)
-_OPS = (
-    ast.And, ast.Or, ast.Not, ast.Invert, ast.USub, ast.UAdd,
-    ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow,
-    ast.BitAnd, ast.BitOr, ast.BitXor,
-    ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn,
-)  # fmt: skip
-# Operator and context nodes: checked through their parent, never on their own.
-_GLUE = (ast.expr_context, ast.operator, ast.unaryop, ast.boolop, ast.cmpop)
-_GRAMMAR = (
-    "Slices are filters: comparisons (== != < <= > >= in), and/or/not, arithmetic, "
-    "col.isna(), col.isin([...]), col.between(a, b), col.str.startswith('x'), col.dt.month; "
-    "quote odd column names with backticks."
-)
 
 
-def _literal(node: ast.AST) -> bool:
-    if isinstance(node, ast.Constant):
-        return True
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
-        return _literal(node.operand)
-    return isinstance(node, ast.List | ast.Tuple) and all(_literal(e) for e in node.elts)
+def _subject(name: str, expression: object) -> str:
+    return f"Slice {name!r} ({expression})"
 
 
-def _allowed_call(node: ast.Call) -> bool:
-    func = node.func
-    if not isinstance(func, ast.Attribute):
-        return False
-    owner = func.value
-    on_column = isinstance(owner, ast.Name) and func.attr in _SERIES_METHODS
-    on_text = (
-        isinstance(owner, ast.Attribute)
-        and owner.attr == "str"
-        and isinstance(owner.value, ast.Name)
-        and func.attr in _STR_METHODS
-    )
-    arguments = [*node.args, *(k.value for k in node.keywords)]
-    return (on_column or on_text) and all(_literal(a) for a in arguments)
-
-
-def _bad_node(node: ast.AST) -> ast.AST | None:
-    """The first node outside the slice grammar, or None."""
-    if isinstance(node, ast.Call):
-        return None if _allowed_call(node) else node
-    if isinstance(node, ast.Attribute):
-        ok = (
-            isinstance(node.value, ast.Attribute)
-            and node.value.attr == "dt"
-            and isinstance(node.value.value, ast.Name)
-            and node.attr in _DT_FIELDS
-        )
-        return None if ok else node
-    if isinstance(node, ast.Name | ast.Constant):
-        return None
-    operators: list[ast.AST] = []
-    if isinstance(node, ast.BoolOp | ast.UnaryOp | ast.BinOp):
-        operators = [node.op]
-    elif isinstance(node, ast.Compare):
-        operators = [*node.ops]
-    elif not isinstance(node, ast.Expression | ast.List | ast.Tuple):
-        return node
-    if not all(isinstance(op, _OPS) for op in operators):
-        return node
-    for child in ast.iter_child_nodes(node):
-        if isinstance(child, _GLUE):
-            continue
-        bad = _bad_node(child)
-        if bad is not None:
-            return bad
-    return None
+def _parse(name: str, expression: object) -> Node:
+    if not isinstance(expression, str) or not expression.strip():
+        raise InvalidInput(f"Slice {name!r} needs a filter expression, got {expression!r}.")
+    return parse(expression.strip(), _subject(name, expression))
 
 
 def check_expression(name: str, expression: object) -> None:
     """Raise InvalidInput unless ``expression`` is a filter in the slice grammar.
 
     >>> check_expression("jfk", 'origin == "JFK" and `dep delay` > 15')
+    >>> check_expression("x", "origin.__class__")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    shipyard.errors.InvalidInput: Slice 'x' (origin.__class__) uses '__class__', ...
     """
-    if not isinstance(expression, str) or not expression.strip():
-        raise InvalidInput(f"Slice {name!r} needs a filter expression, got {expression!r}.")
-    # Backticks quote column names for pandas; Python's parser needs plain names there.
-    plain = re.sub(r"`[^`]*`", "_quoted_column", expression.strip())
-    try:
-        tree = ast.parse(plain, mode="eval")
-    except SyntaxError as err:
-        raise InvalidInput(
-            f"Slice {name!r} ({expression}) is not a valid expression: {err.msg}.", hint=_GRAMMAR
-        ) from None
-    bad = _bad_node(tree)
-    if bad is not None:
-        raise InvalidInput(
-            f"Slice {name!r} ({expression}) uses {ast.unparse(bad)!r}, which slices do not allow.",
-            hint=_GRAMMAR,
-        )
+    _parse(name, expression)
 
 
 def evaluate_slice(frame: pd.DataFrame, name: str, expression: str) -> np.ndarray:
@@ -133,25 +64,16 @@ def evaluate_slice(frame: pd.DataFrame, name: str, expression: str) -> np.ndarra
     >>> evaluate_slice(pd.DataFrame({"o": ["JFK", "LGA"]}), "jfk", 'o == "JFK"').tolist()
     [True, False]
     """
-    check_expression(name, expression)
+    tree = _parse(name, expression)
     try:
-        # Empty scopes: a plan's text must not read Python variables through '@name'.
-        result = frame.eval(expression, engine="python", local_dict={}, global_dict={})
-    except Exception as err:  # pandas raises many types for a bad expression
+        return evaluate(tree, frame, _subject(name, expression))
+    except InvalidInput:
+        raise
+    except Exception as err:  # pandas raises many types, e.g. comparing text with numbers
         raise InvalidInput(
-            f"Slice {name!r} ({expression}) could not be evaluated: {err}",
+            f"{_subject(name, expression)} could not be evaluated: {err}",
             hint=f"The table has: {', '.join(map(str, frame.columns))}.",
         ) from None
-    if (
-        isinstance(result, pd.Series)
-        and len(result) == len(frame)
-        and pd.api.types.is_bool_dtype(result.dtype)
-    ):
-        return result.fillna(False).to_numpy(dtype=bool)
-    raise InvalidInput(
-        f"Slice {name!r} ({expression}) does not give true or false per row.",
-        hint="Compare a column, e.g. origin == 'JFK'.",
-    )
 
 
 def _variance(rate: float | None) -> float:

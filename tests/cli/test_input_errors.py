@@ -95,3 +95,11 @@ def test_a_search_asking_for_no_or_absurdly_many_results_is_refused(tmp_path: Pa
         for bad in (0, -5, 10**20):
             with pytest.raises(InvalidInput, match="max_results"):
                 ws.runs.search(max_results=bad)
+
+
+def test_debug_works_after_the_subcommand_and_is_a_flag(tmp_path: Path) -> None:
+    assert run("data", "list", "--debug", cwd=tmp_path).returncode == 0
+    missing = run("data", "show", "nosuch", "--debug", cwd=tmp_path)
+    assert missing.returncode == 3  # NotFound, with the traceback --debug asks for
+    assert "Traceback" in missing.stderr and "error:" in missing.stderr
+    assert "<bool>" not in run("--help", cwd=tmp_path).stdout.split("--debug")[1].splitlines()[0]

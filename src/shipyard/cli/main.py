@@ -40,9 +40,17 @@ def _global_options(
     home: Path | None = typer.Option(
         None, "--home", help="Workspace folder (default: $SHIPYARD_HOME or ./.shipyard)."
     ),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+    # metavar="": these are flags; Typer would otherwise show them as taking a <bool>.
+    debug: bool = typer.Option(
+        False, "--debug", metavar="", help="Show tracebacks on errors (anywhere in the command)."
+    ),
     version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        False,
+        "--version",
+        callback=_version,
+        is_eager=True,
+        metavar="",
+        help="Print the version and exit.",
     ),
 ) -> None:
     options = state(ctx)
@@ -70,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code instead of raising (used by the console script)."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    if debug:  # accepted after the subcommand too: moved to where the option is defined
+        args = ["--debug", *(a for a in args if a != "--debug")]
     command = typer.main.get_command(app)
     try:
         result = command.main(args=args, prog_name="shipyard", standalone_mode=False)

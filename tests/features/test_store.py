@@ -203,25 +203,49 @@ def test_http_online_reads_freshness_metrics_and_denials(ws: shipyard.Workspace)
     body = {"entities": [{"origin": "EWR"}], "features": ["weather/temp"]}
     answer = client.post("/features/online", json=body)
     assert answer.status_code == 200, answer.text
-    result = answer.json()["results"][0]
+    [result] = answer.json()["results"]
+    assert result["entity"] == {"origin": "EWR"}
+    assert result["values"] == {"weather__temp": None}  # too old for the 3 h ttl: not served
     assert result["statuses"] == {"weather__temp": "outside_ttl"}
     assert result["event_timestamps"]["weather__temp"].startswith("2013-12-3")
-    assert client.post("/features/online", json={"entities": []}).status_code == 422
+
+    def refused(payload: dict[str, Any], status: int) -> dict[str, Any]:
+        reply = client.post("/features/online", json=payload)
+        assert reply.status_code == status, reply.text
+        error: dict[str, Any] = reply.json()
+        assert "results" not in error
+        return error
+
+    empty = refused({"entities": []}, 422)
+    assert empty["error"] == "invalid_input"
+    assert empty["message"].startswith("The request is not valid: body.entities: ")
+    either = "Send either 'features' (a non-empty list) or 'service'."
     both = {"entities": [{"origin": "EWR"}], "features": ["weather/temp"], "service": "delay"}
-    assert client.post("/features/online", json=both).status_code == 400
-    unknown = client.post("/features/online", json={**body, "features": ["nope/x"]})
-    assert unknown.status_code == 404 and "nope" in unknown.json()["message"]
-    freshness = client.get("/features/freshness").json()["views"]
-    assert {v["view"] for v in freshness} == {"weather", "carrier_daily"}
+    assert refused(both, 400) == {"error": "invalid_input", "message": either, "hint": None}
+    assert refused({"entities": [{"origin": "EWR"}]}, 400)["message"] == either
+    unknown = refused({**body, "features": ["nope/x"]}, 404)
+    assert unknown["error"] == "not_found" and "nope" in unknown["message"]
+
+    freshness = {v["view"]: v for v in client.get("/features/freshness").json()["views"]}
+    assert set(freshness) == {"weather", "carrier_daily"}
+    weather = freshness["weather"]
+    assert weather["materialized_until"] == "2013-12-31T00:00:00+00:00"
+    assert weather["last_event"].startswith("2013-12-3")
+    assert freshness["carrier_daily"]["materialized_until"] is None
     metrics = client.get("/metrics").text
-    assert 'shipyard_feature_view_lag_seconds{view="weather"}' in metrics
+    [lag] = [
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith('shipyard_feature_view_lag_seconds{view="weather"} ')
+    ]
+    assert weather["lag_seconds"] > 10 * 365 * 86_400  # the last event is from 2013
+    assert weather["lag_seconds"] <= lag <= weather["lag_seconds"] + 600  # asked a bit later
     deny = {"Effect": "Deny", "Action": "features:ReadOnline",
             "Resource": "shipyard:feature:weather/temp"}  # fmt: skip
     ws.security.put_policy("deny-temp", {"Version": "2026-11-01", "Statement": [deny]})
     ws.security.attach("deny-temp", principal=ws.principal)
-    denied = client.post("/features/online", json=body)
-    assert denied.status_code == 403
-    assert "weather/temp" in denied.json()["message"] and "results" not in denied.json()
+    denied = refused(body, 403)
+    assert denied["error"] == "access_denied" and "weather/temp" in denied["message"]
 
 
 def test_cli_apply_list_show_materialize_online(

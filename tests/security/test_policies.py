@@ -209,9 +209,27 @@ def test_validation_errors_say_where_and_how(document: Any, fragments: list[str]
         assert fragment in str(caught.value)
 
 
-def test_wildcard_resource_prefixes_are_accepted() -> None:
-    for resource in ("*", "shipyard:*", "shipyard:feat*", "shipyard:feature:*", "*/ssn"):
-        policy(allow(READ, resource))
+@pytest.mark.parametrize(
+    ("resource", "allows_ssn", "allows_age"),
+    [
+        ("*", True, True),
+        ("shipyard:*", True, True),
+        ("shipyard:feat*", True, True),
+        ("shipyard:feature:*", True, True),
+        ("*/ssn", True, False),
+        ("shipyard:feature:cust*/a*", False, True),
+    ],
+)
+def test_wildcard_resource_prefixes_are_accepted(
+    resource: str, allows_ssn: bool, allows_age: bool
+) -> None:
+    parsed = policy(allow(READ, resource))
+    assert parsed.statements[0].resources == (resource,)  # kept as written
+    assert parsed.to_document()["Statement"][0]["Resource"] == [resource]
+    rules = [("p", parsed)]
+    assert evaluate(rules, READ, SSN).allowed is allows_ssn
+    assert evaluate(rules, READ, AGE).allowed is allows_age
+    assert not evaluate(rules, "features:Write", AGE).allowed  # only the action allowed
 
 
 def test_stored_policies_may_name_actions_this_version_does_not_know() -> None:

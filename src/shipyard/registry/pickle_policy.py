@@ -75,7 +75,7 @@ _DENIED_BY_REASON: dict[str, tuple[str, ...]] = {
         "shipyard.api", "shipyard.cli", "shipyard.config", "shipyard.data",
         "shipyard.features", "shipyard.lineage", "shipyard.pipeline", "shipyard.quickstart",
         "shipyard.registry", "shipyard.security", "shipyard.stores", "shipyard.workspace",
-        "shipyard.training.runner", "shipyard.training.service", "shipyard.training.track",
+        "shipyard.training.runner", "shipyard.training.service",
         "shipyard.training.tracking",
     ),
 }  # fmt: skip

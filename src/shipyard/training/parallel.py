@@ -11,11 +11,7 @@ This module imports no scikit-learn, so a worker sets its limits before loading 
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import traceback
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from shipyard.training.seeding import seed_everything
@@ -80,40 +76,3 @@ def _failed(experiment: Experiment, error: str) -> ExperimentResult:
         status="failed",
         error=error,
     )
-
-
-def run_all(
-    experiments: Sequence[Experiment],
-    data: ExperimentData,
-    *,
-    n_jobs: int,
-    threads: int,
-    seed: int,
-) -> list[ExperimentResult]:
-    """Run each experiment (in ``n_jobs`` spawned processes when above 1), in order.
-
-    A failure inside an experiment is already a failed result; a failure around it
-    (an experiment or result that cannot be pickled, a crashed worker) becomes one here.
-    """
-    if n_jobs <= 1 or len(experiments) <= 1:
-        return [run_limited(e, data, threads, seed) for e in experiments]
-    results: list[ExperimentResult] = []
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        max_workers=min(n_jobs, len(experiments)),
-        mp_context=context,
-        initializer=_init_worker,
-        initargs=(threads, seed, data),
-    ) as pool:
-        futures = [pool.submit(_run_in_worker, e) for e in experiments]
-        for experiment, future in zip(experiments, futures, strict=True):
-            try:
-                results.append(future.result())
-            except Exception:
-                hint = (
-                    "\nExperiments run in worker processes must be picklable instances of "
-                    "importable classes (defined at module level in a module or script, not "
-                    "inside a function or a notebook cell); or use n_jobs=1."
-                )
-                results.append(_failed(experiment, traceback.format_exc() + hint))
-    return results

@@ -15,6 +15,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,3 +108,67 @@ def workspace(metadata_url: str, tmp_path: Path) -> Iterator[object]:
         store.close()
     with shipyard.connect(tmp_path / "home", metadata_url=metadata_url) as ws:
         yield ws
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_healthy(base: str, proc: Any = None, timeout: float = 60) -> None:
+    """Wait until ``base``/health answers 200; fail if ``proc`` exits first or time runs out."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+        if proc is not None and proc.poll() is not None:
+            pytest.fail(f"server exited: {proc.stdout.read() if proc.stdout else ''}")
+    pytest.fail(f"server did not become healthy within {timeout:.0f} s")
+
+
+@pytest.fixture
+def shipyard_server(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    """`shipyard server` as installed, as its own process on a free port: (base URL, pid)."""
+    import subprocess
+    import sys
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
+    shipyard = str(Path(sys.executable).with_name("shipyard"))
+    proc = subprocess.Popen(
+        [shipyard, "--home", str(tmp_path / "ws"), "server", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, proc)
+        yield base, proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture
+def port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    return free_port()
+
+
+@pytest.fixture
+def healthy() -> Any:
+    """``wait_healthy(base, proc=None)``: wait until a server started by the test answers."""
+    return wait_healthy

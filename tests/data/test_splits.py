@@ -189,6 +189,21 @@ def test_window_rows_are_later_than_every_other_row(
                 assert earlier.max() <= later.min()
 
 
+@PROPERTY
+@given(frame=tables(min_rows=20), sets=fractions(), seed=st.integers(0, 2**32))
+def test_time_ordered_splits_keep_time_order_even_with_duplicates(
+    frame: pd.DataFrame, sets: dict[str, float], seed: int
+) -> None:
+    # Few-valued features: many rows are equal on them, at other times. Time wins.
+    plan = SplitPlan(sets=sets, seed=seed, time_column="t", time_ordered=True, id_columns=["id"])
+    result = split_frame(frame, plan)
+    assert_partition(result, len(frame))
+    spans = [frame["t"].iloc[result.indices(s)] for s in sets]
+    for earlier, later in itertools.combinations(spans, 2):
+        if len(earlier) and len(later):
+            assert earlier.max() <= later.min()
+
+
 # --- behaviour worth pinning down -------------------------------------------
 
 
@@ -245,6 +260,35 @@ def test_warnings_for_large_groups_missing_keys_repeated_ids_and_window_spans() 
         "48 row(s) (96%) repeat another row on the feature columns (o)" in w for w in collapsed
     )
     assert "set 'validation' is empty." in collapsed
+
+
+def test_time_ordered_split_leaves_duplicates_where_their_time_puts_them() -> None:
+    # Hourly rows whose features repeat every day: a saturday at 15:00 equals the next.
+    hours = pd.date_range("2011-01-01", periods=24 * 20, freq="h", tz="UTC")
+    frame = pd.DataFrame(
+        {
+            "id": range(len(hours)),
+            "t": hours,
+            "hr": hours.hour,
+            "weekend": hours.day_of_week >= 5,
+            "busy": hours.hour % 3 == 0,
+        }
+    )
+    plan = SplitPlan(
+        sets={"training": 0.75, "validation": 0.25}, time_column="t", time_ordered=True,
+        id_columns=["id"], target="busy",
+        windows={"testing": TimeWindow(start="2011-01-18")},
+    )  # fmt: skip
+    result = split_frame(frame, plan)
+    times = {name: frame["t"].iloc[result.indices(name)] for name in result.set_names}
+    assert times["training"].max() < times["validation"].min()
+    assert times["validation"].max() < times["testing"].min()
+    assert result.counts == {"training": 306, "validation": 102, "testing": 72}  # exact cuts
+    [note] = [w for w in result.warnings if "repeat another row" in w]
+    assert "time_ordered, so each stays in the set its time puts it in" in note
+    # A random split still keeps equal rows together.
+    shuffled = split_frame(frame, SplitPlan(id_columns=["id"], time_column="t", target="busy"))
+    assert (sets_per(shuffled, row_hashes(frame, ["hr", "weekend"])) == 1).all()
 
 
 def test_row_ids_hash_is_sha256_of_sorted_ids() -> None:

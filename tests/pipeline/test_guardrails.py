@@ -104,3 +104,85 @@ def test_an_honest_model_beats_the_baseline_beyond_noise_and_says_by_which_rule(
     assert ws.lineage("model:bikes@1").pipeline_run == f"pipeline_run:bikes@{run.version}"
     assert ws.lineage("pipeline_run:bikes").build_id == run.build_id  # latest run
     assert ws.lineage(f"pipeline_run:bikes@{run.version}").build_id == run.build_id
+
+
+# --- leakage rules on real data: configuration only ------------------------------
+
+NO_HUMIDITY = [c for c in COLUMNS if c != "hum"]  # a weather feed without humidity
+RUSH_HOURS = "rentals follow commuting hours; known when the prediction is asked for"
+
+
+def findings(run: Any, kind: str) -> list[dict[str, Any]]:
+    return [f for f in run.outputs["split"]["leakage"]["findings"] if f["kind"] == kind]
+
+
+def test_an_honest_strong_feature_is_refused_until_declared_expected(
+    ws: Any, hours: pd.DataFrame
+) -> None:
+    register(ws, hours[["hour_id", "event_timestamp", *NO_HUMIDITY, "busy"]])
+    # Without humidity, 'hr' alone (AUC about 0.91) is far above the next feature (about 0.68).
+    # Equal hours of other days make up about 9% of validation here: allowed below.
+    settings = {"columns": NO_HUMIDITY, "aliases": ["staging"],
+                "leakage": {"max_equal_feature_share": 0.1}}  # fmt: skip
+    refused = ws.pipelines.run(pipeline(ws, **settings))
+    refused.check()
+    assert "above the next best feature 'temp'" in refused.outputs["split"]["refused"]["hr"]
+    declared = ws.pipelines.run(pipeline(ws, **settings, expected_strong={"hr": RUSH_HOURS}))
+    declared.check()
+    assert "hr" not in declared.outputs["split"]["refused"]
+    [info] = findings(declared, "target_proxy")
+    assert info["severity"] == "info" and f'"{RUSH_HOURS}"' in info["message"]
+    leakage = declared.outputs["split"]["leakage"]
+    assert leakage["top_scores"][0]["feature"] == "hr" and leakage["full_model"]["score"] > 0.9
+    assert "hr" in ws.models.get("bikes", alias="staging").signature.input_names
+
+
+def test_equal_hours_of_other_days_fail_above_the_share_and_pass_below(
+    ws: Any, hours: pd.DataFrame
+) -> None:
+    register(ws, hours[["hour_id", "event_timestamp", *NO_HUMIDITY, "busy"]])
+    settings = {
+        "columns": NO_HUMIDITY,
+        "aliases": ["staging"],
+        "expected_strong": {"hr": RUSH_HOURS},
+    }
+    strict = ws.pipelines.run(pipeline(ws, **settings))  # the default share: 1%
+    assert strict.failed_step == "split_and_check" and strict.exit_code == GateFailed.exit_code
+    # The message names the setting that lets them through, with a value that does.
+    assert "leakage: {max_equal_feature_share: 0.1}" in strict.error["message"]
+    allowed = ws.pipelines.run(pipeline(ws, **settings, leakage={"max_equal_feature_share": 0.1}))
+    allowed.check()
+    equal = findings(allowed, "equal_features")
+    assert equal and {f["severity"] for f in equal} == {"info"}
+    assert not findings(allowed, "exact_duplicates")  # no hour was copied
+
+
+def test_a_time_ordered_split_keeps_time_order_with_equal_rows(
+    ws: Any, hours: pd.DataFrame
+) -> None:
+    register(ws, hours[["hour_id", "event_timestamp", *COLUMNS, "busy"]])
+    run = ws.pipelines.run(pipeline(ws, aliases=["staging"]))
+    run.check()
+    split = ws.splits.get(run.outputs["split"]["split"])
+    assert any("time_ordered, so each stays in the set its time puts it in" in w
+               for w in split.warnings)  # fmt: skip
+    times = {name: frame["event_timestamp"] for name, frame in ws.splits.sets(split).items()}
+    assert times["training"].max() <= times["validation"].min()
+    assert times["validation"].max() <= times["testing"].min()
+    # The equal rows that cross sets are reported, below the default share: info.
+    equal = findings(run, "equal_features")
+    assert equal and all(f["details"]["fraction"] <= 0.01 for f in equal)
+
+
+def test_leakage_settings_in_pipeline_yaml_are_checked_before_anything_runs(ws: Any) -> None:
+    from shipyard.errors import InvalidInput  # local: this file's imports are shared
+
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"leakage": {"max_equal_share": 0.1}}, "Known: proxy_error"),
+        ({"leakage": {"max_equal_feature_share": 2}}, "max_equal_feature_share must be"),
+        ({"expected_strong": {"hr": ""}}, "reason it is strong"),
+        ({"expected_strong": ["hr"]}, "reason it is strong"),
+    ]
+    for changes, fragment in cases:
+        with pytest.raises(InvalidInput, match=fragment):
+            pipeline(ws, **changes)

@@ -177,8 +177,16 @@ class SplitService:
         *,
         training_set: str | None = None,
         thresholds: LeakageThresholds | None = None,
+        expected_strong: Mapping[str, str] | None = None,
     ) -> LeakageReport:
-        """Check a stored split for leaks, with roles taken from its dataset and plan."""
+        """Check a stored split for leaks, with roles taken from its dataset and plan.
+
+        ``expected_strong`` maps a feature that is strong for a good reason to that
+        reason (see :func:`~shipyard.data.leakage.leakage_report`). The plan's group
+        column is known to be kept in one set by the split (time windows apart).
+
+        >>> ws.splits.leakage_report("bikes", expected_strong={"hr": "commuting"})  # doctest: +SKIP
+        """
         from shipyard.data.leakage import leakage_report
 
         found = self.get(split)
@@ -199,6 +207,8 @@ class SplitService:
             validation_set=_validation_set(found.set_names, training),
             windows=windows,
             thresholds=thresholds,
+            expected_strong=expected_strong,
+            grouped_by_split=plan.get("group") is not None,
         )
 
 

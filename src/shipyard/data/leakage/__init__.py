@@ -3,13 +3,15 @@
 Pure domain logic over sets that are already split (pandas DataFrames; no stores).
 :func:`leakage_report` looks for
 
-* exact duplicate rows across sets, and duplicates with conflicting targets;
+* rows copied across sets (same id or time), copies with conflicting targets, and
+  rows of other events that happen to equal them on every feature (judged by share);
 * near duplicates (numbers equal after standardising and rounding, text equal after
   casefolding, NFKC, punctuation and whitespace normalisation);
 * group keys shared across sets;
 * training rows later than the start of an evaluation (window) set;
 * features not available at prediction time: declared ``known_after`` columns, and
-  single features that predict the target almost perfectly on validation.
+  single features that predict the target almost perfectly on validation, nearly as
+  well as a quick model on all features, or far better than every other feature.
 
 Each problem is a :class:`Finding` with a severity; :meth:`LeakageReport.raise_for_errors`
 turns error-level findings into :class:`~shipyard.errors.GateFailed` so a pipeline stops.
@@ -37,6 +39,7 @@ from shipyard.data.leakage.report import (
     Finding,
     LeakageReport,
     LeakageThresholds,
+    ModelScore,
     Severity,
 )
 
@@ -45,6 +48,7 @@ __all__ = [
     "Finding",
     "LeakageReport",
     "LeakageThresholds",
+    "ModelScore",
     "Severity",
     "feature_scores",
     "leakage_report",

@@ -10,25 +10,34 @@ from typing import Any
 import pandas as pd
 
 from shipyard.data.leakage.duplicates import NEAR_METHOD, duplicate_findings
-from shipyard.data.leakage.proxies import (
-    feature_scores,
-    known_after_findings,
-    proxy_findings,
+from shipyard.data.leakage.full_model import full_model_score
+from shipyard.data.leakage.proxies import feature_scores, known_after_findings
+from shipyard.data.leakage.proxy_rules import proxy_findings
+from shipyard.data.leakage.report import (
+    SEVERITIES,
+    LeakageReport,
+    LeakageThresholds,
+    ModelScore,
 )
-from shipyard.data.leakage.report import SEVERITIES, LeakageReport, LeakageThresholds
 from shipyard.data.leakage.temporal import shared_group_findings, time_overlap_findings
 from shipyard.errors import InvalidInput
 
 _METHODS = {
     "exact_duplicates": "64-bit hashes of the feature values; rows whose hash occurs in two "
     "sets are confirmed by comparing values, so hash collisions cannot produce findings. "
-    "Same features and target: exact duplicate; same features, other target: conflicting.",
+    "Equal features and the same event (same id or same time; without a time column, every "
+    "equal row): a copy, exact with the same target, conflicting with another. Equal "
+    "features, other id and other time: equal_features, judged by its share of the set.",
     "time_overlap": "Training rows later than the first row of an evaluation set; with "
     "windows, only window sets must follow training (error), others are info.",
     "target_proxy": "Univariate score of each feature on the validation set: ROC AUC "
-    "(binary target; numbers raw with max(auc, 1 - auc), categories by their training "
-    "positive rate), majority-class accuracy (multi-class; flagged only above the "
-    "commonest-class baseline) or |Spearman| (numeric target).",
+    "(binary target; numbers the better of raw max(auc, 1 - auc) and their training bins' "
+    "positive rates, categories by their training positive rate), majority-class accuracy "
+    "(multi-class; flagged only above the commonest-class baseline) or |Spearman| (numeric "
+    "target). Judged absolutely (proxy_error, proxy_warning) and against a quick gradient "
+    "boosting model on all features but the known-after ones, fitted on at most 50,000 "
+    "training rows and scored the same way (proxy_margin), and against the second-best "
+    "feature (proxy_gap); the relative rules only above proxy_floor.",
     "nulls": "Null features are equal to each other in duplicate checks; null groups and "
     "times are ignored; rows with a null target are not scored; a numeric feature's nulls "
     "are ranked lowest and highest and the higher AUC counts.",
@@ -59,6 +68,8 @@ def leakage_report(
     validation_set: str = "validation",
     windows: Sequence[str] = (),
     thresholds: LeakageThresholds | None = None,
+    expected_strong: Mapping[str, str] | None = None,
+    grouped_by_split: bool = False,
     max_examples: int = 5,
 ) -> LeakageReport:
     """Check already split ``sets`` for leakage between training and evaluation.
@@ -68,6 +79,10 @@ def leakage_report(
     target-proxy scores need a set named ``validation_set`` (skipped otherwise, as
     noted in ``report.skipped``). ``windows`` names the sets that must come after
     training in time (default: all evaluation sets, when ``time_column`` is given).
+    ``expected_strong`` maps a feature known to be strong for a good reason to that
+    reason: a target-proxy rule it trips gives an info finding quoting it.
+    ``grouped_by_split`` says the split kept each ``group_column`` value in one set
+    (time windows apart): groups shared with a window are then info.
 
     >>> train = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": [0, 1, 0, 1]})
     >>> test = pd.DataFrame({"x": [4.0, 9.0], "y": [1, 0]})
@@ -77,7 +92,9 @@ def leakage_report(
 
     Raises:
         InvalidInput: no sets, an unknown set name, a named column missing from a
-            set, a time column that is not a datetime, bad thresholds.
+            set, a time column that is not a datetime, bad thresholds, an
+            ``expected_strong`` column that is not a feature, is declared known after
+            the event, or has no reason.
     """
     limits = LeakageThresholds() if thresholds is None else thresholds
     if not isinstance(limits, LeakageThresholds):
@@ -90,18 +107,21 @@ def leakage_report(
         training_set=training_set, evaluation_sets=evaluation_sets,
         validation_set=validation_set, windows=windows,
     )  # fmt: skip
+    declared = _names(known_after)
+    expected = _expected(expected_strong, plan.features, declared)
     evaluation = plan.evaluation
     pairs = [(training_set, e) for e in evaluation] + [
         (a, b) for i, a in enumerate(evaluation) for b in evaluation[i + 1 :]
     ]
     findings = duplicate_findings(
         sets, pairs=pairs, training=training_set, features=plan.features, target=target,
-        id_columns=plan.id_columns, decimals=limits.near_decimals, max_examples=max_examples,
+        id_columns=plan.id_columns, time_column=time_column, decimals=limits.near_decimals,
+        max_equal_share=limits.max_equal_feature_share, max_examples=max_examples,
     )  # fmt: skip
     if group_column is not None:
         findings += shared_group_findings(
             sets, pairs=pairs, training=training_set, group_column=group_column,
-            max_examples=max_examples,
+            max_examples=max_examples, windows=plan.windows, grouped_by_split=grouped_by_split,
         )  # fmt: skip
     if time_column is not None:
         findings += time_overlap_findings(
@@ -110,6 +130,7 @@ def leakage_report(
         )  # fmt: skip
     skipped = []
     scores = []
+    model: ModelScore | None = None
     if target is None:
         skipped.append("target_proxy: no target given")
     elif plan.validation is None:
@@ -120,28 +141,40 @@ def leakage_report(
         )
         if not scores:
             skipped.append(f"target_proxy: {target!r} has fewer than two values")
+        # The yardstick of the relative rules: every feature the model may use.
+        usable = [f for f in plan.features if f not in declared]
+        if scores and len(usable) < 2:
+            skipped.append("full model: the relative proxy rules need two usable features")
+        elif scores:
+            model, why = full_model_score(
+                sets[training_set], sets[plan.validation], features=usable, target=target
+            )
+            if why is not None:
+                skipped.append(f"full model: {why}")
     sizes = {name: len(sets[name]) for name in plan.checked}
     findings += known_after_findings(
-        features=plan.features, known_after=_names(known_after), sets=sizes, scores=scores
+        features=plan.features, known_after=declared, sets=sizes, scores=scores
     )
     if target is not None and plan.validation is not None:
         findings += proxy_findings(
-            scores, thresholds=limits, target=target, validation=plan.validation
-        )
+            scores, full_model=model, thresholds=limits, target=target,
+            validation=plan.validation, known_after=declared, expected_strong=expected,
+        )  # fmt: skip
     findings.sort(key=lambda f: SEVERITIES.index(f.severity))  # stable: check order kept
     settings: dict[str, Any] = {
         "target": target, "training_set": training_set, "evaluation_sets": evaluation,
         "validation_set": plan.validation, "windows": plan.windows,
         "feature_columns": plan.features, "id_columns": plan.id_columns,
         "time_column": time_column, "group_column": group_column,
-        "known_after": _names(known_after), "thresholds": dataclasses.asdict(limits),
+        "known_after": declared, "expected_strong": expected,
+        "grouped_by_split": grouped_by_split, "thresholds": dataclasses.asdict(limits),
         "max_examples": max_examples,
     }  # fmt: skip
     methods = dict(_METHODS)
     step = f"{10.0**-limits.near_decimals:g}"
     methods["near_duplicates"] = NEAR_METHOD.format(decimals=limits.near_decimals, step=step)
     return LeakageReport(
-        findings=tuple(findings), feature_scores=tuple(scores), sets=sizes,
+        findings=tuple(findings), feature_scores=tuple(scores), full_model=model, sets=sizes,
         settings=settings, methods=methods, skipped=tuple(skipped),
     )  # fmt: skip
 
@@ -153,6 +186,41 @@ def _names(value: str | Iterable[str] | None) -> list[str]:
     if isinstance(value, str):
         return [value]
     return list(dict.fromkeys(value))
+
+
+def _expected(
+    value: Mapping[str, str] | None, features: Sequence[str], known_after: Sequence[str]
+) -> dict[str, str]:
+    """The checked ``expected_strong`` declarations: feature -> reason."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidInput(
+            f"expected_strong must map a column to the reason it is strong, not "
+            f"{type(value).__name__}.",
+            hint='For example {"hr": "rentals follow the hour of the day"}.',
+        )
+    unknown = [c for c in value if c not in features]
+    if unknown:
+        raise InvalidInput(
+            f"expected_strong names column(s) that are not features: {_listing(unknown)}.",
+            hint=f"The features are {_listing(features)}.",
+        )
+    late = [c for c in value if c in known_after]
+    if late:
+        raise InvalidInput(
+            f"Column(s) {_listing(late)} are declared both known after the event and "
+            "expected to be strong.",
+            hint="A column known only after the event is a leak however good the reason: "
+            "remove it from expected_strong.",
+        )
+    blank = [c for c, why in value.items() if not isinstance(why, str) or not why.strip()]
+    if blank:
+        raise InvalidInput(
+            f"expected_strong needs a reason for {_listing(blank)}.",
+            hint="Say why the column is legitimately strong; the report quotes it.",
+        )
+    return {str(c): str(why).strip() for c, why in value.items()}
 
 
 def _listing(names: Iterable[object], limit: int = 30) -> str:

@@ -1,13 +1,18 @@
-"""Rows shared across sets: exact copies, copies with a different label, near copies.
+"""Rows shared across sets: copies, copies with a different label, near copies, and
+other events that happen to be equal on the features.
 
 Exact: every row gets a 64-bit hash of its feature values
 (:func:`shipyard.data.rows.row_hashes`); only rows whose hash occurs in two sets are
 candidates, and candidates are grouped again on their actual values, so a hash
 collision can never produce a finding. Nulls in the same column compare equal.
 
-A row of set B is an *exact duplicate* of set A when some row of A has the same
-features (and, with a target, the same target); it is a *conflicting duplicate* when
-some row of A has the same features and a different target.
+Rows equal on the features are either one event copied (same id or same time) or
+other events alike (other id and other time); see ``events``. A row of set B is an
+*exact duplicate* of set A when some row of A has the same features, the same target
+and is the same event; a *conflicting duplicate* when such a copy has another
+target. A row of B equal on the features only to rows of A of other events is an
+*equal features* row: a fact of data such as hourly readings, not a leak, unless
+they make up more than a set share of B (``max_equal_feature_share``).
 
 Near: the same machinery over a normalised copy of the features. Numbers (and
 datetimes, as seconds) are standardised with the mean and std of the column over all
@@ -27,13 +32,15 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from shipyard.data import rows as row_module
-from shipyard.data.leakage.report import Finding, as_float, is_numeric, row_ids
+from shipyard.data.leakage.events import event_codes, event_keys, occurs_in, same_event
+from shipyard.data.leakage.report import Finding, Severity, as_float, is_numeric, row_ids
 from shipyard.jsonsafe import jsonable
 
 NEAR_METHOD = (
@@ -135,9 +142,42 @@ def shared_keys(frame: pd.DataFrame, codes: np.ndarray) -> np.ndarray:
     return keys
 
 
-def _in(keys: np.ndarray, other: np.ndarray) -> np.ndarray:
-    """Which ``keys`` (-1 = none) occur among ``other``'s valid keys."""
-    return (keys >= 0) & np.isin(keys, other[other >= 0])
+@dataclass(frozen=True)
+class _Pair:
+    """One pair of sets (A, B) being compared, and how findings about it are written."""
+
+    a: str
+    b: str
+    from_training: bool
+    sets: Mapping[str, pd.DataFrame]
+    bounds: Mapping[str, tuple[int, int]]
+    features: tuple[str, ...]
+    target: str | None
+    id_columns: Sequence[str]
+    max_examples: int
+
+    def part(self, values: np.ndarray, name: str) -> np.ndarray:
+        lo, hi = self.bounds[name]
+        return values[lo:hi]
+
+    def parts(self, values: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        return [self.part(v, self.a) for v in values], [self.part(v, self.b) for v in values]
+
+    def examples(self, rows_b: np.ndarray, keys: list[np.ndarray]) -> list[dict[str, Any]]:
+        """The first rows of B, each with a row of A it matches on one of ``keys``."""
+        keys_a, keys_b = self.parts(keys)
+        shown = []
+        for position in rows_b[: self.max_examples]:
+            p = int(position)
+            partner = np.zeros(keys_a[0].size, dtype=bool)
+            for ka, kb in zip(keys_a, keys_b, strict=True):
+                if kb[p] >= 0:
+                    partner |= ka == kb[p]
+            pos_a = int(np.flatnonzero(partner)[0])
+            ids_a = row_ids(self.sets[self.a], [pos_a], self.id_columns)[0]
+            ids_b = row_ids(self.sets[self.b], [p], self.id_columns)[0]
+            shown.append({"rows": {self.a: ids_a, self.b: ids_b}, "_a": pos_a, "_b": p})
+        return shown
 
 
 def duplicate_findings(
@@ -148,14 +188,19 @@ def duplicate_findings(
     features: Sequence[str],
     target: str | None,
     id_columns: Sequence[str],
+    time_column: str | None = None,
     decimals: int,
+    max_equal_share: float = 0.01,
     max_examples: int,
 ) -> list[Finding]:
-    """Exact, conflicting and near duplicates for each pair ``(a, b)`` of set names.
+    """Exact, conflicting and near copies, and rows of other events with equal features,
+    for each pair ``(a, b)`` of set names.
 
-    Severity: exact copies between training and another set are errors, between two
-    evaluation sets warnings; conflicting and near duplicates are warnings (near
-    duplicates between evaluation sets: info).
+    Severity: copies between training and another set are errors, between two
+    evaluation sets warnings; conflicting and near copies are warnings (near copies
+    between evaluation sets: info). Rows equal to a training row on the features but
+    of another event (see ``events``) are an error above ``max_equal_share`` of the
+    evaluation set, info at or below it (between evaluation sets: warning or info).
     """
     names = list(dict.fromkeys(name for pair in pairs for name in pair))
     if not names:
@@ -174,86 +219,193 @@ def duplicate_findings(
     # Key of (features, target): equal only when both are equal.
     n_labels = int(labels.max()) + 1 if labels.size else 1
     exact_labelled = np.where(exact >= 0, exact * n_labels + labels, -1)
-
-    def part(values: np.ndarray, name: str) -> np.ndarray:
-        lo, hi = bounds[name]
-        return values[lo:hi]
-
+    # A time column may also be an id column: take each column once.
+    roles = list(dict.fromkeys([*id_columns, *([time_column] if time_column else [])]))
+    events = event_codes(
+        pd.concat([sets[n][roles] for n in names], ignore_index=True), id_columns, time_column
+    )
+    # Keys equal only for equal rows of the same event: copies (see ``events``).
+    copies = {
+        "exact": event_keys(exact, events),
+        "labelled": event_keys(exact_labelled, events),
+        "near": event_keys(near, events),
+    }
     findings: list[Finding] = []
     for a, b in pairs:
-        from_training = a == training
-        ka, kb = part(exact, a), part(exact, b)
-        ta, tb = part(labels, a), part(labels, b)
-        la, lb = part(exact_labelled, a), part(exact_labelled, b)
-        same_b, same_a = _in(lb, la), _in(la, lb)
-        any_b = _in(kb, ka)
-        conflict_b = any_b & _conflicts(ka, ta, kb, tb)
-        near_b = _in(part(near, b), part(near, a)) & ~any_b
-
-        def example(pos_b: int, partner: np.ndarray, a: str = a, b: str = b) -> dict[str, Any]:
-            pos_a = int(np.flatnonzero(partner)[0])
-            ids_a = row_ids(sets[a], [pos_a], id_columns)[0]
-            ids_b = row_ids(sets[b], [pos_b], id_columns)[0]
-            return {"rows": {a: ids_a, b: ids_b}, "_a": pos_a}
-
-        n_same = int(same_b.sum())
-        if n_same:
-            shown = [example(int(p), la == lb[p]) for p in np.flatnonzero(same_b)[:max_examples]]
-            what = " and target" if target is not None else ""
-            why = (
-                "A model can memorise them, so scores on that set overstate how it does on "
-                "unseen data. Fix: deduplicate before splitting, or split so that identical "
-                "rows land in one set (e.g. by row hash)."
-                if from_training
-                else "The two evaluation sets are less independent than they look. Fix: "
-                "deduplicate before splitting."
-            )
-            findings.append(Finding(
-                "exact_duplicates", "error" if from_training else "warning", (a, b),
-                tuple(features), n_same,
-                f"{n_same:,} row(s) of '{b}' ({n_same / len(sets[b]):.1%}) are exact copies "
-                f"of rows in '{a}' (same features{what}). {why}",
-                tuple(_clean(e) for e in shown),
-                {"rows_per_set": {a: int(same_a.sum()), b: n_same},
-                 "fraction": n_same / len(sets[b])},
-            ))  # fmt: skip
-        n_conflict = int(conflict_b.sum())
-        if n_conflict and target is not None:
-            shown = []
-            for p in np.flatnonzero(conflict_b)[:max_examples]:
-                e = example(int(p), (ka == kb[p]) & (ta != tb[p]))
-                e["target"] = {a: sets[a][target].iloc[e["_a"]], b: sets[b][target].iloc[p]}
-                shown.append(e)
-            findings.append(Finding(
-                "conflicting_duplicates", "warning", (a, b), (*features, target), n_conflict,
-                f"{n_conflict:,} row(s) of '{b}' have the same features as rows in '{a}' but "
-                f"a different '{target}'. No model can get both right: these are label errors "
-                "or the features miss what tells them apart. Fix: review those labels, or add "
-                "the feature that separates them.",
-                tuple(_clean(e) for e in shown),
-                {"rows_per_set": {b: n_conflict}},
-            ))  # fmt: skip
-        n_near = int(near_b.sum())
-        if n_near:
-            na, nb = part(near, a), part(near, b)
-            shown = []
-            for p in np.flatnonzero(near_b)[:max_examples]:
-                e = example(int(p), na == nb[p])
-                e["differences"] = _differences(sets[a], e["_a"], sets[b], int(p), features)
-                shown.append(e)
-            step = 10.0**-decimals
-            findings.append(Finding(
-                "near_duplicates", "warning" if from_training else "info", (a, b),
-                tuple(features), n_near,
-                f"{n_near:,} row(s) of '{b}' nearly equal rows in '{a}' without being exact "
-                f"copies (numbers within about {step:g} std, text equal after casefolding and "
-                "removing punctuation and extra spaces). Near copies leak like exact ones. "
-                "Fix: deduplicate on normalised values before splitting.",
-                tuple(_clean(e) for e in shown),
-                {"rows_per_set": {b: n_near}, "method": NEAR_METHOD.format(
-                    decimals=decimals, step=f"{step:g}")},
-            ))  # fmt: skip
+        pair = _Pair(a, b, a == training, sets, bounds, tuple(features), target, id_columns,
+                     max_examples)  # fmt: skip
+        equal_b = occurs_in(pair.part(exact, b), pair.part(exact, a))
+        other_event_b = equal_b & ~same_event(*pair.parts(copies["exact"]))
+        near_b = occurs_in(pair.part(near, b), pair.part(near, a)) & ~equal_b
+        near_copy_b = near_b & same_event(*pair.parts(copies["near"]))
+        findings += _copies(
+            pair, same_event(*pair.parts(copies["labelled"])), copies["labelled"],
+            events_known=bool(events),
+        )  # fmt: skip
+        if target is not None:
+            findings += _conflicting(pair, labels, copies["exact"], events_known=bool(events))
+        findings += _near(pair, near_copy_b, copies["near"], decimals)
+        same_target_b = occurs_in(pair.part(exact_labelled, b), pair.part(exact_labelled, a))
+        findings += _equal_features(
+            pair, other_event_b, near_b & ~near_copy_b, same_target_b, exact, max_equal_share
+        )
     return findings
+
+
+def _copies(
+    pair: _Pair, rows_b: np.ndarray, keys: list[np.ndarray], *, events_known: bool
+) -> list[Finding]:
+    n = int(rows_b.sum())
+    if not n:
+        return []
+    a, b = pair.a, pair.b
+    keys_a, keys_b = pair.parts(keys)
+    n_a = int(same_event(keys_b, keys_a).sum())
+    what = " and target" if pair.target is not None else ""
+    event = " and the same id or time" if events_known else ""
+    unknown = (
+        ""
+        if events_known
+        else " Give the time column (and id columns) so that other events that happen to "
+        "be equal are told apart from copies."
+    )
+    why = (
+        "A model can memorise them, so scores on that set overstate how it does on unseen "
+        "data. Fix: remove the copies from the data before splitting (deduplicate on the id "
+        "columns, or on all columns). A random split with dedupe: true also keeps rows equal "
+        "on the features in one set; time windows and time_ordered splits cannot, as each "
+        f"row goes where its time puts it.{unknown}"
+        if pair.from_training
+        else "The two evaluation sets are less independent than they look. Fix: deduplicate "
+        f"before splitting.{unknown}"
+    )
+    return [Finding(
+        "exact_duplicates", "error" if pair.from_training else "warning", (a, b),
+        pair.features, n,
+        f"{n:,} row(s) of '{b}' ({n / len(pair.sets[b]):.1%}) are copies of rows in '{a}' "
+        f"(same features{what}{event}). {why}",
+        tuple(_clean(e) for e in pair.examples(np.flatnonzero(rows_b), keys)),
+        {"rows_per_set": {a: n_a, b: n}, "fraction": n / len(pair.sets[b])},
+    )]  # fmt: skip
+
+
+def _conflicting(
+    pair: _Pair, labels: np.ndarray, keys: list[np.ndarray], *, events_known: bool
+) -> list[Finding]:
+    """Copies (same features and event) whose target differs: label errors."""
+    assert pair.target is not None
+    a, b, target = pair.a, pair.b, pair.target
+    ta, tb = pair.part(labels, a), pair.part(labels, b)
+    keys_a, keys_b = pair.parts(keys)
+    rows_b = np.zeros(tb.size, dtype=bool)
+    for ka, kb in zip(keys_a, keys_b, strict=True):
+        rows_b |= occurs_in(kb, ka) & _conflicts(ka, ta, kb, tb)
+    n = int(rows_b.sum())
+    if not n:
+        return []
+    shown = []
+    for p in np.flatnonzero(rows_b)[: pair.max_examples]:
+        partner = np.zeros(ta.size, dtype=bool)
+        for ka, kb in zip(keys_a, keys_b, strict=True):
+            if kb[p] >= 0:
+                partner |= (ka == kb[p]) & (ta != tb[p])
+        pos_a = int(np.flatnonzero(partner)[0])
+        shown.append({
+            "rows": {a: row_ids(pair.sets[a], [pos_a], pair.id_columns)[0],
+                     b: row_ids(pair.sets[b], [int(p)], pair.id_columns)[0]},
+            "target": {a: pair.sets[a][target].iloc[pos_a], b: pair.sets[b][target].iloc[p]},
+        })  # fmt: skip
+    return [Finding(
+        "conflicting_duplicates", "warning", (a, b), (*pair.features, target), n,
+        f"{n:,} row(s) of '{b}' are copies of rows in '{a}' (same features"
+        f"{' and the same id or time' if events_known else ''}) but have a different "
+        f"'{target}'. No model can get both right: these are label errors "
+        "or the features miss what tells them apart. Fix: review those labels, or add the "
+        "feature that separates them.",
+        tuple(_clean(e) for e in shown),
+        {"rows_per_set": {b: n}},
+    )]  # fmt: skip
+
+
+def _near(pair: _Pair, rows_b: np.ndarray, keys: list[np.ndarray], decimals: int) -> list[Finding]:
+    n = int(rows_b.sum())
+    if not n:
+        return []
+    a, b = pair.a, pair.b
+    shown = []
+    for e in pair.examples(np.flatnonzero(rows_b), keys):
+        e["differences"] = _differences(pair.sets[a], e["_a"], pair.sets[b], e["_b"], pair.features)
+        shown.append(e)
+    step = 10.0**-decimals
+    return [Finding(
+        "near_duplicates", "warning" if pair.from_training else "info", (a, b),
+        pair.features, n,
+        f"{n:,} row(s) of '{b}' nearly equal rows in '{a}' without being exact copies "
+        f"(numbers within about {step:g} std, text equal after casefolding and removing "
+        "punctuation and extra spaces). Near copies leak like exact ones. Fix: deduplicate "
+        "on normalised values before splitting.",
+        tuple(_clean(e) for e in shown),
+        {"rows_per_set": {b: n},
+         "method": NEAR_METHOD.format(decimals=decimals, step=f"{step:g}")},
+    )]  # fmt: skip
+
+
+def _equal_features(
+    pair: _Pair,
+    rows_b: np.ndarray,
+    near_b: np.ndarray,
+    same_target_b: np.ndarray,
+    exact: np.ndarray,
+    max_share: float,
+) -> list[Finding]:
+    """Rows of B equal (or nearly equal) on the features to rows of A of other events."""
+    n, n_near = int(rows_b.sum()), int(near_b.sum())
+    if not n and not n_near:
+        return []
+    a, b = pair.a, pair.b
+    share = n / len(pair.sets[b])
+    above = share > max_share
+    severity: Severity = "info"
+    if above:
+        severity = "error" if pair.from_training else "warning"
+    if n:
+        near_note = f", and {n_near:,} more nearly equal one (within rounding)" if n_near else ""
+        message = (
+            f"{n:,} row(s) of '{b}' ({share:.1%}) equal a row of '{a}' on every feature but "
+            f"are other events (other id and time){near_note}."
+        )
+    else:
+        message = (
+            f"{n_near:,} row(s) of '{b}' nearly equal a row of '{a}' on every feature (within "
+            "rounding) but are other events (other id and time)."
+        )
+    if above:
+        allowed = float(np.ceil(share * 100) / 100)  # the next whole percent
+        message += (
+            f" That is more than max_equal_feature_share ({max_share:g}): a model can score "
+            f"on them by recalling '{a}', so the score on '{b}' overstates. Fix: add a "
+            "feature that tells these events apart; or, if equal rows are a fact of this "
+            f"data, allow their share: leakage: {{max_equal_feature_share: {allowed:g}}} in "
+            "pipeline.yaml (LeakageThresholds(max_equal_feature_share=...) in Python). "
+            "Deduplicating would drop real events, and a time_ordered or windowed split "
+            "keeps each row where its time puts it."
+        )
+    else:
+        message += (
+            f" Within max_equal_feature_share ({max_share:g}): events the features do not "
+            "tell apart, a fact of the data rather than a leak."
+        )
+    same_target = int((rows_b & same_target_b).sum())
+    if pair.target is not None and n:
+        message += f" {same_target:,} of them have the same '{pair.target}' as their match."
+    examples = pair.examples(np.flatnonzero(rows_b), [exact]) if n else []
+    return [Finding(
+        "equal_features", severity, (a, b), pair.features, n + n_near, message,
+        tuple(_clean(e) for e in examples),
+        {"rows_per_set": {b: n + n_near}, "equal_rows": n, "near_rows": n_near,
+         "fraction": share, "max_share": max_share,
+         "same_target": same_target if pair.target is not None else None},
+    )]  # fmt: skip
 
 
 def _conflicts(ka: np.ndarray, ta: np.ndarray, kb: np.ndarray, tb: np.ndarray) -> np.ndarray:
@@ -282,5 +434,5 @@ def _differences(
 
 
 def _clean(example: dict[str, Any]) -> dict[str, Any]:
-    """An example without its internal position and with JSON-safe values."""
-    return {k: jsonable(v) for k, v in example.items() if k != "_a"}
+    """An example without its internal positions and with JSON-safe values."""
+    return {k: jsonable(v) for k, v in example.items() if k not in ("_a", "_b")}

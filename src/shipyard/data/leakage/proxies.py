@@ -1,23 +1,29 @@
-"""Features not available at prediction time: declared ones and measured target proxies.
+"""Features not available at prediction time: declared ones, and each feature's score alone.
 
 Declared: a column named in ``known_after`` is only known after the event the model
 predicts (a departure delay, for an arrival-delay model); using it as a feature is an
 error whatever it scores.
 
-Measured: each feature alone is scored against the target on the validation set.
+Measured: each feature alone is scored against the target on the validation set
+(the rules that turn scores into findings are in ``proxy_rules``).
 
 * Binary target (two distinct values; the larger is "positive"): ROC AUC. A numeric
-  (or datetime) feature is used as it is, and the score is ``max(auc, 1 - auc)`` since
-  either direction gives the answer away. A categorical feature (text, category,
-  boolean) is replaced by the positive rate of its value learned on training (the
-  training rate for values training never saw), and that raw AUC is the score.
+  (or datetime) feature is scored twice and the better score counts: used as it is,
+  with ``max(auc, 1 - auc)`` since either direction gives the answer away; and
+  binned on training (one bin per value when it has at most 32, else 32 quantile
+  bins), each bin replaced by its training positive rate, which catches a feature
+  that is telling without being monotone (an hour of day). A categorical feature
+  (text, category, boolean) is replaced by the positive rate of its value learned on
+  training (the training rate for values training never saw), and that raw AUC is
+  the score.
 * Multi-class target (text/category/boolean, or integers with at most 20 classes):
   accuracy of predicting, for each feature value, the majority class of that value on
   training (a number training never saw takes the majority of the nearest number it
   saw). Accuracy is flagged only when it beats always predicting the commonest class
   (``baseline``).
 * Numeric target (floats, or integers with more than 20 values): absolute Spearman
-  correlation with the feature (categoricals: with their training mean of the target).
+  correlation with the feature (categoricals: with their training mean of the
+  target; numbers: the better of the raw value and its bin's training mean).
 
 Nulls: rows with a null target are left out of fitting and scoring. A null in a
 categorical feature is a value of its own. For AUC, nulls in a numeric feature are
@@ -34,17 +40,12 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from shipyard.data.leakage.report import (
-    FeatureScore,
-    Finding,
-    LeakageThresholds,
-    Severity,
-    as_float,
-)
+from shipyard.data.leakage.report import FeatureScore, Finding, as_float
 from shipyard.data.leakage.report import is_numeric as _is_numeric
 
 MAX_INTEGER_CLASSES = 20
-_METRIC_NAMES = {"roc_auc": "ROC AUC", "accuracy": "accuracy", "spearman": "|Spearman|"}
+MAX_BINS = 32
+METRIC_NAMES = {"roc_auc": "ROC AUC", "accuracy": "accuracy", "spearman": "|Spearman|"}
 
 
 def roc_auc(scores: ArrayLike, labels: ArrayLike) -> float | None:
@@ -98,20 +99,11 @@ def feature_scores(
     """
     tr = training.loc[training[target].notna().to_numpy(), [*features, target]]
     va = validation.loc[validation[target].notna().to_numpy(), [*features, target]]
-    kind = target_kind(pd.concat([tr[target], va[target]], ignore_index=True))
-    if kind == "constant" or len(tr) == 0 or len(va) == 0:
+    if len(tr) == 0 or len(va) == 0:
         return []
-    if kind == "binary":
-        values = pd.unique(pd.concat([tr[target], va[target]], ignore_index=True))
-        try:
-            positive = sorted(values)[-1]
-        except TypeError:  # unorderable mix: any fixed choice does
-            positive = values[-1]
-        y_tr = (tr[target] == positive).to_numpy(dtype=bool)
-        y_va = (va[target] == positive).to_numpy(dtype=bool)
-    else:
-        codes, _ = pd.factorize(pd.concat([tr[target], va[target]], ignore_index=True))
-        y_tr, y_va = codes[: len(tr)], codes[len(tr) :]
+    kind, y_tr, y_va = encode_target(tr[target], va[target])
+    if kind == "constant":
+        return []
     scores = []
     for name in features:
         numeric = _is_numeric(tr[name]) and _is_numeric(va[name])
@@ -123,6 +115,46 @@ def feature_scores(
         else:
             scores.append(_continuous(name, tr, va, target, numeric, kind_of))
     return scores
+
+
+def encode_target(train: pd.Series, valid: pd.Series) -> tuple[str, np.ndarray, np.ndarray]:
+    """The target's kind and its values as numbers: booleans (binary: is it the larger
+    value), class codes (multi-class) or floats; the input has no nulls.
+
+    >>> encode_target(pd.Series(["a", "b"]), pd.Series(["b"]))[0::2]
+    ('binary', array([ True]))
+    """
+    both = pd.concat([train, valid], ignore_index=True)
+    kind = target_kind(both)
+    if kind == "binary":
+        values = pd.unique(both)
+        try:
+            positive = sorted(values)[-1]
+        except TypeError:  # unorderable mix: any fixed choice does
+            positive = values[-1]
+        return (
+            kind,
+            (train == positive).to_numpy(dtype=bool),
+            (valid == positive).to_numpy(dtype=bool),
+        )
+    if kind == "continuous":
+        return kind, as_float(train), as_float(valid)
+    codes, _ = pd.factorize(both)
+    return kind, codes[: len(train)], codes[len(train) :]
+
+
+def abs_spearman(x: np.ndarray, y: np.ndarray) -> float | None:
+    """|Spearman correlation| over the rows where ``x`` is not NaN; None below 3 rows,
+    0.0 when either side is constant."""
+    from scipy.stats import rankdata  # scipy.stats takes ~0.5 s to import: only when used
+
+    keep = ~np.isnan(x)
+    if keep.sum() < 3:
+        return None
+    rx, ry = rankdata(x[keep]), rankdata(y[keep])
+    if rx.std() == 0 or ry.std() == 0:
+        return 0.0
+    return abs(float(np.corrcoef(rx, ry)[0, 1]))
 
 
 def _codes(train: pd.Series, valid: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
@@ -140,14 +172,39 @@ def _binary(
         nulls = np.isnan(x)
         fills = (-np.inf, np.inf) if nulls.any() else (0.0,)
         aucs = [roc_auc(np.where(nulls, fill, x), y_va) for fill in fills]
-        score = max((max(a, 1 - a) for a in aucs if a is not None), default=None)
+        binned = roc_auc(_bin_means(*_bins(as_float(tr), x), y_tr), y_va)
+        candidates = [max(a, 1 - a) for a in aucs if a is not None]
+        score = max([*candidates, *([binned] if binned is not None else [])], default=None)
     else:
-        c_tr, c_va, n = _codes(tr, va)
-        counts = np.bincount(c_tr, minlength=n)
-        positives = np.bincount(c_tr, weights=y_tr.astype("float64"), minlength=n)
-        rate = np.where(counts > 0, positives / np.maximum(counts, 1), y_tr.mean())
-        score = roc_auc(rate[c_va], y_va)
+        score = roc_auc(_bin_means(*_codes(tr, va), y_tr), y_va)
     return FeatureScore(name, "roc_auc", score, len(va), kind)
+
+
+def _bins(train: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Bin codes of a numeric feature, learned on training: one bin per value when it
+    has at most ``MAX_BINS`` (an unseen value takes the nearest), else training
+    quantiles; NaN is a bin of its own."""
+    finite = train[np.isfinite(train)]
+    seen = np.unique(finite)
+    if seen.size <= MAX_BINS:
+        return _nearest(seen, train), _nearest(seen, valid), seen.size + 1
+    inner = np.linspace(0.0, 1.0, MAX_BINS + 1)[1:-1]
+    edges = np.unique(np.quantile(finite, inner))
+
+    def code(x: np.ndarray) -> np.ndarray:
+        return np.where(np.isnan(x), edges.size + 1, np.searchsorted(edges, x, side="right"))
+
+    return code(train), code(valid), edges.size + 2
+
+
+def _bin_means(c_tr: np.ndarray, c_va: np.ndarray, n: int, y_tr: np.ndarray) -> np.ndarray:
+    """Each validation row's bin (or category) mean of the training target; the training
+    mean for bins training never filled."""
+    y = y_tr.astype("float64")
+    counts = np.bincount(c_tr, minlength=n)
+    sums = np.bincount(c_tr, weights=y, minlength=n)
+    means = np.where(counts > 0, sums / np.maximum(counts, 1), y.mean() if y.size else 0.0)
+    return means[c_va]
 
 
 def _multiclass(
@@ -188,56 +245,18 @@ def _continuous(
     name: str, tr: pd.DataFrame, va: pd.DataFrame, target: str, numeric: bool, kind: str
 ) -> FeatureScore:
     y_va = as_float(va[target])
+    y_tr = as_float(tr[target])
     if numeric:
         x = as_float(va[name])
+        raw = abs_spearman(x, y_va)
+        binned = abs_spearman(_bin_means(*_bins(as_float(tr[name]), x), y_tr), y_va)
+        score = max((v for v in (raw, binned) if v is not None), default=None)
+        rows = int((~np.isnan(x)).sum())
     else:
-        c_tr, c_va, n = _codes(tr[name], va[name])
-        y_tr = as_float(tr[target])
-        counts = np.bincount(c_tr, minlength=n)
-        sums = np.bincount(c_tr, weights=y_tr, minlength=n)
-        x = np.where(counts > 0, sums / np.maximum(counts, 1), y_tr.mean())[c_va]
-    from scipy.stats import rankdata
-
-    keep = ~np.isnan(x)
-    score: float | None = None
-    if keep.sum() >= 3:
-        rx, ry = rankdata(x[keep]), rankdata(y_va[keep])
-        both_vary = rx.std() > 0 and ry.std() > 0
-        score = abs(float(np.corrcoef(rx, ry)[0, 1])) if both_vary else 0.0
-    return FeatureScore(name, "spearman", score, int(keep.sum()), kind)
-
-
-def proxy_findings(
-    scores: Sequence[FeatureScore],
-    *,
-    thresholds: LeakageThresholds,
-    target: str,
-    validation: str,
-) -> list[Finding]:
-    """A finding per feature scoring at least ``thresholds.proxy_warning``."""
-    findings = []
-    severity: Severity
-    for s in scores:
-        if s.score is None or (s.baseline is not None and s.score <= s.baseline):
-            continue
-        if s.score >= thresholds.proxy_error:
-            severity, limit = "error", thresholds.proxy_error
-        elif s.score >= thresholds.proxy_warning:
-            severity, limit = "warning", thresholds.proxy_warning
-        else:
-            continue
-        metric = _METRIC_NAMES[s.metric]
-        findings.append(Finding(
-            "target_proxy", severity, (validation,), (s.feature, target), s.rows,
-            f"'{s.feature}' alone predicts '{target}' on '{validation}' with {metric} "
-            f"{s.score:.3f} (>= {limit}). One feature that good usually carries the answer: "
-            "it is computed from the target, recorded after the event, or a copy of the label. "
-            f"Fix: check how '{s.feature}' is produced and drop it if it is not known at "
-            "prediction time; if it is legitimate, raise the threshold.",
-            (), {"metric": s.metric, "score": s.score, "threshold": limit,
-                 "baseline": s.baseline},
-        ))  # fmt: skip
-    return findings
+        x = _bin_means(*_codes(tr[name], va[name]), y_tr)
+        score = abs_spearman(x, y_va)
+        rows = len(x)
+    return FeatureScore(name, "spearman", score, rows, kind)
 
 
 def known_after_findings(
@@ -255,7 +274,7 @@ def known_after_findings(
             continue
         s = by_feature.get(name)
         measured = (
-            f" Alone it reaches {_METRIC_NAMES[s.metric]} {s.score:.3f} on validation."
+            f" Alone it reaches {METRIC_NAMES[s.metric]} {s.score:.3f} on validation."
             if s is not None and s.score is not None
             else ""
         )

@@ -26,12 +26,25 @@ _STYLES = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
 @dataclass(frozen=True)
 class LeakageThresholds:
-    """Where a univariate score becomes a warning or an error; near-duplicate precision.
+    """Where a finding becomes a warning or an error, and near-duplicate precision.
 
-    ``proxy_error`` / ``proxy_warning`` apply to a feature's univariate score on the
-    validation set (ROC AUC, accuracy or absolute Spearman correlation, all in
-    [0, 1]). ``near_decimals`` is how many decimals of a standardised number count
-    when looking for near duplicates (2: values within about 1% of a std match).
+    Scores are a feature's univariate score on the validation set (ROC AUC,
+    accuracy or absolute Spearman correlation, all in [0, 1]).
+
+    * ``proxy_error`` / ``proxy_warning``: the absolute rule; a feature scoring at
+      least this alone is an error / a warning.
+    * ``proxy_margin``: the relative rule against the full model; a feature whose
+      score comes within this many points of a quick model on all (not known-after)
+      features, or beats it, is an error.
+    * ``proxy_gap``: the relative rule against the other features; the best feature
+      scoring this many points above the second best is an error.
+    * ``proxy_floor``: the relative rules only judge features scoring at least this
+      (and above chance), so a weak feature among weaker ones is left alone.
+    * ``max_equal_feature_share``: rows of an evaluation set equal on every feature
+      to a training row of another event (other id and time) fail above this share
+      of the set; at or below it they are reported as info.
+    * ``near_decimals``: decimals of a standardised number that count when looking
+      for near duplicates (2: values within about 1% of a std match).
 
     >>> LeakageThresholds(proxy_error=0.999).proxy_warning
     0.95
@@ -39,13 +52,39 @@ class LeakageThresholds:
 
     proxy_error: float = 0.99
     proxy_warning: float = 0.95
+    proxy_margin: float = 0.02
+    proxy_gap: float = 0.15
+    proxy_floor: float = 0.75
+    max_equal_feature_share: float = 0.01
     near_decimals: int = 2
 
     def __post_init__(self) -> None:
+        for name in ("proxy_error", "proxy_warning", "proxy_margin", "proxy_gap", "proxy_floor",
+                     "max_equal_feature_share"):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+                raise InvalidInput(f"{name} must be a number, not {value!r}.")
         if not 0.5 <= self.proxy_warning <= self.proxy_error <= 1.0:
             raise InvalidInput(
                 f"Bad proxy thresholds: warning {self.proxy_warning}, error {self.proxy_error}.",
                 hint="Use 0.5 <= proxy_warning <= proxy_error <= 1.",
+            )
+        if not 0 <= self.proxy_margin <= 0.5:
+            raise InvalidInput(
+                f"proxy_margin must be from 0 to 0.5, not {self.proxy_margin}.",
+                hint="It is how close (in score points) one feature may come to the full model.",
+            )
+        if not 0 < self.proxy_gap <= 1:
+            raise InvalidInput(
+                f"proxy_gap must be above 0 and at most 1, not {self.proxy_gap}.",
+                hint="It is how far (in score points) the best feature may lead the second.",
+            )
+        if not 0 <= self.proxy_floor <= 1:
+            raise InvalidInput(f"proxy_floor must be from 0 to 1, not {self.proxy_floor}.")
+        if not 0 <= self.max_equal_feature_share <= 1:
+            raise InvalidInput(
+                f"max_equal_feature_share must be from 0 to 1, not {self.max_equal_feature_share}.",
+                hint="It is a share of the evaluation set, e.g. 0.01 for 1%.",
             )
         decimals = self.near_decimals
         if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 12:
@@ -98,6 +137,27 @@ class FeatureScore:
 
 
 @dataclass(frozen=True)
+class ModelScore:
+    """How well a quick model on all features predicts the target on the validation set.
+
+    Same ``metric`` (and ``baseline``) as the univariate scores, so one feature can be
+    compared with all of them together. ``rows`` were trained on (a random subsample
+    of training when it is large), ``scored`` rows of validation were predicted.
+    """
+
+    metric: str
+    score: float | None
+    features: int
+    rows: int
+    scored: int
+    seconds: float
+    baseline: float | None = None
+
+
+TOP_SCORES = 10  # how many univariate scores the report lists, best first
+
+
+@dataclass(frozen=True)
 class LeakageReport:
     """What :func:`~shipyard.data.leakage.leakage_report` found, ready to print or gate on.
 
@@ -108,6 +168,7 @@ class LeakageReport:
 
     findings: tuple[Finding, ...]
     feature_scores: tuple[FeatureScore, ...] = ()
+    full_model: ModelScore | None = None
     sets: Mapping[str, int] = field(default_factory=dict)
     settings: Mapping[str, Any] = field(default_factory=dict)
     methods: Mapping[str, str] = field(default_factory=dict)
@@ -136,6 +197,11 @@ class LeakageReport:
         """The univariate score of ``feature`` on the validation set, if computed."""
         return next((s for s in self.feature_scores if s.feature == feature), None)
 
+    def top_scores(self, n: int = TOP_SCORES) -> tuple[FeatureScore, ...]:
+        """The ``n`` best univariate scores, best first (features without a score left out)."""
+        scored = [s for s in self.feature_scores if s.score is not None]
+        return tuple(sorted(scored, key=lambda s: -(s.score or 0.0))[:n])
+
     def to_dict(self) -> dict[str, Any]:
         """The whole report as JSON-safe values (numpy and pandas types converted)."""
         out: dict[str, Any] = jsonable(
@@ -146,6 +212,13 @@ class LeakageReport:
                 "sets": dict(self.sets),
                 "findings": [f.to_dict() for f in self.findings],
                 "feature_scores": [dataclasses.asdict(s) for s in self.feature_scores],
+                "top_scores": [
+                    {"feature": s.feature, "metric": s.metric, "score": s.score}
+                    for s in self.top_scores()
+                ],
+                "full_model": None
+                if self.full_model is None
+                else dataclasses.asdict(self.full_model),
                 "settings": dict(self.settings),
                 "methods": dict(self.methods),
                 "skipped": list(self.skipped),
@@ -176,13 +249,16 @@ class LeakageReport:
         if not self.findings:
             table.add_row("ok", f"sets: {', '.join(self.sets)}\nNo leakage found.")
         caption = []
-        scored = sorted(
-            (s for s in self.feature_scores if s.score is not None),
-            key=lambda s: -(s.score or 0.0),
-        )
-        if scored:
-            top = ", ".join(f"{s.feature} {s.score:.3f}" for s in scored[:5])
-            caption.append(f"Top univariate {scored[0].metric} on validation: {top}")
+        top = self.top_scores()
+        if top:
+            listed = ", ".join(f"{s.feature} {s.score:.3f}" for s in top)
+            model = self.full_model
+            versus = (
+                f" (full model {model.score:.3f})"
+                if model is not None and model.score is not None
+                else ""
+            )
+            caption.append(f"Top univariate {top[0].metric} on validation{versus}: {listed}")
         caption.extend(f"Skipped: {note}" for note in self.skipped)
         table.caption = "\n".join(caption) or None
         return table

@@ -8,7 +8,10 @@ info, since they may come from a random split of the same period. Without ``wind
 every evaluation set is treated as a time window. Rows with a null time are ignored.
 
 Shared groups: a value of the group column (a user, a patient, a device) found in two
-sets. Null group values are not a group and are ignored.
+sets. Null group values are not a group and are ignored. When the split itself grouped
+by the column, it kept every group in one of its fraction sets, and only a time
+window (cut by time alone) can hold a group seen before it: that is what production
+sees too (the same aircraft flies again next month), so it is info, not a leak.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from shipyard.data.leakage.report import Finding, row_ids
+from shipyard.data.leakage.report import Finding, Severity, row_ids
 from shipyard.jsonsafe import jsonable
 
 
@@ -102,10 +105,13 @@ def shared_group_findings(
     training: str,
     group_column: str,
     max_examples: int,
+    windows: Sequence[str] = (),
+    grouped_by_split: bool = False,
 ) -> list[Finding]:
     """One finding per pair ``(a, b)`` of sets that share values of ``group_column``.
 
-    Shared with training: error; between two evaluation sets: warning.
+    Shared with training: error; between two evaluation sets: warning. With
+    ``grouped_by_split``, sharing with a set in ``windows`` is info (see above).
 
     >>> sets = {"training": pd.DataFrame({"g": [1, 2, 2]}), "testing": pd.DataFrame({"g": [2, 3]})}
     >>> f = shared_group_findings(sets, pairs=[("training", "testing")], training="training",
@@ -132,20 +138,33 @@ def shared_group_findings(
             }
             for g in shared[:max_examples]
         )
-        from_training = a == training
+        by_time = grouped_by_split and (a in windows or b in windows)
+        severity: Severity = "error" if a == training else "warning"
+        head = (
+            f"{shared.size:,} value(s) of '{group_column}' occur in both '{a}' and '{b}' "
+            f"({rows_b:,} row(s) of '{b}'). "
+        )
+        if by_time:
+            severity = "info"
+            why = (
+                f"The split keeps each '{group_column}' in one set, but time windows are cut "
+                "by time alone, so a group seen earlier can come back in a window, as it does "
+                "in production. Not a leak; to score on unseen groups only, filter the window "
+                f"to values of '{group_column}' absent from '{a}'."
+            )
+        else:
+            why = (
+                "Rows of one group are alike, so a model that has seen the group does better "
+                "on it than on a new one and the score overstates. Fix: split by "
+                f"'{group_column}' (group: {group_column} in the split plan) so each group "
+                "falls in one set."
+            )
         findings.append(
             Finding(
-                "shared_groups",
-                "error" if from_training else "warning",
-                (a, b),
-                (group_column,),
-                rows_b,
-                f"{shared.size:,} value(s) of '{group_column}' occur in both '{a}' and '{b}' "
-                f"({rows_b:,} row(s) of '{b}'). Rows of one group are alike, so a model that "
-                "has seen the group does better on it than on a new one and the score "
-                f"overstates. Fix: split by '{group_column}' so each group falls in one set.",
+                "shared_groups", severity, (a, b), (group_column,), rows_b, head + why,
                 examples,
-                {"groups": int(shared.size), "rows_per_set": {a: rows_a, b: rows_b}},
+                {"groups": int(shared.size), "rows_per_set": {a: rows_a, b: rows_b},
+                 "grouped_by_split": grouped_by_split, "window": by_time},
             )
-        )
+        )  # fmt: skip
     return findings

@@ -6,7 +6,8 @@ stratified within 1 of ideal per class and set) or, when groups or exact
 duplicates tie rows together, as whole units (fractions met as nearly as unit
 sizes allow; stratification then best effort). The default draws the fraction
 sets at random from the pre-window period; ``time_ordered`` cuts them in time
-order instead (training earliest).
+order instead (training earliest), and there time wins over duplicates: they are
+not tied together, so no row lands in a set earlier or later than its time.
 """
 
 from __future__ import annotations

@@ -63,11 +63,20 @@ def split_warnings(
                 )
     if units is not None and units.duplicate_rows >= DUPLICATE_SHARE * len(frame):
         shown = ", ".join(features[:6]) + (", ..." if len(features) > 6 else "")
-        out.append(
+        repeating = (
             f"{units.duplicate_rows:,} row(s) ({units.duplicate_rows / len(frame):.0%}) repeat "
-            f"another row on the feature columns ({shown}) and were kept with it. If those "
-            "columns do not tell rows apart, set feature_columns or dedupe: false."
+            f"another row on the feature columns ({shown})"
         )
+        if units.duplicates_linked:
+            out.append(
+                f"{repeating} and were kept with it. If those columns do not tell rows apart, "
+                "set feature_columns or dedupe: false."
+            )
+        else:
+            out.append(
+                f"{repeating}; the split is time_ordered, so each stays in the set its time "
+                "puts it in and the leakage report counts those across sets."
+            )
     if units is not None and units.null_group_rows:
         out.append(
             f"{units.null_group_rows:,} row(s) have no {plan.group!r} value; each was treated "

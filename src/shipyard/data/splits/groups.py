@@ -3,6 +3,12 @@
 Two rows are in one unit when they share a group key, or (with ``dedupe``) are
 exact duplicates on the feature columns, or are linked through a chain of such
 rows: the units are the connected components of rows, keys and row hashes.
+
+A time-ordered split does not link duplicates: there time decides. Tying two equal
+rows of different hours together would move one of them to the other's side of a
+time cut, into a set earlier or later than its own time. Duplicates are then
+counted (for the split's warnings) and left where their time puts them; the
+leakage report judges them across sets.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ class Units:
     n_units: int
     duplicate_rows: int  # rows that repeat an earlier row on the feature columns
     null_group_rows: int  # rows without a group key; each is its own group
+    duplicates_linked: bool = True  # False in a time-ordered split: time decides
 
 
 def _factorize(values: np.ndarray | pd.Series) -> tuple[np.ndarray, int]:
@@ -74,7 +81,9 @@ def _components(left: np.ndarray, n_left: int, right: np.ndarray, n_right: int) 
 def build_units(frame: pd.DataFrame, plan: SplitPlan, features: Sequence[str]) -> Units | None:
     """Units over the whole table, or None when rows are assigned one by one.
 
-    ``features`` are the columns duplicates are judged on (empty: no dedupe).
+    ``features`` are the columns duplicates are judged on (empty: no dedupe). In a
+    time-ordered split duplicates are only counted, never linked (see above): the
+    units are the groups, or every row on its own (then ``codes`` numbers the rows).
     """
     dedupe = plan.dedupe and len(features) > 0
     if plan.group is None and not dedupe:
@@ -83,6 +92,11 @@ def build_units(frame: pd.DataFrame, plan: SplitPlan, features: Sequence[str]) -
     if dedupe:
         hashes, n_hashes = _factorize(row_hashes(frame, features))
         duplicates = len(frame) - n_hashes
+        if plan.time_ordered:
+            if plan.group is None:
+                return Units(np.arange(len(frame)), len(frame), duplicates, 0, False)
+            keys, n_keys, null_groups = _group_codes(frame, plan.group)
+            return Units(keys, n_keys, duplicates, null_groups, False)
         if plan.group is None:
             return Units(hashes, n_hashes, duplicates, 0)
     assert plan.group is not None

@@ -50,7 +50,9 @@ class SplitPlan:
             columns; its positive rate sizes the slice intervals.
         group: rows sharing this key stay in one set. Fractions are then met as
             nearly as group sizes allow. A row with no key is a group of its own.
-        dedupe: rows identical on the feature columns stay in one set.
+        dedupe: rows identical on the feature columns stay in one set; not in a
+            time-ordered split, where time decides and the leakage report judges
+            duplicates across sets.
         feature_columns: the columns duplicates are judged on (default: all but
             the id, time, label, stratify and group columns).
         id_columns: what identifies a row; hashed per set, and the seed of its
@@ -60,7 +62,9 @@ class SplitPlan:
             the timeline; the fraction sets are drawn from the rows before them.
             Windows are cut by time alone, so a group may have rows on both sides.
         time_ordered: cut the fraction sets in time order (first set earliest)
-            instead of at random within the pre-window period (the default).
+            instead of at random within the pre-window period (the default). Every
+            row of a later set is then at or after every row of an earlier one,
+            except that a group (``group``) moves whole, placed by its latest row.
         slices: slice name -> filter such as ``origin == "JFK"``, counted per set.
         min_slice_halfwidth: a slice whose 95% interval on accuracy in a set is
             wider than +/- this warns.

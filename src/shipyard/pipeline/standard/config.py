@@ -10,6 +10,8 @@
     columns: [distance, hour]      # entity-row columns used as features
     known_after: [dep_delay]       # columns known only after the event (refused as features)
     candidate_columns: [dep_delay] # offered to the leakage check, which must refuse them
+    expected_strong: {hour: "delays build up over the day"}  # strong for a known reason
+    leakage: {max_equal_feature_share: 0.05}  # leakage check thresholds (LeakageThresholds)
     features: {definitions: features, service: delay, timestamp_column: event_timestamp}
     checks: {baseline: flights-reference}
     split: {...}                   # a split plan (see shipyard.data.splits.SplitPlan)
@@ -45,8 +47,8 @@ EXPERIMENT_TYPES = {
 }
 _KEYS = {
     "name", "model", "dataset", "target", "task", "positive_label", "columns", "known_after",
-    "candidate_columns", "features", "checks", "split", "experiments", "metric", "gate",
-    "evaluate", "aliases", "seed", "description",
+    "candidate_columns", "expected_strong", "leakage", "features", "checks", "split",
+    "experiments", "metric", "gate", "evaluate", "aliases", "seed", "description",
 }  # fmt: skip
 _GATE_KEYS = {
     "metrics", "default_drop", "max_drop", "slice_max_drop", "significant_only",
@@ -68,6 +70,8 @@ class StandardConfig:
     columns: tuple[str, ...] = ()
     known_after: tuple[str, ...] = ()
     candidate_columns: tuple[str, ...] = ()
+    expected_strong: Mapping[str, str] = field(default_factory=dict)
+    leakage: Mapping[str, Any] = field(default_factory=dict)
     features: Mapping[str, Any] | None = None
     checks: Mapping[str, Any] | None = None
     experiments: tuple[Mapping[str, Any], ...] = ()
@@ -135,6 +139,8 @@ def parse_config(raw: Mapping[str, Any], *, base: Path) -> StandardConfig:
         columns=_names(raw.get("columns"), "columns"),
         known_after=_names(raw.get("known_after"), "known_after"),
         candidate_columns=_names(raw.get("candidate_columns"), "candidate_columns"),
+        expected_strong=_expected_strong(raw.get("expected_strong")),
+        leakage=_leakage(raw.get("leakage")),
         features=features,
         checks=dict(raw["checks"]) if raw.get("checks") else None,
         experiments=experiments,
@@ -160,6 +166,38 @@ def _features(value: Any, base: Path) -> dict[str, Any] | None:
         out["definitions"] = str((base / str(out["definitions"])).resolve())
     out.setdefault("timestamp_column", "event_timestamp")
     return out
+
+
+def _expected_strong(value: Any) -> dict[str, str]:
+    """Column -> why it is legitimately strong; the leakage check quotes the reason."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in value.items()
+    ):
+        raise InvalidInput(
+            "expected_strong must map each column to the reason it is strong.",
+            hint='For example expected_strong: {hr: "rentals follow the hour of the day"}.',
+        )
+    return {k: v.strip() for k, v in value.items()}
+
+
+def _leakage(value: Any) -> dict[str, Any]:
+    """Leakage check thresholds, checked now so a typo fails before anything runs."""
+    import dataclasses
+
+    from shipyard.data.leakage import LeakageThresholds
+
+    if value is None:
+        return {}
+    known = [f.name for f in dataclasses.fields(LeakageThresholds)]
+    if not isinstance(value, Mapping) or set(value) - set(known):
+        raise InvalidInput(
+            f"leakage takes the leakage check's thresholds, got {value!r}.",
+            hint=f"Known: {', '.join(known)}.",
+        )
+    LeakageThresholds(**value)  # raises InvalidInput on a bad value
+    return dict(value)
 
 
 def _experiment(value: Any) -> dict[str, Any]:

@@ -139,10 +139,19 @@ def _declared_known_after(
 def split_and_check(
     training_set: dict[str, Any], config: dict[str, Any], context: StepContext
 ) -> dict[str, Any]:
-    """Split by the plan; features the leakage check flags are refused and the run goes on."""
+    """Split by the plan; features the leakage check flags are refused and the run goes on.
+
+    ``leakage`` in the YAML sets the check's thresholds, ``expected_strong`` the features
+    known to be strong for a good reason (reported as info, kept)."""
+    from shipyard.data.leakage import LeakageThresholds
+
     ws = context.workspace
     split = ws.splits.create(training_set["dataset"], dict(config["split"]), name=config["model"])
-    report = ws.splits.leakage_report(split)
+    report = ws.splits.leakage_report(
+        split,
+        thresholds=LeakageThresholds(**(config.get("leakage") or {})),
+        expected_strong=config.get("expected_strong") or {},
+    )
     offered = [
         *config.get("columns", []),
         *config.get("candidate_columns", []),
@@ -166,7 +175,8 @@ def split_and_check(
     if others:
         raise GateFailed(
             f"The leakage check failed on {split.ref}: " + "; ".join(f.message for f in others[:3]),
-            hint="Fix the split plan (dedupe, groups, time windows) or the data.",
+            hint="Each finding says what fixes it: the data, the split plan (dedupe, group, "
+            "windows), or a threshold under leakage: in pipeline.yaml.",
         )
     for column, why in refused.items():
         context.logger.info("leakage check refused feature %s: %s", column, why)

@@ -6,7 +6,7 @@ Prints, in one run:
 - Shipyard: profile the reference (once, at baseline time) and the current
   table from Parquet, then `run_checks(current, reference=...)`; the time of
   the whole, and of the monitoring window alone (profile current + check);
-- Evidently 0.7: `Report([DataDriftPreset()]).run(current, reference)` on pandas
+- Evidently: `Report([DataDriftPreset()]).run(current, reference)` on pandas
   DataFrames read from the same Parquet files (reading is not timed);
 - wall seconds, CPU seconds and peak RSS of each, median of `--repeat` runs,
   each run in a fresh process so its peak RSS is its own; the columns each one
@@ -15,7 +15,9 @@ Prints, in one run:
 Both tables are fresh samples of the same 25 distributions (20 numeric, 5
 categorical) with a fixed seed, except for 3 planted changes in `current`.
 Evidently runs in its own virtual environment, made on first use in
-`benchmarks/.venv-evidently` (ignored by git through a `.gitignore` inside it).
+`benchmarks/.venv-evidently` (ignored by git through a `.gitignore` inside it) at
+the versions pinned in `peer_env.EVIDENTLY`, which the output prints. Peak RSS is
+each worker's own `VmHWM` (`proc_memory.py`).
 This is a benchmark, not a test: it never fails on timing.
 """
 
@@ -24,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -34,7 +35,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from peer_env import ensure_peer
+from peer_env import EVIDENTLY, ensure_peer
+from proc_memory import peak_rss_mb as _peak_mb
 
 if TYPE_CHECKING:
     import numpy as np
@@ -45,8 +47,6 @@ if TYPE_CHECKING:
 # should hold only what its side needs.
 
 SEED = 20261127
-EVIDENTLY_VENV = Path(__file__).resolve().parent / ".venv-evidently"
-EVIDENTLY_REQUIREMENTS = ["evidently>=0.7,<0.8", "pandas<3", "pyarrow"]
 PLANTED = {
     "normal_1": "mean +0.3 std",
     "normal_3": "variance x1.8 (std x1.34), same mean",
@@ -182,10 +182,6 @@ def _since(start: tuple[float, float]) -> tuple[float, float]:
     return wall - start[0], cpu - start[1]
 
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
 def shipyard_worker(reference_path: str, current_path: str) -> dict[str, Any]:
     # Import everything the check uses before the clock starts, as Evidently's side does
     # (its imports are not timed either): scipy.stats alone takes most of a second.
@@ -268,15 +264,6 @@ def run_worker(python: Path | str, side: str, paths: tuple[Path, Path]) -> dict[
             raise SystemExit(f"{side} worker failed ({done.returncode}):\n{done.stderr[-3000:]}")
         result: dict[str, Any] = json.loads(Path(out.name).read_text())
         return result
-
-
-def ensure_evidently(venv: Path) -> tuple[Path | None, str]:
-    """Evidently's interpreter (making its environment on first use), or None and why not."""
-    return ensure_peer(
-        venv,
-        EVIDENTLY_REQUIREMENTS,
-        "import evidently, pandas, pyarrow; print(evidently.__version__)",
-    )
 
 
 def measure(
@@ -405,7 +392,7 @@ def main() -> None:
 
     evidently, version = (None, "skipped (--skip-evidently)")
     if not args.skip_evidently:
-        evidently, version = ensure_evidently(EVIDENTLY_VENV)
+        evidently, version = ensure_peer(EVIDENTLY)
     with tempfile.TemporaryDirectory(prefix="bench-drift-") as folder:
         paths = write_tables(args.rows, Path(folder))
         print_header(args.rows, paths)

@@ -15,19 +15,23 @@ entity rows occur. Each size is ENTITY_ROWSxFEATURE_ROWS.
 Methods, each run in a fresh process (its peak RSS is its own), timed from
 entity rows in memory (a pandas DataFrame read before the clock starts) and
 features in a Parquet file to the joined table in memory:
-- shipyard: `point_in_time_join` on the view as `features.resolve.build_source`
-  describes it (file row number as the ingestion order);
-- shipyard, Parquet in, Parquet out: the out-of-core mode (entity rows read
-  from Parquet, result streamed into a Parquet file), for the record;
+- shipyard: the public call, `ws.features.get_historical(entity_rows,
+  ["driver_stats/*"])`, on a fresh workspace whose data roots hold the feature
+  file, with a FeatureView over it as a Parquet source applied before the
+  clock starts (the clock includes resolving the view, the access check, the
+  guarded DuckDB connection and the pandas DataFrame it returns);
+- shipyard, Parquet in, Parquet out: the same call with entity rows from
+  Parquet and `output=` a Parquet file (the out-of-core mode), for the record;
 - floor: one hand-written DuckDB ASOF LEFT JOIN with the created-timestamp
   tie-break folded into the ASOF key (event and created microseconds in one
   HUGEINT), the ttl checked on integer microseconds, an ordinal column added
   to the entity rows and sorted on; it assumes what Shipyard checks (types,
   nulls, no full ties) and carries the entity columns through DuckDB;
-- Feast 0.67, its DuckDB (ibis) offline store and its default file (dask)
-  offline store, `get_historical_features(...).to_arrow()`, in Feast's own
-  virtual environment (`benchmarks/.venv-feast`, made on first use), with
-  the view applied to a fresh local registry before the clock starts.
+- Feast, its DuckDB (ibis) offline store and its default file (dask) offline
+  store, `get_historical_features(...).to_arrow()`, in Feast's own virtual
+  environment (`benchmarks/.venv-feast`, made on first use at the versions
+  pinned in `peer_env.FEAST`, which the output prints), with the view applied
+  to a fresh local registry before the clock starts.
 
 Each method's rows are checked against the floor by `rid` (missing rows,
 extra rows, wrong values) and the floor itself against a brute-force Python
@@ -42,7 +46,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -51,7 +54,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from peer_env import ensure_peer
+from peer_env import FEAST, ensure_peer
+from proc_memory import peak_rss_mb as _peak_mb
+from proc_memory import status_mb
 
 # Top-level imports stay stdlib only: this file also runs as the worker inside
 # Feast's environment, which has no Shipyard.
@@ -62,18 +67,16 @@ FEATURES = [f"f{i}" for i in range(10)]
 TTL_DAYS = 7
 HISTORY_DAYS = 60
 VIEW = "driver_stats"
-FEAST_VENV = Path(__file__).resolve().parent / ".venv-feast"
-FEAST_REQUIREMENTS = ["feast", "duckdb", "pyarrow", "pandas", "ibis-framework[duckdb]"]
 ORACLE_SAMPLE = 2_000
 TIME_GOAL = 1.5  # Shipyard / floor, time and memory: at most
 FEAST_GOAL = 10.0  # Feast DuckDB / Shipyard at 1M entity rows: at least
 METHODS = ["shipyard", "shipyard_parquet", "floor", "feast_duckdb", "feast_file"]
 LABELS = {
-    "shipyard": "Shipyard point_in_time_join",
+    "shipyard": "Shipyard ws.features.get_historical",
     "shipyard_parquet": "Shipyard, Parquet in -> Parquet out",
     "floor": "floor: DuckDB ASOF, folded key",
-    "feast_duckdb": "Feast 0.67 DuckDB offline store",
-    "feast_file": "Feast 0.67 file (dask) store",
+    "feast_duckdb": "Feast DuckDB offline store",
+    "feast_file": "Feast file (dask) store",
 }
 
 
@@ -167,14 +170,6 @@ def _since(start: tuple[float, float]) -> tuple[float, float]:
     return wall - start[0], cpu - start[1]
 
 
-def _peak_mb() -> float:
-    """This process's peak RSS. Not ru_maxrss: after fork and exec it keeps the parent's peak."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: KiB
-
-
 def _keep(table: Any, result: str) -> int:
     """Write the rows' ids and features (untimed) for the cross-check; the row count."""
     import pyarrow.parquet as pq
@@ -190,28 +185,40 @@ def _read_entities(path: str) -> Any:
     return pd.read_parquet(path)
 
 
-def shipyard_worker(entities: str, features: str, result: str, scratch: str) -> dict[str, Any]:
+def _workspace(features: str, scratch: str) -> Any:
+    """A fresh workspace whose data roots hold the feature file, with the view applied."""
     from datetime import timedelta
 
-    from shipyard.features.pit import point_in_time_join
-    from shipyard.features.source import FeatureSource
+    import shipyard
+    from shipyard.features.definitions import Entity, Feature, FeatureView, Source
 
-    rows = _read_entities(entities)
-    source = FeatureSource(
-        view=VIEW,
-        relation=f"read_parquet('{features}', file_row_number=true)",
-        join_keys=("driver_id",),
-        event_timestamp="event_timestamp",
-        features=tuple(FEATURES),
+    ws = shipyard.connect(Path(scratch) / "home", data_roots=[str(Path(features).parent)])
+    view = FeatureView(
+        VIEW,
+        ("driver",),
+        Source(parquet=features),
+        "event_timestamp",
+        tuple(Feature(n, "float64") for n in FEATURES),
         created_timestamp="created",
         ttl=timedelta(days=TTL_DAYS),
-        ingestion_order="file_row_number",
     )
+    ws.features.apply([Entity("driver", ("driver_id",)), view])
+    return ws
+
+
+def shipyard_worker(entities: str, features: str, result: str, scratch: str) -> dict[str, Any]:
+    """The public call: `ws.features.get_historical` on a view over the Parquet file."""
+    import pyarrow as pa
+
+    ws = _workspace(features, scratch)
+    rows = _read_entities(entities)
     loaded = _peak_mb()
     start = _clock()
-    table = point_in_time_join(rows, [source])
+    frame = ws.features.get_historical(rows, [f"{VIEW}/*"])
     wall, cpu = _since(start)
     peak = _peak_mb()
+    ws.close()
+    table = pa.Table.from_pandas(frame, preserve_index=False)
     return {"wall": wall, "cpu": cpu, "peak_mb": peak, "loaded_mb": loaded,
             "rows": _keep(table, result)}  # fmt: skip
 
@@ -219,29 +226,17 @@ def shipyard_worker(entities: str, features: str, result: str, scratch: str) -> 
 def shipyard_parquet_worker(
     entities: str, features: str, result: str, scratch: str
 ) -> dict[str, Any]:
-    from datetime import timedelta
-
+    """The same public call with entity rows from Parquet and the result streamed to Parquet."""
     import pyarrow.parquet as pq
 
-    from shipyard.features.pit import point_in_time_join
-    from shipyard.features.source import FeatureSource
-
-    source = FeatureSource(
-        view=VIEW,
-        relation=f"read_parquet('{features}', file_row_number=true)",
-        join_keys=("driver_id",),
-        event_timestamp="event_timestamp",
-        features=tuple(FEATURES),
-        created_timestamp="created",
-        ttl=timedelta(days=TTL_DAYS),
-        ingestion_order="file_row_number",
-    )
+    ws = _workspace(features, scratch)
     loaded = _peak_mb()
     out = Path(scratch) / "joined.parquet"
     start = _clock()
-    point_in_time_join(entities, [source], output=out)
+    ws.features.get_historical(entities, [f"{VIEW}/*"], output=out)
     wall, cpu = _since(start)
     peak = _peak_mb()
+    ws.close()
     return {"wall": wall, "cpu": cpu, "peak_mb": peak, "loaded_mb": loaded,
             "rows": _keep(pq.read_table(out), result)}  # fmt: skip
 
@@ -348,15 +343,7 @@ WORKERS = {
 
 def _rss_mb(pid: int) -> float:
     """The resident memory of a process and its children, from /proc (0 when gone)."""
-    total = 0.0
-    for proc in [pid, *_children(pid)]:
-        try:
-            for line in Path(f"/proc/{proc}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) / 1024
-        except (OSError, ValueError):
-            continue
-    return total
+    return sum(status_mb("VmRSS", proc) or 0.0 for proc in [pid, *_children(pid)])
 
 
 def _children(pid: int) -> list[int]:
@@ -640,8 +627,7 @@ def main() -> None:
 
     feast, version = (None, "skipped (--skip-feast)")
     if not args.skip_feast:
-        probe = "import feast, ibis, duckdb; print(feast.__version__, 'ibis', ibis.__version__)"
-        python, version = ensure_peer(FEAST_VENV, FEAST_REQUIREMENTS, probe)
+        python, version = ensure_peer(FEAST)
         feast = None if python is None else str(python)
     import duckdb
 

@@ -32,9 +32,10 @@ Methods:
 - Shipyard with Redis as the online store (`scripts/start-redis.sh`, a throw-away
   server on 127.0.0.1), the same service call and raw read; skipped with a note when
   `redis-server` is missing;
-- Feast 0.67, `store.get_online_features(...).to_dict()` on its SQLite online store
+- Feast, `store.get_online_features(...).to_dict()` on its SQLite online store
   (and without `.to_dict()`), in Feast's own virtual environment
-  (`benchmarks/.venv-feast`, made on first use), a subprocess kept alive across rounds
+  (`benchmarks/.venv-feast`, made on first use at the versions pinned in
+  `peer_env.FEAST`, which the output prints), a subprocess kept alive across rounds
   that materializes the same Parquet file with `store.materialize` and times its own
   calls the same way.
 
@@ -60,7 +61,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from peer_env import ensure_peer
+from peer_env import FEAST, ensure_peer
 
 # Top-level imports stay stdlib only: this file also runs as the Feast worker inside
 # Feast's environment, which has no Shipyard.
@@ -73,8 +74,6 @@ TTL_DAYS = 7
 FIRST_ID = 1000
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-FEAST_VENV = HERE / ".venv-feast"
-FEAST_REQUIREMENTS = ["feast", "duckdb", "pyarrow", "pandas", "ibis-framework[duckdb]"]
 GOAL_P99_MS = 0.5  # Shipyard in-process on SQLite, the full service call
 PROTOCOL = "@@ "  # the Feast worker's answers start with this (other stdout lines are noise)
 
@@ -502,8 +501,7 @@ def main() -> None:
 
     feast_python, feast_version = None, "skipped (--skip-feast)"
     if not args.skip_feast:
-        probe = "import feast; print(feast.__version__)"
-        python, feast_version = ensure_peer(FEAST_VENV, FEAST_REQUIREMENTS, probe)
+        python, feast_version = ensure_peer(FEAST)
         feast_python = None if python is None else str(python)
 
     import shipyard

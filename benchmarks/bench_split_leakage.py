@@ -5,7 +5,8 @@ Run: .venv/bin/python benchmarks/bench_split_leakage.py [--rows 1000000] [--repe
 Prints, in one run:
 - the time and peak memory of a stratified, duplicate-aware split with a
   `recent_testing` time window, and of the leakage report over its sets
-  (each measured in a fresh process, so peak RSS is its own);
+  (each measured in a fresh process, its peak RSS its own `VmHWM`, see
+  `proc_memory.py`);
 - exact-duplicate detection on the same table: `shipyard.data.rows.duplicated`
   beside pandas `DataFrame.duplicated`, median of several runs, with the ratio,
   after checking that both flag exactly the same rows.
@@ -18,13 +19,13 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import resource
 import statistics
 import time
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from proc_memory import peak_rss_mb
 
 PLANTED_COPIES = 5_000
 
@@ -69,11 +70,11 @@ def _split_and_check(rows: int, queue: Any) -> None:
     from shipyard.data.splits import SplitPlan, split_frame
 
     frame = make_table(rows)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = peak_rss_mb()
     started = time.perf_counter()
     result = split_frame(frame, SplitPlan.from_dict(PLAN))
     split_seconds = time.perf_counter() - started
-    split_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    split_peak = peak_rss_mb()
     sets = result.frames(frame)
     started = time.perf_counter()
     report = leakage_report(
@@ -84,15 +85,15 @@ def _split_and_check(rows: int, queue: Any) -> None:
         windows=["recent_testing"],
     )
     leak_seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = peak_rss_mb()
     queue.put(
         {
             "split_seconds": split_seconds,
             "leakage_seconds": leak_seconds,
             "table_mb": frame.memory_usage(deep=True).sum() / 2**20,
-            "base_mb": base / 1024,
-            "split_peak_mb": split_peak / 1024,
-            "peak_mb": peak / 1024,
+            "base_mb": base,
+            "split_peak_mb": split_peak,
+            "peak_mb": peak,
             "counts": dict(result.counts),
             "findings": [(f.kind, f.severity, f.rows) for f in report.findings],
         }

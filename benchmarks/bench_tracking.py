@@ -27,7 +27,14 @@ Medians of `--repeat` fresh processes for step 1, of `--repeat-expensive` for cr
 and growing, and of `--search-calls` calls in a row for each search (the first call,
 which fills the caches, is shown beside it). `--profile` adds a separate cProfile pass
 of Shipyard's side, phase by phase. MLflow runs in its own virtual environment, made on
-first use in `benchmarks/.venv-mlflow` (ignored by git through a `.gitignore` inside it).
+first use in `benchmarks/.venv-mlflow` (ignored by git through a `.gitignore` inside it) at
+the version pinned in `peer_env.MLFLOW`, which the output prints.
+
+Every value read back is checked: each logging worker returns the metric's stored history
+and each runs worker the params and latest metrics of every run it created and of every
+run its searches returned; all are compared with what was logged (and the expected search
+results computed here), and Shipyard's with MLflow's directly. Any difference stops the
+benchmark with VALUES DIFFER: its timings would be void.
 This is a benchmark, not a test: it never fails on timing.
 """
 
@@ -50,14 +57,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from peer_env import ensure_peer
+from peer_env import MLFLOW, ensure_peer
 
 # Top-level imports stay stdlib only: this file also runs as the worker inside MLflow's
 # environment, which has no Shipyard.
 
 SEED = 20261127
-MLFLOW_VENV = Path(__file__).resolve().parent / ".venv-mlflow"
-MLFLOW_REQUIREMENTS = ["mlflow>=3,<4"]
 EXPERIMENT = "bench"
 METRIC = "loss"
 N_KEYS = 10  # params p0..p9 and metrics m0..m9 per run
@@ -120,11 +125,115 @@ def run_specs(start: int, stop: int) -> list[RunSpec]:
     return [run_spec(i) for i in range(start, stop)]
 
 
-def expected_search(count: int) -> tuple[int, list[str]]:
-    """How many of the first `count` runs match FILTER, and the names ORDER puts first."""
+def expected_search(count: int) -> tuple[int, list[list[Any]]]:
+    """How many of the first `count` runs match FILTER, and the runs ORDER puts first.
+
+    Each run as [name, params, metrics], as the search workers return them.
+    """
     specs = [s for s in run_specs(0, count) if s[2]["m0"] > 0.5 and s[1]["p0"] == "a"]
     specs.sort(key=lambda s: s[2]["m1"], reverse=True)
-    return len(specs), [name for name, _, _ in specs[:MAX_RESULTS]]
+    return len(specs), [list(spec) for spec in specs[:MAX_RESULTS]]
+
+
+# --- checking the values each side returned ------------------------------------------------------
+
+SHOWN = 5  # differences shown before giving up
+
+
+def history_differences(got: list[list[Any]], logged: list[list[Any]]) -> list[str]:
+    """How a metric's history as read back differs from the logged [step, value] pairs."""
+    problems = []
+    if len(got) != len(logged):
+        problems.append(f"{len(got):,} values read back, {len(logged):,} logged")
+    problems += [
+        f"step {want[0]}: read back {have}, logged {want}"
+        for have, want in zip(got, logged, strict=False)
+        if have != want
+    ]
+    return problems
+
+
+def runs_differences(got: dict[str, list[Any]], want: dict[str, list[Any]]) -> list[str]:
+    """How runs as read back (name -> [params, metrics]) differ from those expected."""
+    problems = [f"run {n} missing" for n in sorted(want.keys() - got.keys())]
+    problems += [f"run {n} unexpected" for n in sorted(got.keys() - want.keys())]
+    for name in sorted(want.keys() & got.keys()):
+        for kind, have, expected in zip(("params", "metrics"), got[name], want[name], strict=True):
+            for key in sorted(have.keys() | expected.keys()):
+                a, b = have.get(key), expected.get(key)
+                if a != b:
+                    problems.append(f"run {name} {kind}.{key}: {a!r}, expected {b!r}")
+    return problems
+
+
+def found_differences(got: list[list[Any]], want: list[list[Any]]) -> list[str]:
+    """How a search's runs ([name, params, metrics], in order) differ from those expected."""
+    names, wanted = [r[0] for r in got], [r[0] for r in want]
+    problems = [] if names == wanted else [f"names {names[:3]}..., expected {wanted[:3]}..."]
+    as_dict = {r[0]: r[1:] for r in got}
+    return problems + runs_differences(as_dict, {r[0]: r[1:] for r in want})
+
+
+def require_same(what: str, problems: list[str]) -> None:
+    """Stop the benchmark, loudly, when values read back differ: its timings are void."""
+    if problems:
+        shown = "\n  ".join(problems[:SHOWN])
+        more = f"\n  ... and {len(problems) - SHOWN:,} more" if len(problems) > SHOWN else ""
+        raise SystemExit(f"VALUES DIFFER, {what}:\n  {shown}{more}\nThe benchmark is void.")
+
+
+def logged_history(values: int) -> list[list[Any]]:
+    return [[step, value] for step, value in enumerate(metric_values(values))]
+
+
+def expected_runs(count: int) -> dict[str, list[Any]]:
+    return {name: [params, metrics] for name, params, metrics in run_specs(0, count)}
+
+
+def check_log_result(where: str, name: str, result: dict[str, Any]) -> None:
+    """A logging worker's history against what was logged (floors return none)."""
+    if "history" in result:
+        problems = history_differences(result["history"], logged_history(result["values"]))
+        require_same(f"{where}: {name} read back", problems)
+
+
+def check_runs_result(where: str, name: str, result: dict[str, Any], s: Sizes) -> None:
+    """A runs worker's created runs and search results against what was logged and expected."""
+    want = expected_runs(result["runs"])
+    require_same(f"{where}: {name} runs read back", runs_differences(result["created"], want))
+    for key, count in (("search", s.runs), ("search_large", s.grow_to)):
+        if key in result:
+            _, top = expected_search(count)
+            problems = found_differences(result[key]["found"], top)
+            require_same(f"{where}: {name} {key} over {count:,} runs", problems)
+
+
+def compare_sides(logging: Results, runs: Results) -> list[str]:
+    """Shipyard's values beside MLflow's, directly (each was also checked against the truth)."""
+    lines = []
+    for place in logging:
+        ship_log, ship_runs = logging[place]["shipyard_log"][0], runs[place]["shipyard_runs"][0]
+        for other in ("mlflow_log_metric", "mlflow_log_batch"):
+            if other not in logging[place]:
+                continue
+            theirs = logging[place][other][0]["history"]
+            ours = ship_log["history"][: len(theirs)]
+            require_same(f"{place}: Shipyard vs {other}", history_differences(ours, theirs))
+            lines.append(f"{place}: {other}'s {len(theirs):,} (step, value) pairs")
+        if "mlflow_runs" not in runs[place]:
+            continue
+        mlf = runs[place]["mlflow_runs"][0]
+        common = ship_runs["created"].keys() & mlf["created"].keys()
+        ours_created = {n: ship_runs["created"][n] for n in common}
+        problems = runs_differences(ours_created, {n: mlf["created"][n] for n in common})
+        require_same(f"{place}: Shipyard vs MLflow created runs", problems)
+        lines.append(f"{place}: the params and metrics of {len(common):,} created runs")
+        for key in ("search", "search_large"):
+            if key in mlf and key in ship_runs:
+                problems = found_differences(ship_runs[key]["found"], mlf[key]["found"])
+                require_same(f"{place}: Shipyard vs MLflow {key}", problems)
+                lines.append(f"{place}: the {len(mlf[key]['found'])} runs {key} returned")
+    return lines
 
 
 # --- measuring ---------------------------------------------------------------------------------
@@ -237,7 +346,7 @@ def shipyard_log(folder: str, values: int, profile: bool = False) -> dict[str, A
             run.log_metric(METRIC, value, step=step)
         run.end()
     spent = _since(start)
-    stored = len(ws.runs.metric_history(run.uid, METRIC))
+    history = [[p.step, p.value] for p in ws.runs.metric_history(run.uid, METRIC)]
     path = _shipyard_db(ws)
     ws.close()
     empty = shipyard.connect(Path(folder) / "empty")
@@ -246,7 +355,8 @@ def shipyard_log(folder: str, values: int, profile: bool = False) -> dict[str, A
     return {
         **spent,
         "values": values,
-        "stored": stored,
+        "stored": len(history),
+        "history": history,
         "bytes": checkpointed_bytes(path),
         "empty_bytes": checkpointed_bytes(empty_path),
         "tables": table_bytes(path),
@@ -255,13 +365,12 @@ def shipyard_log(folder: str, values: int, profile: bool = False) -> dict[str, A
 
 
 def shipyard_search(ws: Any, calls: int) -> dict[str, Any]:
-    times, names = [], []
+    times, found = [], []
     for _ in range(calls):
         start = _clock()
         found = ws.runs.search(FILTER, [ORDER], max_results=MAX_RESULTS, experiment=EXPERIMENT)
         times.append(_since(start))
-        names = [info.name for info in found]
-    return {"times": times, "names": names}
+    return {"times": times, "found": [[i.name, i.params, i.metrics] for i in found]}
 
 
 def shipyard_create(ws: Any, specs: list[RunSpec], profiler: Profiler) -> dict[str, float]:
@@ -324,6 +433,7 @@ def shipyard_runs(
     ws.runs.create_experiment(EXPERIMENT)
     result: dict[str, Any] = {"runs": runs}
     result["create"] = shipyard_create(ws, specs, phases["create"])
+    result["created"] = {i.name: [i.params, i.metrics] for i in ws.runs.runs(EXPERIMENT)}
     with phases["search"].section():
         result["search"] = shipyard_search(ws, calls)
     if grow_to > runs:
@@ -418,6 +528,12 @@ def _mlflow_db() -> Path:
     return Path(os.environ["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///"))
 
 
+def _mlflow_history(client: Any, run_id: str) -> list[list[Any]]:
+    """The run's stored values of METRIC as [step, value], by step (read untimed)."""
+    points = client.get_metric_history(run_id, METRIC)
+    return sorted([m.step, m.value] for m in points)
+
+
 def mlflow_log_metric(folder: str, values: int) -> dict[str, Any]:
     """Step 1: MlflowClient.log_metric one by one (each call writes and commits)."""
     client, experiment_id, version = _mlflow_experiment()
@@ -427,8 +543,9 @@ def mlflow_log_metric(folder: str, values: int) -> dict[str, Any]:
     for step, value in enumerate(data):
         client.log_metric(run_id, METRIC, value, timestamp=int(time.time() * 1000), step=step)
     spent = _since(start)
-    stored = len(client.get_metric_history(run_id, METRIC))
-    return {**spent, "values": values, "stored": stored, "version": version}
+    history = _mlflow_history(client, run_id)
+    return {**spent, "values": values, "stored": len(history), "history": history,
+            "version": version}  # fmt: skip
 
 
 def mlflow_log_batch(folder: str, values: int) -> dict[str, Any]:
@@ -444,10 +561,10 @@ def mlflow_log_batch(folder: str, values: int) -> dict[str, Any]:
     for batch in batches:
         client.log_batch(run_id, metrics=batch)
     spent = _since(start)
-    stored = len(client.get_metric_history(run_id, METRIC))
+    history = _mlflow_history(client, run_id)
     path = _mlflow_db()
-    return {**spent, "values": values, "stored": stored, "version": version,
-            "bytes": checkpointed_bytes(path)}  # fmt: skip
+    return {**spent, "values": values, "stored": len(history), "history": history,
+            "version": version, "bytes": checkpointed_bytes(path)}  # fmt: skip
 
 
 def _mlflow_create(client: Any, experiment_id: str, specs: list[RunSpec]) -> None:
@@ -464,15 +581,30 @@ def _mlflow_create(client: Any, experiment_id: str, specs: list[RunSpec]) -> Non
 
 
 def mlflow_search(client: Any, experiment_id: str, calls: int) -> dict[str, Any]:
-    times, names = [], []
+    times, found = [], []
     for _ in range(calls):
         start = _clock()
         found = client.search_runs(
             [experiment_id], filter_string=FILTER, order_by=[ORDER], max_results=MAX_RESULTS
         )
         times.append(_since(start))
-        names = [run.info.run_name for run in found]
-    return {"times": times, "names": names}
+    return {"times": times, "found": [_mlflow_content(run) for run in found]}
+
+
+def _mlflow_content(run: Any) -> list[Any]:
+    return [run.info.run_name, dict(run.data.params), dict(run.data.metrics)]
+
+
+def _mlflow_created(client: Any, experiment_id: str) -> dict[str, list[Any]]:
+    """Every run of the experiment as name -> [params, latest metrics] (read untimed)."""
+    created: dict[str, list[Any]] = {}
+    token = None
+    while True:
+        page = client.search_runs([experiment_id], max_results=1000, page_token=token)
+        created.update({run.info.run_name: _mlflow_content(run)[1:] for run in page})
+        token = page.token
+        if not token:
+            return created
 
 
 def mlflow_runs(
@@ -488,11 +620,13 @@ def mlflow_runs(
     if per_run * runs > MLFLOW_CREATE_BUDGET:
         # Too slow to create them all: no search either, a sample would not compare.
         result.update(runs=sample, create=None, create_estimate=per_run * runs)
+        result["created"] = _mlflow_created(client, experiment_id)
         result["grow_estimate"] = per_run * (grow_to - sample)
         return result
     with timer.section():
         _mlflow_create(client, experiment_id, run_specs(sample, runs))
     result.update(runs=runs, create=timer.result())
+    result["created"] = _mlflow_created(client, experiment_id)
     per_run = timer.wall / runs
     result["search"] = mlflow_search(client, experiment_id, calls)
     have = result["runs"]
@@ -552,11 +686,6 @@ def run_worker(python: Path | str, name: str, base: Path, **kwargs: Any) -> dict
     return result
 
 
-def ensure_mlflow(venv: Path) -> tuple[Path | None, str]:
-    """MLflow's interpreter (making its environment on first use), or None and why not."""
-    return ensure_peer(venv, MLFLOW_REQUIREMENTS, "import mlflow; print(mlflow.__version__)")
-
-
 def filesystem(path: Path) -> str:
     """The filesystem type `path` lives on, from /proc/mounts (longest matching mount point)."""
     best, kind = "", "?"
@@ -611,6 +740,7 @@ def measure_logging(plan: Plan) -> Results:
         for i in range(plan.repeat):
             for name, python, kwargs in sides if i % 2 == 0 else sides[::-1]:
                 result = run_worker(python, name, base, **kwargs)
+                check_log_result(place, name, result)
                 results[place].setdefault(name, []).append(result)
                 per_value = result["wall"] / result["values"] * 1e6
                 print(f"  {place:5} run {i + 1}/{plan.repeat} {name:18} {per_value:9.1f} µs/value"
@@ -635,6 +765,7 @@ def measure_runs(plan: Plan) -> Results:
         for i in range(plan.repeat_expensive):
             for name, python, kwargs in sides if i % 2 == 0 else sides[::-1]:
                 result = run_worker(python, name, base, calls=plan.search_calls, **kwargs)
+                check_runs_result(place, name, result, s)
                 results[place].setdefault(name, []).append(result)
                 created = result["create"] or result["sample"]
                 print(f"  {place:5} run {i + 1}/{plan.repeat_expensive} {name:13} created "
@@ -701,7 +832,7 @@ def print_logging(results: Results, plan: Plan) -> None:
         print(f"{label:42}{cells}   {results[places[0]][name][0]['values']:,}")
     for place in places:
         stored = {n: sorted({r["stored"] for r in runs}) for n, runs in results[place].items()}
-        print(f"  values read back ({place}): " + ", ".join(f"{n} {v}" for n, v in stored.items()))
+        print(f"  rows stored ({place}): " + ", ".join(f"{n} {v}" for n, v in stored.items()))
     if "mlflow_log_metric" in results[places[0]]:
         print(f"  MLflow log_metric is measured on {plan.sizes.mlflow_values:,} values and "
               f"reported per value (extrapolated to {plan.sizes.values:,})")  # fmt: skip
@@ -739,9 +870,9 @@ def _search_first(runs: list[dict[str, Any]], key: str) -> float:
     return med([r[key]["times"][0]["wall"] for r in runs])
 
 
-def _names_match(runs: list[dict[str, Any]], key: str, expected: list[str]) -> str:
-    ok = all(r[key]["names"] == expected for r in runs)
-    return "yes" if ok else f"NO (got {runs[0][key]['names'][:3]}...)"
+def _found_match(runs: list[dict[str, Any]], key: str, expected: list[list[Any]]) -> str:
+    ok = all(not found_differences(r[key]["found"], expected) for r in runs)
+    return "yes" if ok else "NO"
 
 
 def print_runs(results: Results, plan: Plan) -> None:
@@ -797,21 +928,23 @@ def _print_search(
     count: int,
     ship: list[dict[str, Any]],
     mlf: list[dict[str, Any]] | None,
-    expected: list[str],
+    expected: list[list[Any]],
     goal: str,
 ) -> None:
     if key not in ship[0]:
         return
     ship_s = _search_median(ship, key)
     print(f"  search {count:,} runs, Shipyard: {ship_s * 1e3:9.1f} ms "
-          f"(first call {_search_first(ship, key) * 1e3:.1f} ms); expected 100 runs in order: "
-          f"{_names_match(ship, key, expected)}")  # fmt: skip
+          f"(first call {_search_first(ship, key) * 1e3:.1f} ms); the expected runs, in "
+          f"order, values equal: "
+          f"{_found_match(ship, key, expected)}")  # fmt: skip
     measured = mlf and key in mlf[0]
     if mlf and measured:
         mlf_s = _search_median(mlf, key)
         print(f"  search {count:,} runs, MLflow:   {mlf_s * 1e3:9.1f} ms "
-              f"(first call {_search_first(mlf, key) * 1e3:.1f} ms); expected 100 runs in order: "
-              f"{_names_match(mlf, key, expected)}")  # fmt: skip
+              f"(first call {_search_first(mlf, key) * 1e3:.1f} ms); the expected runs, in "
+              f"order, values equal: "
+              f"{_found_match(mlf, key, expected)}")  # fmt: skip
     elif mlf:
         print(f"  search {count:,} runs, MLflow:   not measured (it has {mlf[0]['runs']:,} runs)")
     if goal == "search" and mlf and measured:
@@ -957,7 +1090,8 @@ def print_header(plan: Plan, version: str) -> None:
           f"(MLflow sample {s.mlflow_sample:,}); grow to {s.grow_to:,}; seed {SEED}")  # fmt: skip
     for place, base in plan.places.items():
         print(f"place {place}: {base} ({filesystem(base)})")
-    print(f"mlflow: {version}; sqlite {sqlite3.sqlite_version}; python {sys.version.split()[0]}")
+    print(f"MLflow environment: {version}; sqlite {sqlite3.sqlite_version}; "
+          f"python {sys.version.split()[0]}")  # fmt: skip
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}", flush=True)
 
 
@@ -983,7 +1117,7 @@ def main() -> None:
         return
     mlflow, version = (None, "skipped (--skip-mlflow)")
     if not args.skip_mlflow:
-        mlflow, version = ensure_mlflow(MLFLOW_VENV)
+        mlflow, version = ensure_peer(MLFLOW)
     places = {"disk": Path(tempfile.gettempdir())}
     if not args.no_tmpfs and TMPFS.is_dir():
         places["tmpfs"] = TMPFS
@@ -1001,6 +1135,11 @@ def main() -> None:
     logging = measure_logging(plan)
     print("\nsteps 2-4: runs")
     runs = measure_runs(plan)
+    print("\nvalues read back: every side's metric history, created runs (params and latest")
+    print("metrics) and search results equal what was logged and expected (checked as each")
+    print("worker returned); Shipyard's also equal MLflow's, compared directly:")
+    for line in compare_sides(logging, runs) or ["(MLflow skipped: nothing to compare with)"]:
+        print(f"  {line}")
     print_logging(logging, plan)
     print_sizes(logging, plan)
     print_runs(runs, plan)

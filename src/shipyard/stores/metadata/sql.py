@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,16 @@ class SqlMetadataStore(MetadataStore):
         )
 
     # -- transactions -------------------------------------------------------------
+
+    def transaction(self) -> AbstractContextManager[sa.Connection]:
+        """One unit of work that writes (the stores that share this database use it):
+        committed as a whole when the block ends, rolled back if it raises; on SQLite it
+        holds the write lock from its first statement."""
+        return self._write()
+
+    def reading(self) -> AbstractContextManager[sa.Connection]:
+        """A read-only transaction: a consistent view of the database."""
+        return self._read()
 
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:

@@ -8,6 +8,9 @@ scripts/setup.sh dev,postgres,redis
 # Capital Bikeshare for the guardrail tests ships in ISLP, whose own imports need torch:
 # only its data file is read, so it is installed without dependencies.
 .venv/bin/python -m pip install --quiet --no-deps "ISLP==0.6.0"
+# XGBoost's flavor and experiment are tested too: the CPU-only wheel (xgboost-cpu, about
+# 6 MB; xgboost's is about 130 MB and pulls NVIDIA NCCL), unless some xgboost is installed.
+.venv/bin/python -c "import xgboost" 2>/dev/null || .venv/bin/python -m pip install --quiet "xgboost-cpu>=2.1"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy

@@ -89,23 +89,32 @@ class SqlJobStore(JobStore):
             raise InvalidInput("A lease must be longer than zero.")
         now = now or _now()
         c = jobs.c
-        waiting = sa.and_(c.state == "queued", c.available_at <= now)
-        abandoned = sa.and_(
-            c.state == "running", c.lease_expires_at < now, c.attempts < c.max_attempts
-        )
-        pick = (
+        kinds = list(kinds)
+        # Two picks, each an index range in claim order: a job whose worker died first (there
+        # are at most as many running jobs as workers), else the next queued one.
+        abandoned = (
             sa.select(c.id)
             .where(
-                c.kind.in_(list(kinds)),
-                sa.or_(waiting, abandoned),
-                sa.or_(c.expires_at.is_(None), c.expires_at > now, c.state == "running"),
+                c.kind.in_(kinds), c.state == "running", c.lease_expires_at < now,
+                c.attempts < c.max_attempts,
+            )
+            .limit(1)
+            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite serialises writers
+        )  # fmt: skip
+        waiting = (
+            sa.select(c.id)
+            .where(
+                c.kind.in_(kinds), c.state == "queued", c.available_at <= now,
+                sa.or_(c.expires_at.is_(None), c.expires_at > now),
             )
             .order_by(c.priority.desc(), c.available_at, c.id)
             .limit(1)
-            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite serialises writers
-        )
+            .with_for_update(skip_locked=True)
+        )  # fmt: skip
         with self._meta.transaction() as conn:
-            found = conn.execute(pick).scalar_one_or_none()
+            found = conn.execute(abandoned).scalar_one_or_none()
+            if found is None:
+                found = conn.execute(waiting).scalar_one_or_none()
             if found is None:
                 return None
             row = conn.execute(

@@ -216,8 +216,10 @@ jobs = sa.Table(
     sa.Column("created_by", sa.String(128), nullable=False),
     sa.Column("started_at", UTCDateTime),
     sa.Column("finished_at", UTCDateTime),
-    sa.Index("ix_jobs_claim", "kind", "state", "available_at"),
 )
+# Claim order within (kind, state): highest priority, then oldest, then first enqueued.
+sa.Index("ix_jobs_claim", jobs.c.kind, jobs.c.state, jobs.c.priority.desc(), jobs.c.available_at,
+         jobs.c.id)  # fmt: skip
 
 TABLES = (
     versions,

@@ -44,7 +44,12 @@ def upgrade() -> None:
         sa.Column("started_at", UTCDateTime),
         sa.Column("finished_at", UTCDateTime),
     )
-    op.create_index("ix_jobs_claim", "jobs", ["kind", "state", "available_at"])
+    # Claim order within (kind, state): highest priority, then oldest, then first enqueued.
+    op.create_index(
+        "ix_jobs_claim",
+        "jobs",
+        ["kind", "state", sa.text("priority DESC"), "available_at", "id"],
+    )
 
 
 def downgrade() -> None:

@@ -60,10 +60,13 @@ def test_create_stores_a_reproducible_split(
     assert any("'oo'" in w for w in split.warnings)
     assert not any("'jfk'" in w for w in split.warnings)
     assert workspace.splits.get("flights").ref == split.ref
+    # The same plan again is the same split, not a new latest version.
+    assert workspace.splits.create("flights@1", PLAN).ref == split.ref
+    assert workspace.splits.get("flights").ref == split.ref
     assert workspace.lineage(split.ref).datasets == ("dataset:flights@1",)
     assert workspace.splits.reproduce(split.ref) == split
-    again = workspace.splits.create("flights@1", PLAN)
-    assert again.version == 2 and dict(again.row_ids_hash) == dict(split.row_ids_hash)
+    other = workspace.splits.create("flights@1", {**PLAN, "seed": 12})
+    assert other.version == 2 and dict(other.row_ids_hash) != dict(split.row_ids_hash)
 
 
 def test_a_split_that_no_longer_reproduces_is_refused(
@@ -117,14 +120,24 @@ def test_a_clean_dataset_passes_the_leakage_check(
 def test_copied_rows_across_sets_are_caught(
     workspace: shipyard.Workspace, flights: pd.DataFrame
 ) -> None:
-    register(workspace, flights.drop(columns=["dep_delay"]))
+    # 2,000 rows copied under a new id, at the same time: the same events twice. (A copy that
+    # kept its id would be hashed to its original's set: ids keep rows together.)
+    copies = flights.sample(2_000, random_state=5).assign(flight=lambda f: f["flight"] + 100_000)
+    data = pd.concat([flights, copies], ignore_index=True).drop(columns=["dep_delay"])
+    register(workspace, data)
     split = workspace.splits.create("flights", {**PLAN, "dedupe": False})
     assignment = workspace.splits.assignment(split)
-    assert assignment.dtype == np.int8 and len(assignment) == len(flights)
+    assert assignment.dtype == np.int8 and len(assignment) == len(data)
     report = workspace.splits.leakage_report(split)
-    # Without dedupe, same-schedule flights with equal features land on both sides.
+    # Without dedupe, copies land on both sides of a split: always an error.
     exact = report.of_kind("exact_duplicates")
     assert all(f.rows > 0 for f in exact)
+    across = [f for f in exact if f.sets[0] == "training"]
+    assert across and all(f.severity == "error" for f in across)
+    assert sum(f.rows for f in across) <= len(copies)
+    # Different flights that happen to share every feature are reported apart, with a share.
+    for finding in report.of_kind("equal_features"):
+        assert "share" in finding.details
 
 
 def test_bad_plans_and_refs(workspace: shipyard.Workspace, flights: pd.DataFrame) -> None:

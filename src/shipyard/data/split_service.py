@@ -8,6 +8,7 @@ split again from the plan and the dataset and checks that every set matches.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import IntegrityError, InvalidInput
-from shipyard.lineage import Lineage
+from shipyard.lineage import Lineage, hash_bytes
 from shipyard.stores.metadata.base import VersionRecord
 from shipyard.types import Ref
 
@@ -121,11 +122,23 @@ class SplitService:
             "warnings": list(result.warnings),
             "assignment": stored.digest,
         }
-        record, _ = self._metadata.create_version(
-            KIND, name or version.name, created_by=self._principal, attributes=attributes
+        # The same plan on the same dataset version draws the same sets: that is the split
+        # already stored, not a new version that would silently become the latest.
+        same = hash_bytes(
+            json.dumps([attributes["dataset"], attributes["plan"], stored.digest], sort_keys=True,
+                       default=str).encode()
+        )  # fmt: skip
+        record, created = self._metadata.create_version(
+            KIND,
+            name or version.name,
+            created_by=self._principal,
+            content_hash=same,
+            attributes=attributes,
+            reuse_same_content=True,
         )
         split = Split.from_record(record)
-        self._metadata.put_lineage(split.ref, Lineage(datasets=(str(version.ref),)))
+        if created:
+            self._metadata.put_lineage(split.ref, Lineage(datasets=(str(version.ref),)))
         return split
 
     def get(self, ref: str | Ref | Split, version: int | None = None) -> Split:

@@ -14,4 +14,6 @@ scripts/setup.sh dev,postgres,redis
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
-.venv/bin/pytest "$@"
+# One worker per core (SHIPYARD_TEST_WORKERS to change; 0 runs in this process); a test
+# file stays on one worker, so its module fixtures are built once.
+.venv/bin/pytest -n "${SHIPYARD_TEST_WORKERS:-auto}" --dist loadfile "$@"

@@ -4,7 +4,10 @@ The scenario's definitions (``scenario/``: feature views and the pipeline's
 configuration) are copied into the folder so a user can read and edit them;
 the data is registered as versioned datasets (identical content reuses the
 version), a data-quality baseline is made once, and the standard pipeline runs
-with its cache, so a second run in the same folder takes every step from it.
+with its cache. A second run in the same folder takes every step up to the
+evaluation from it; the gate and registration run again once (production now
+exists, and is this very candidate, so the gate passes it and registration
+reuses the version), and a third run takes every step from the cache.
 """
 
 from __future__ import annotations

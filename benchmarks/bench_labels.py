@@ -267,10 +267,11 @@ def run_size(n_items: int, args: argparse.Namespace, crowdkit: str | None, folde
               f"vote equal on {same['mv_clear_agreement']:.2%} of the {same['mv_clear']:.1%} "
               "of items Shipyard's vote does not tie")  # fmt: skip
         for method in METHODS:
-            ratio = median(runs["crowdkit"], method, "wall") / median(
-                runs["shipyard"], method, "wall"
+            wall, cpu = (
+                median(runs["crowdkit"], method, k) / median(runs["shipyard"], method, k)
+                for k in ("wall", "cpu")
             )
-            print(f"  {method}: crowd-kit / Shipyard wall {ratio:.1f}x")
+            print(f"  {method}: crowd-kit / Shipyard {wall:.1f}x wall, {cpu:.1f}x CPU")
         iterations = runs["shipyard"][0]["dawid_skene"]["iterations"]
         print(f"  Shipyard's Dawid-Skene: {iterations} EM iterations; load average "
               f"{runs['shipyard'][-1]['load']:.2f}")  # fmt: skip

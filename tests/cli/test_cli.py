@@ -52,6 +52,7 @@ def test_init_and_info_in_an_empty_folder(tmp_path: Path) -> None:
         "latest_metrics": 0,
         "tags": 0,
         "run_artifacts": 0,
+        "jobs": 0,
     }
     table = run("info", cwd=tmp_path)
     assert table.returncode == 0 and "metadata (sqlite)" in table.stdout

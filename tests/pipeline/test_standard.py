@@ -84,7 +84,7 @@ def test_better_model_becomes_production_and_a_worse_one_is_refused(
     lineage = production.lineage
     assert lineage["feature_views"] == ["carrier_daily@1", "weather@1"]
     assert lineage["feature_service"] == "delay@1"
-    assert lineage["split"] == "split:delay@2"
+    assert lineage["split"] == "split:delay@1"  # the same training set and plan: the same split
     assert lineage["build_id"] == better.build_id
     assert production.tags["refused_features"] == "dep_delay"
     assert ws.models.tags("delay", 2)["gate"] == "passed"
@@ -113,7 +113,7 @@ def test_better_model_becomes_production_and_a_worse_one_is_refused(
     for expected in (
         "dataset:flights@1",
         "weather@1",
-        "split:delay@2",
+        "split:delay@1",
         better.build_id,
         "approved",
     ):

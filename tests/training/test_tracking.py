@@ -77,12 +77,13 @@ def test_round_trip_through_the_workspace(workspace: Workspace, tmp_path: Path) 
         figure = run.log_figure(FakeFigure(), "plots/roc.svg")
         run.note("first try")
     info = workspace.runs.get_run(run.uid)
-    assert (info.experiment, info.name, info.status, info.record) == (
+    assert (info.experiment, info.name, info.status, info.record["seed"]) == (
         "churn",
         "hgb",
         "finished",
-        {"seed": 7},
+        7,
     )
+    assert "packages_sha256" in info.record  # recorded by itself, beside what was given
     assert info.params == {"model": "hgb", "lr": "0.1", "layers": "[1, 2]", "learning rate": "0.1"}
     assert info.metrics == {"loss": 0.5, "auc": 0.75, "val auc": 0.7}
     assert info.tags == {"team": "fraud"} and info.notes == "first try"
@@ -185,7 +186,7 @@ def test_a_killed_process_leaves_its_run_recorded_as_running(
     )
     assert done.returncode == 9, done.stderr
     info = workspace.runs.get_run(done.stdout.strip())
-    assert (info.status, info.name, info.record) == ("running", "child", {"seed": 1})
+    assert (info.status, info.name, info.record["seed"]) == ("running", "child", 1)
     assert (info.params, info.metrics) == ({"lr": "0.1"}, {"loss": 0.5})
 
 

@@ -126,7 +126,9 @@ def _copy_run(tracker: Tracker, client: Any, experiment: str, run: Any, uri: str
 
 
 def _imported_ids(tracker: Tracker) -> set[str]:
-    found = tracker.search(max_results=10**9)
+    from shipyard.training.tracking.tracker import MAX_SEARCH_RESULTS
+
+    found = tracker.search(max_results=MAX_SEARCH_RESULTS)
     return {str(r.record["mlflow_run_id"]) for r in found if "mlflow_run_id" in r.record}
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import shlex
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -66,14 +69,48 @@ def _report(out: Console, result: Any, folder: Path) -> None:
     if version:
         ref = f"model:{version['model']}@{version['version']}"
         out.print(f"Registered [bold]{ref}[/bold] (aliases: {', '.join(version['aliases'])})")
-        home = f"--home {folder}"
+        command, activate = shipyard_command()
+        home = f"--home {shlex.quote(str(folder))}"
         runs = " ".join(r[:12] for r in training["runs"].values())
         out.print("\nLook further:")
-        out.print(f"  shipyard {home} runs compare {runs}")
-        out.print(f"  shipyard {home} lineage {ref}")
-        out.print(f"  shipyard {home} models show {version['model']}")
-        out.print(f"  shipyard {home} features show weather")
-        out.print(f"  shipyard {home} pipeline show {result.run.build_id}")
+        if command != "shipyard":
+            where = "not on your PATH" if shutil.which("shipyard") is None else "another one"
+            tip = f" (or `source {shlex.quote(str(activate))}` first, then `shipyard`)"
+            out.print(
+                f"  (`shipyard` is {where}: run these as printed"
+                f"{tip if activate is not None else ''})",
+                markup=False,
+                highlight=False,
+            )
+        for rest in (
+            f"runs compare {runs}",
+            f"lineage {ref}",
+            f"models show {version['model']}",
+            "features show weather",
+            f"pipeline show {result.run.build_id}",
+        ):
+            out.print(f"  {command} {home} {rest}", markup=False, highlight=False)
+
+
+def shipyard_command() -> tuple[str, Path | None]:
+    """How to run the ``shipyard`` that is running now: ``shipyard`` when that name on
+    the PATH is this executable, else its full path and the environment's activate
+    script (None when there is none to name).
+
+    The running executable is ``sys.argv[0]`` when it is the console script, else the
+    ``shipyard`` script beside the running interpreter (a virtual environment's bin).
+    """
+    launched = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if launched is None or launched.name != "shipyard" or not launched.is_file():
+        launched = Path(sys.executable).with_name("shipyard")
+        if not launched.is_file():
+            return "shipyard", None
+    running = launched.resolve()
+    found = shutil.which("shipyard")
+    if found is not None and Path(found).resolve() == running:
+        return "shipyard", None
+    activate = Path(os.path.abspath(launched)).with_name("activate")
+    return shlex.quote(os.path.abspath(launched)), activate if activate.is_file() else None
 
 
 def _metrics_table(training: dict[str, Any], evaluation: dict[str, Any]) -> Table:

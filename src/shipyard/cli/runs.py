@@ -32,14 +32,23 @@ def list_runs(
     experiment: str | None = typer.Option(None, help="Only this experiment."),
     filter: str = typer.Option("", "--filter", help="Search filter, e.g. metrics.x > 0.8."),
     order_by: list[str] = typer.Option([], "--order-by", help="Such as 'metrics.x DESC'."),
-    metric: list[str] = typer.Option([], "--metric", help="Metric columns to show."),
+    metric: list[str] = typer.Option(
+        [], "--metric", help="A metric column to show (repeatable; default: up to 4)."
+    ),
     limit: int = limit_option(50),
 ) -> None:
-    """List runs, newest first, filtered and ordered like ws.runs.search()."""
+    """List runs, newest first, filtered and ordered like ws.runs.search().
+
+    A metric named in --order-by is always shown, as the first metric column.
+    """
+    from shipyard.training.tracking.search import parse_order_by
+
     runs = workspace(ctx).runs.search(
         filter, order_by or None, max_results=limit, experiment=experiment
     )
-    shown = metric or sorted({k for r in runs[:limit] for k in r.metrics})[:4]
+    ordered = [t.key for t in parse_order_by(order_by or None) if t.source == "metrics"]
+    chosen = metric or sorted({k for r in runs[:limit] for k in r.metrics})[:4]
+    shown = list(dict.fromkeys([*ordered, *chosen]))
     table = Table(header_style="bold")
     for column in ("run", "experiment", "name", "status", "started", *shown):
         table.add_column(column, overflow="fold", no_wrap=column == "run")

@@ -111,15 +111,12 @@ class SqlJobStore(JobStore):
             .limit(1)
             .with_for_update(skip_locked=True)
         )  # fmt: skip
+        # One statement, one round trip: the first pick, else the second, taken at once.
+        chosen = sa.func.coalesce(abandoned.scalar_subquery(), waiting.scalar_subquery())
         with self._meta.transaction() as conn:
-            found = conn.execute(abandoned).scalar_one_or_none()
-            if found is None:
-                found = conn.execute(waiting).scalar_one_or_none()
-            if found is None:
-                return None
             row = conn.execute(
                 sa.update(jobs)
-                .where(c.id == found)
+                .where(c.id == chosen)
                 .values(
                     state="running",
                     attempts=c.attempts + 1,
@@ -130,7 +127,9 @@ class SqlJobStore(JobStore):
                     started_at=sa.func.coalesce(c.started_at, now),
                 )
                 .returning(*jobs.c)
-            ).one()
+            ).one_or_none()
+        if row is None:
+            return None
         return _job(row)
 
     def heartbeat(self, job: Job, *, lease: timedelta, now: datetime | None = None) -> Job:

@@ -214,7 +214,8 @@ class SplitService:
             id_columns=dataset.id_columns,
             time_column=dataset.time_column,
             group_column=plan.get("group"),
-            feature_columns=_leakage_features(dataset),
+            # The plan's features (stored with every plan: the dataset's when it named none).
+            feature_columns=plan.get("feature_columns") or _leakage_features(dataset),
             known_after=dataset.known_after,
             training_set=training,
             validation_set=_validation_set(found.set_names, training),

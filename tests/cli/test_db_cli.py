@@ -241,3 +241,11 @@ def test_db_check_and_backup_on_postgresql(tmp_path: Path, postgres_url: str) ->
     assert "integrity_check: skipped" in checked.stdout
     refused = pg("db", "backup", "meta.db")
     assert refused.returncode == 2 and "pg_dump" in refused.stderr
+
+
+def test_db_backup_into_a_new_folder_named_with_a_slash(home: Path, tmp_path: Path) -> None:
+    assert db(home, "backup", f"{tmp_path / 'new-backups'}/") == 0
+    [written] = (tmp_path / "new-backups").iterdir()  # a folder was made, not a file
+    assert written.name.startswith("metadata-") and records(written) == records(
+        home / "metadata.db"
+    )

@@ -3,6 +3,7 @@ checks and backups."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -85,17 +86,22 @@ def check(ctx: typer.Context) -> None:
 @app.command(epilog="Example: shipyard db backup backups/   (or: shipyard db backup meta.db)")
 def backup(
     ctx: typer.Context,
-    path: Path = typer.Argument(
-        ..., help="The new file, or a folder to write metadata-<UTC time>.db into."
+    path: str = typer.Argument(
+        ...,
+        help="The new file, or a folder (existing, or named with a trailing /) to write "
+        "metadata-<UTC time>.db into.",
     ),
 ) -> None:
     """Copy the SQLite metadata database consistently, even while others write to it.
 
     Uses SQLite's online backup API. PostgreSQL is refused: use pg_dump.
     """
+    target = Path(path)
+    if path.endswith(("/", os.sep)):  # a folder that does not exist yet: make it
+        target.mkdir(parents=True, exist_ok=True)
     store = _open_store(ctx)
     try:
-        written = store.backup(path)
+        written = store.backup(target)
     finally:
         store.close()
     typer.echo(f"Backed up {store.location} to {written}.")

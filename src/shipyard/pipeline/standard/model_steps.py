@@ -249,8 +249,10 @@ def monitoring_baseline(
     for set_name in ("training", "validation"):
         if set_name not in sets:
             continue
+        # Not "<model>-training": that name holds the joined training table with its roles.
         data = ws.datasets.register(
-            f"{config['model']}-{set_name}", sets[set_name][columns].reset_index(drop=True)
+            f"{config['model']}-reference-{set_name}",
+            sets[set_name][columns].reset_index(drop=True),
         )
         baseline = ws.quality.baseline(str(data.ref))
         made[set_name] = str(baseline.ref)

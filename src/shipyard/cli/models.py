@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from shipyard.cli.context import console, workspace
 from shipyard.errors import InvalidInput
-from shipyard.registry.records import AliasChange, ModelVersion
-from shipyard.registry.service import ModelRegistry
+
+if TYPE_CHECKING:  # the registry imports pandas: only when a models command runs
+    from shipyard.registry.records import AliasChange, ModelVersion
+    from shipyard.registry.service import ModelRegistry
 
 app = typer.Typer(
     help="Registered models: versions, aliases, approvals.",

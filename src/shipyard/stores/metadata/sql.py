@@ -113,6 +113,12 @@ class SqlMetadataStore(MetadataStore):
             if self._is_damage(exc):
                 raise damaged_database(self.location, _first_line(exc)) from None
             raise
+        except UnicodeEncodeError as exc:  # the driver cannot send it: the caller's text
+            raise InvalidInput(
+                f"Text with a lone surrogate ({exc.object[exc.start : exc.end]!r}) cannot be "
+                "stored: it is not valid Unicode.",
+                hint="Pass text decoded from valid UTF-8 (a name, description, tag or value).",
+            ) from None
         finally:
             conn.close()
 

@@ -28,6 +28,7 @@ from shipyard.training.tracking.validate import (
     check_artifact_path,
     check_end_status,
     check_key,
+    check_text,
     metric_step,
     metric_value,
 )
@@ -110,8 +111,8 @@ class Run:
             raise self._ended("log params")
         rows = []
         for key, raw in values.items():
-            text = str(raw)
             check_key(key, "Param key")
+            text = check_text(raw, f"Param {key!r}")
             if self._params.get(key, text) != text:
                 raise Conflict(
                     f"Param {key!r} of run {self.uid} is {self._params[key]!r}; "
@@ -130,7 +131,10 @@ class Run:
         """Queue several tags."""
         if self.status != "running":
             raise self._ended("set tags")
-        rows = [(self.id, check_key(key, "Tag key"), str(value)) for key, value in values.items()]
+        rows = [
+            (self.id, check_key(key, "Tag key"), check_text(value, f"Tag {key!r}"))
+            for key, value in values.items()
+        ]
         self._writer.add_tags(rows)
 
     # -- artifacts and notes (written at once) ------------------------------------------

@@ -29,7 +29,12 @@ from shipyard.training.tracking.compare import RunComparison, compare_runs
 from shipyard.training.tracking.heartbeat import HEARTBEAT_INTERVAL, Heartbeat
 from shipyard.training.tracking.run import Run
 from shipyard.training.tracking.search import compile_filter, parse_order_by
-from shipyard.training.tracking.validate import check_end_status, check_key, check_name
+from shipyard.training.tracking.validate import (
+    check_end_status,
+    check_key,
+    check_name,
+    check_text,
+)
 from shipyard.training.tracking.writer import BatchWriter
 from shipyard.types import check_name as check_experiment_name
 
@@ -256,7 +261,9 @@ class Tracker:
         """Set tags on any run, ended or not."""
         self._writer.flush()
         key = self._store.run_key(_uid(run))
-        rows = [(key.id, check_key(k, "Tag key"), str(v)) for k, v in tags.items()]
+        rows = [
+            (key.id, check_key(k, "Tag key"), check_text(v, f"Tag {k!r}")) for k, v in tags.items()
+        ]
         self._store.log_batch(tags=rows)
 
     def note(self, run: Run | str, text: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from shipyard.errors import InvalidInput
 from shipyard.stores.artifacts import check_relative_path
 from shipyard.stores.tracking.base import ENDED, RunStatus
+from shipyard.unicode_text import lone_surrogate_at
 
 MAX_KEY_LENGTH = 250
 MAX_PATH_LENGTH = 500
@@ -26,13 +27,35 @@ def check_key(key: Any, what: str = "key") -> str:
     >>> check_key("val/auc")
     'val/auc'
     """
-    if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH or _CONTROL.search(key):
+    if (
+        not isinstance(key, str)
+        or not key
+        or len(key) > MAX_KEY_LENGTH
+        or _CONTROL.search(key)
+        or lone_surrogate_at(key) is not None
+    ):
         shown = repr(key) if not isinstance(key, str) or len(key) < 80 else repr(key[:77] + "...")
         raise InvalidInput(
             f"{what} {shown} is not valid.",
             hint=f"Use a string of 1 to {MAX_KEY_LENGTH} characters without control characters.",
         )
     return key
+
+
+def check_text(value: Any, what: str) -> str:
+    """``value`` as text that can be stored (no lone surrogate), for params, tags and notes.
+
+    >>> check_text(0.1, "Param 'lr'")
+    '0.1'
+    """
+    text = str(value)
+    at = lone_surrogate_at(text)
+    if at is not None:
+        raise InvalidInput(
+            f"{what} holds a lone surrogate at position {at}: it is not valid Unicode.",
+            hint="Pass text decoded from valid UTF-8.",
+        )
+    return text
 
 
 def check_name(name: Any) -> str:

@@ -52,6 +52,7 @@ class Job:
     created_by: str
     started_at: datetime | None
     finished_at: datetime | None
+    progress: Any = None  # what a running job last said it is doing (a pipeline's step)
 
     @property
     def done(self) -> bool:

@@ -31,7 +31,7 @@ def all_versions(store: SqlMetadataStore) -> tuple[list[VersionRecord], list[Int
     query = sa.select(*RECORD_COLUMNS).order_by(
         versions.c.kind, versions.c.name, versions.c.version
     )
-    with store._read() as conn:
+    with store.reading() as conn:
         rows = conn.execute(query).all()
     records: list[VersionRecord] = []
     damaged: list[IntegrityError] = []
@@ -61,7 +61,7 @@ def damaged_payloads(store: SqlMetadataStore) -> tuple[int, list[IntegrityError]
     )
     count = 0
     damaged: list[IntegrityError] = []
-    with store._read() as conn:
+    with store.reading() as conn:
         for query, label in sources:
             for *names, raw in conn.execute(query):
                 count += 1
@@ -79,5 +79,5 @@ def all_run_artifacts(store: SqlMetadataStore) -> list[RunArtifact]:
         .join(runs, runs.c.id == run_artifacts.c.run_id)
         .order_by(runs.c.uid, run_artifacts.c.path)
     )
-    with store._read() as conn:
+    with store.reading() as conn:
         return [RunArtifact(*row) for row in conn.execute(query)]

@@ -216,10 +216,190 @@ jobs = sa.Table(
     sa.Column("created_by", sa.String(128), nullable=False),
     sa.Column("started_at", UTCDateTime),
     sa.Column("finished_at", UTCDateTime),
+    # What a running job says it is doing (revision 0006): a pipeline run's current step.
+    sa.Column("progress", JSONType),
 )
 # Claim order within (kind, state): highest priority, then oldest, then first enqueued.
 sa.Index("ix_jobs_claim", jobs.c.kind, jobs.c.state, jobs.c.priority.desc(), jobs.c.available_at,
          jobs.c.id)  # fmt: skip
+
+
+# -- control-plane state (revision 0006) -------------------------------------------------
+# Mutable pointers and state machines, each a current-state row with a ``revision`` that
+# compare-and-set writes check, beside an append-only history. Definitions stay in
+# ``versions``; these tables hold what moves.
+
+# Where each alias of each model points now; version is null once the alias is removed
+# (the row stays, so its revision keeps counting).
+model_aliases = sa.Table(
+    "model_aliases",
+    metadata,
+    sa.Column("model", sa.String(128), primary_key=True),
+    sa.Column("alias", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("updated_by", sa.String(128), nullable=False),
+    sa.Index("ix_model_aliases_version", "model", "version"),
+)
+
+# Every move of every alias, oldest first by id.
+model_alias_events = sa.Table(
+    "model_alias_events",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("alias", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("by", sa.String(128), nullable=False),
+    sa.Index("ix_model_alias_events_alias", "model", "alias", "id"),
+)
+
+# Every review of a model version, oldest first by id; the latest is the approval.
+model_approvals = sa.Table(
+    "model_approvals",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("by", sa.String(128), nullable=False),
+    sa.Index("ix_model_approvals_version", "model", "version", "id"),
+)
+
+# Access state: who is in which group, which policies are attached to whom. One row per
+# fact, so two writers adding different facts never overwrite each other.
+group_members = sa.Table(
+    "group_members",
+    metadata,
+    sa.Column("group_name", sa.String(128), primary_key=True),
+    sa.Column("principal", sa.String(256), primary_key=True),
+    sa.Column("added_at", UTCDateTime, nullable=False),
+    sa.Column("added_by", sa.String(128), nullable=False),
+    sa.Index("ix_group_members_principal", "principal"),
+)
+
+policy_attachments = sa.Table(
+    "policy_attachments",
+    metadata,
+    sa.Column("target_kind", sa.String(16), primary_key=True),  # principal | group
+    sa.Column("target", sa.String(256), primary_key=True),
+    sa.Column("policy", sa.String(128), primary_key=True),
+    sa.Column("attached_at", UTCDateTime, nullable=False),
+    sa.Column("attached_by", sa.String(128), nullable=False),
+)
+
+# The history of those facts: add/remove of a member, attach/detach of a policy.
+access_events = sa.Table(
+    "access_events",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("change", sa.String(16), nullable=False),
+    sa.Column("target_kind", sa.String(16), nullable=False),
+    sa.Column("target", sa.String(256), nullable=False),
+    sa.Column("subject", sa.String(128), nullable=False),  # the group or the policy
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("by", sa.String(128), nullable=False),
+    sa.Index("ix_access_events_target", "target_kind", "target", "id"),
+)
+
+# Serving endpoints (the serving issue fills in spec): one row each, CAS on revision.
+endpoints = sa.Table(
+    "endpoints",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("spec", JSONType, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("updated_by", sa.String(128), nullable=False),
+)
+
+# An endpoint's variants; written with the endpoint's revision bumped in one transaction.
+endpoint_variants = sa.Table(
+    "endpoint_variants",
+    metadata,
+    sa.Column("endpoint", sa.String(128), sa.ForeignKey("endpoints.name", ondelete="CASCADE"),
+              primary_key=True),  # fmt: skip
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("weight", sa.Float, nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),  # primary | shadow
+    sa.Column("spec", JSONType, nullable=False),
+)
+
+# Deployments: a persisted state machine per rollout, CAS on revision.
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("endpoint", sa.String(128), nullable=False),
+    sa.Column("strategy", sa.String(32), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("spec", JSONType, nullable=False),
+    sa.Column("status", JSONType, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("updated_by", sa.String(128), nullable=False),
+    sa.Index("ix_deployments_endpoint", "endpoint", "created_at"),
+)
+
+# Append-only history of endpoints and deployments: each CAS write adds one event.
+control_events = sa.Table(
+    "control_events",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("resource_kind", sa.String(32), nullable=False),  # endpoint | deployment
+    sa.Column("resource", sa.String(128), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("detail", JSONType, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("by", sa.String(128), nullable=False),
+    sa.Index("ix_control_events_resource", "resource_kind", "resource", "id"),
+)
+
+# Who did what to which resource, when, from where, and whether it was allowed.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("principal", sa.String(256), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("resource", sa.String(400), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),  # allowed | denied | failed
+    sa.Column("source", sa.String(200), nullable=False),  # cli, api 1.2.3.4, python...
+    sa.Column("detail", JSONType, nullable=False),
+    sa.Index("ix_audit_log_at", "at"),
+    sa.Index("ix_audit_log_principal", "principal", "at"),
+)
+
+# Interval schedules that `shipyard server` fires as jobs; firing moves next_fire_at
+# with a compare-and-set, so several servers fire each interval once.
+schedules = sa.Table(
+    "schedules",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("job_kind", sa.String(64), nullable=False),
+    sa.Column("payload", JSONType, nullable=False),
+    sa.Column("interval_seconds", sa.Integer, nullable=False),
+    sa.Column("next_fire_at", UTCDateTime, nullable=False),
+    sa.Column("last_fired_at", UTCDateTime),
+    sa.Column("last_job_id", sa.BigInteger),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+)
 
 TABLES = (
     versions,
@@ -233,4 +413,16 @@ TABLES = (
     tags,
     run_artifacts,
     jobs,
+    model_aliases,
+    model_alias_events,
+    model_approvals,
+    group_members,
+    policy_attachments,
+    access_events,
+    endpoints,
+    endpoint_variants,
+    deployments,
+    control_events,
+    audit_log,
+    schedules,
 )

@@ -6,6 +6,7 @@ import abc
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,10 @@ class SqlMetadataStore(MetadataStore):
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = self._create_engine(url)
+        # The connection of the write transaction this thread or task is inside, if any.
+        self._active: ContextVar[sa.Connection | None] = ContextVar(
+            f"shipyard_transaction_{id(self)}", default=None
+        )
 
     # -- what a dialect provides ------------------------------------------------
 
@@ -49,6 +54,11 @@ class SqlMetadataStore(MetadataStore):
     @abc.abstractmethod
     def _insert_ignoring_conflicts(self, table: sa.Table) -> Any:
         """``INSERT ... ON CONFLICT DO NOTHING`` in this dialect."""
+
+    def insert_ignoring_conflicts(self, table: sa.Table) -> Any:
+        """``INSERT ... ON CONFLICT DO NOTHING`` on ``table``, for the stores sharing this
+        database."""
+        return self._insert_ignoring_conflicts(table)
 
     def _lock_for_migration(self, connection: sa.Connection) -> None:
         """Keep two processes from migrating at once (a write transaction may suffice)."""
@@ -74,24 +84,48 @@ class SqlMetadataStore(MetadataStore):
     # -- transactions -------------------------------------------------------------
 
     def transaction(self) -> AbstractContextManager[sa.Connection]:
-        """One unit of work that writes (the stores that share this database use it):
-        committed as a whole when the block ends, rolled back if it raises; on SQLite it
-        holds the write lock from its first statement."""
+        """One unit of work that writes, across records and the typed tables: committed as
+        a whole when the block ends, rolled back if it raises; on SQLite it holds the write
+        lock from its first statement. Every store call made inside the block (by this
+        thread or task) joins it, so several calls commit or fail together:
+
+        >>> with ws.metadata.transaction():  # doctest: +SKIP
+        ...     record, _ = ws.metadata.create_version("model", "delay", created_by="me")
+        ...     ws.metadata.put_lineage(record.ref, lineage)  # both or neither
+        """
         return self._write()
 
     def reading(self) -> AbstractContextManager[sa.Connection]:
-        """A read-only transaction: a consistent view of the database."""
+        """A read-only transaction: a consistent view of the database (inside a
+        :meth:`transaction`, that transaction)."""
         return self._read()
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether this thread or task is inside a :meth:`transaction`."""
+        return self._active.get() is not None
 
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:
+        active = self._active.get()
+        if active is not None:
+            yield active  # join the enclosing unit of work
+            return
         with self._connect() as conn:
             conn.execution_options(**{WRITE_OPTION: True})
             with conn.begin():
-                yield conn
+                token = self._active.set(conn)
+                try:
+                    yield conn
+                finally:
+                    self._active.reset(token)
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
+        active = self._active.get()
+        if active is not None:
+            yield active  # see what the enclosing transaction wrote
+            return
         with self._connect() as conn, conn.begin():
             yield conn
 

@@ -236,7 +236,7 @@ class SqlTrackingStore(TrackingStore):
         now = datetime.now(UTC)
         values = {"name": name, "created_at": now, "created_by": created_by}
         try:
-            with self._meta._write() as conn:
+            with self._meta.transaction() as conn:
                 done = conn.execute(sa.insert(experiments).values(**values))
                 new_id = int(done.inserted_primary_key[0])  # type: ignore[index]
         except SqlIntegrityError:
@@ -247,10 +247,10 @@ class SqlTrackingStore(TrackingStore):
         return Experiment(new_id, name, now, created_by)
 
     def get_or_create_experiment(self, name: str, *, created_by: str) -> Experiment:
-        with self._meta._read() as conn:
+        with self._meta.reading() as conn:
             row = conn.execute(sa.select(experiments).where(experiments.c.name == name)).first()
         if row is None:
-            with self._meta._write() as conn:
+            with self._meta.transaction() as conn:
                 conn.execute(
                     self._insert_experiment.values(
                         name=name, created_at=datetime.now(UTC), created_by=created_by
@@ -259,7 +259,7 @@ class SqlTrackingStore(TrackingStore):
         return self.get_experiment(name)
 
     def get_experiment(self, name: str) -> Experiment:
-        with self._meta._read() as conn:
+        with self._meta.reading() as conn:
             row = conn.execute(sa.select(experiments).where(experiments.c.name == name)).first()
         if row is None:
             raise NotFound(
@@ -268,7 +268,7 @@ class SqlTrackingStore(TrackingStore):
         return Experiment(**row._mapping)
 
     def list_experiments(self) -> list[Experiment]:
-        with self._meta._read() as conn:
+        with self._meta.reading() as conn:
             rows = conn.execute(sa.select(experiments).order_by(experiments.c.name))
             return [Experiment(**row._mapping) for row in rows]
 
@@ -357,7 +357,7 @@ class SqlTrackingStore(TrackingStore):
             self._beat(cursor, [(beat, until, run_id) for run_id in run_ids])
 
     def set_status(self, run_id: int, status: RunStatus, end_time: datetime | None) -> None:
-        with self._meta._write() as conn:
+        with self._meta.transaction() as conn:
             done = conn.execute(
                 sa.update(runs)
                 .where(runs.c.id == run_id, runs.c.status == "running")
@@ -375,7 +375,7 @@ class SqlTrackingStore(TrackingStore):
                 )
 
     def record_artifact(self, run_id: int, path: str, digest: str, size: int) -> None:
-        with self._meta._write() as conn:
+        with self._meta.transaction() as conn:
             conn.execute(
                 self._upsert_artifact.values(run_id=run_id, path=path, digest=digest, size=size)
             )
@@ -383,11 +383,11 @@ class SqlTrackingStore(TrackingStore):
     def append_note(self, run_id: int, text: str) -> None:
         notes = runs.c.notes
         joined = sa.case((notes == "", sa.literal(text)), else_=notes + "\n\n" + text)
-        with self._meta._write() as conn:
+        with self._meta.transaction() as conn:
             conn.execute(sa.update(runs).where(runs.c.id == run_id).values(notes=joined))
 
     def update_record(self, run_id: int, values: Mapping[str, Any]) -> None:
-        with self._meta._write() as conn:
+        with self._meta.transaction() as conn:
             query = sa.select(runs.c.record).where(runs.c.id == run_id).with_for_update()
             record = dict(conn.execute(query).scalar_one())
             record.update(values)
@@ -396,14 +396,14 @@ class SqlTrackingStore(TrackingStore):
     # -- reading runs ---------------------------------------------------------------------
 
     def run_key(self, uid: str) -> RunKey:
-        with self._meta._read() as conn:
+        with self._meta.reading() as conn:
             found = conn.execute(sa.select(runs.c.id).where(runs.c.uid == uid)).scalar()
         if found is None:
             raise _no_run(uid)
         return RunKey(found, uid)
 
     def get_run(self, uid: str) -> RunInfo:
-        with self._meta._read() as conn:
+        with self._meta.reading() as conn:
             found = conn.execute(sa.select(runs.c.id).where(runs.c.uid == uid)).scalar()
             if found is None:
                 raise _no_run(uid)
@@ -425,7 +425,7 @@ class SqlTrackingStore(TrackingStore):
         experiments: Sequence[str] = (),
     ) -> list[RunInfo]:
         query = self._search_query(where, tuple(order_by), tuple(experiments), max_results)
-        with self._meta._read() as conn:
+        with self._meta.reading() as conn:
             ids = list(conn.execute(query).scalars())
             return self._load_runs(conn, ids)
 
@@ -471,7 +471,7 @@ class SqlTrackingStore(TrackingStore):
             .where(metrics.c.run_id == run_id, metrics.c.key == key)
             .order_by(metrics.c.step, metrics.c.timestamp)
         )
-        with self._meta._read() as conn:
+        with self._meta.reading() as conn:
             return [MetricPoint(*row) for row in conn.execute(query)]
 
 

@@ -29,6 +29,7 @@ from shipyard.types import Ref
 if TYPE_CHECKING:
     from shipyard.config import Settings, load_settings
     from shipyard.lineage import CodeVersion, Lineage, code_version, hash_table, new_build_id
+    from shipyard.runtime import Runtime, open_runtime
     from shipyard.training.seeding import seed_everything
     from shipyard.workspace import Workspace, connect
 
@@ -46,6 +47,7 @@ __all__ = [
     "Lineage",
     "NotFound",
     "Ref",
+    "Runtime",
     "SchemaOutOfDate",
     "Settings",
     "ShipyardError",
@@ -57,6 +59,7 @@ __all__ = [
     "hash_table",
     "load_settings",
     "new_build_id",
+    "open_runtime",
     "seed_everything",
 ]
 
@@ -70,6 +73,8 @@ _LAZY = {
     "hash_table": "shipyard.lineage",
     "new_build_id": "shipyard.lineage",
     "seed_everything": "shipyard.training.seeding",
+    "Runtime": "shipyard.runtime",
+    "open_runtime": "shipyard.runtime",
     "Workspace": "shipyard.workspace",
     "connect": "shipyard.workspace",
 }

@@ -1,8 +1,12 @@
-"""The Workspace: settings plus the stores, and the one place where services are wired to them."""
+"""The Workspace: a runtime acting as one principal, and the one place services are wired.
+
+A workspace is cheap: it holds the process's :class:`~shipyard.runtime.Runtime` (the
+stores, opened once) and a principal, and builds each service on first use. Acting as
+someone else is ``ws.as_principal("alice")``, not a second connection.
+"""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -10,11 +14,12 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from shipyard.config import Settings, load_settings
-from shipyard.errors import InvalidConfig
 from shipyard.lineage import Lineage
+from shipyard.runtime import Runtime, prepare_home, runtime_from_settings
 from shipyard.security.names import principal_name
-from shipyard.stale_tmp import remove_stale_tmp
 from shipyard.types import Ref
+
+__all__ = ["Workspace", "WorkspaceInfo", "connect", "open_workspace", "prepare_home"]
 
 if TYPE_CHECKING:
     from shipyard.data.datasets import DatasetService
@@ -45,15 +50,36 @@ class WorkspaceInfo:
 
 
 class Workspace:
-    """Settings, stores and (as later parts land) the services that use them.
+    """The services, acting as one principal over a shared runtime.
 
-    Build one with :func:`shipyard.connect`; close it (or use ``with``) when done.
+    Build one with :func:`shipyard.connect` (which opens a runtime of its own, closed with
+    the workspace), or with ``runtime.workspace(principal)``; creating one opens nothing.
     """
 
-    def __init__(self, settings: Settings, metadata: MetadataStore, artifacts: ArtifactStore):
-        self.settings = settings
-        self.metadata = metadata
-        self.artifacts = artifacts
+    def __init__(
+        self, runtime: Runtime, principal: str | None = None, *, owns_runtime: bool = False
+    ) -> None:
+        self.runtime = runtime
+        self._principal = principal_name(
+            runtime.settings.principal if principal is None else principal
+        )
+        self._owns_runtime = owns_runtime
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    @property
+    def metadata(self) -> MetadataStore:
+        return self.runtime.metadata
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        return self.runtime.artifacts
+
+    def as_principal(self, principal: str) -> Workspace:
+        """This workspace's runtime acting as ``principal`` (no new connection)."""
+        return Workspace(self.runtime, principal)
 
     @cached_property
     def datasets(self) -> DatasetService:
@@ -111,12 +137,11 @@ class Workspace:
         """The feature store: definitions, time travel, materialization, online reads."""
         from shipyard.features.registry import FeatureRegistry
         from shipyard.features.store import FeatureStore
-        from shipyard.stores.online import open_online_store
 
         return FeatureStore(
             FeatureRegistry(self.metadata, principal=self.principal),
             self.datasets,
-            lambda: open_online_store(self.settings.online_url),
+            lambda: self.runtime.online,
             authorize=self.security.require,
             scratch=self.settings.home / "tmp",
             data_roots=self.settings.data_roots,
@@ -140,9 +165,9 @@ class Workspace:
 
     @property
     def principal(self) -> str:
-        """Who this workspace acts as: the principal setting, case-folded (``ALICE`` is
-        ``alice``, and ``PIPELINE`` the pipeline principal)."""
-        return principal_name(self.settings.principal)
+        """Who this workspace acts as (the principal setting unless given), case-folded
+        (``ALICE`` is ``alice``, and ``PIPELINE`` the pipeline principal)."""
+        return self._principal
 
     def lineage(self, ref: str | Ref) -> Lineage:
         """The lineage recorded for ``ref`` (such as ``model:delay@7``; without a version,
@@ -176,9 +201,9 @@ class Workspace:
         )
 
     def close(self) -> None:
-        if "features" in self.__dict__:
-            self.features.close()
-        self.metadata.close()
+        """Close the runtime if this workspace opened it (as :func:`connect` does)."""
+        if self._owns_runtime:
+            self.runtime.close()
 
     def __enter__(self) -> Workspace:
         return self
@@ -213,34 +238,8 @@ def connect(home: str | Path | None = None, **overrides: Any) -> Workspace:
 
 
 def open_workspace(settings: Settings) -> Workspace:
-    """Open a workspace from already validated settings."""
-    from shipyard.stores.artifacts import ArtifactStore
-    from shipyard.stores.metadata import open_metadata_store
-
-    prepare_home(settings.home)
-    remove_stale_tmp(settings.home / "tmp")  # what interrupted work left; best effort
-    artifacts = ArtifactStore(settings.artifact_url)
-    metadata = open_metadata_store(settings.metadata_url)
-    try:
-        metadata.ensure_schema()
-    except BaseException:
-        metadata.close()
-        raise
-    return Workspace(settings, metadata, artifacts)
-
-
-def prepare_home(home: Path) -> None:
-    """Create the home folder and prove it is writable, or say clearly why not."""
-    probe = home / f".write-test-{uuid.uuid4().hex}"
-    try:
-        home.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise InvalidConfig(
-            f"The Shipyard home {home} is not a writable folder ({exc.strerror or exc}).",
-            hint="Set SHIPYARD_HOME (or pass home=) to a folder you can write to.",
-        ) from None
+    """Open a workspace, with a runtime of its own, from already validated settings."""
+    return Workspace(runtime_from_settings(settings), owns_runtime=True)
 
 
 def _pipeline_run_of_build(metadata: MetadataStore, build_id: str) -> str | None:

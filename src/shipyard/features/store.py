@@ -335,9 +335,8 @@ class FeatureStore:
         return found
 
     def close(self) -> None:
-        if self._online is not None:
-            self._online.close()
-            self._online = None
+        """Forget the online store (the runtime that opened it closes it)."""
+        self._online = None
 
 
 def _absolute_paths(definitions: list[Definition], origin: Path) -> list[Definition]:

@@ -359,17 +359,8 @@ class PipelineService:
 
     @contextmanager
     def _acting_as_pipeline(self) -> Iterator[Workspace]:
-        """The caller's workspace settings with the pipeline principal (the same one if it is)."""
-        if self._ws.principal == PIPELINE_PRINCIPAL:
-            yield self._ws
-            return
-        from shipyard.workspace import open_workspace
-
-        acting = open_workspace(replace(self._ws.settings, principal=PIPELINE_PRINCIPAL))
-        try:
-            yield acting
-        finally:
-            acting.close()
+        """The caller's runtime acting as the pipeline principal (the same one if it is)."""
+        yield self._ws.as_principal(PIPELINE_PRINCIPAL)
 
     @contextmanager
     def _scratch(self) -> Iterator[Path]:

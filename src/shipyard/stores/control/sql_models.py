@@ -1,0 +1,144 @@
+"""Model aliases and approvals in their tables: the current pointer per alias, every move,
+every review."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from shipyard.errors import Conflict, NotFound
+from shipyard.stores.control.base import AliasMove, AliasPointer, Review
+from shipyard.stores.control.sql_common import SqlPart, now
+from shipyard.stores.metadata.schema import model_alias_events, model_aliases, model_approvals
+
+_UNSET: Any = ...  # "the caller did not say what it expects"
+
+
+class ModelStateSql(SqlPart):
+    """Aliases (``model_aliases`` + ``model_alias_events``) and ``model_approvals``."""
+
+    def alias(self, model: str, alias: str) -> AliasPointer | None:
+        query = sa.select(model_aliases).where(
+            model_aliases.c.model == model, model_aliases.c.alias == alias
+        )
+        with self._meta.reading() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else AliasPointer(**row._mapping)
+
+    def aliases(self, model: str) -> dict[str, int]:
+        query = (
+            sa.select(model_aliases.c.alias, model_aliases.c.version)
+            .where(model_aliases.c.model == model, model_aliases.c.version.is_not(None))
+            .order_by(model_aliases.c.alias)
+        )
+        with self._meta.reading() as conn:
+            return {alias: version for alias, version in conn.execute(query)}
+
+    def all_aliases(self) -> dict[str, dict[str, int]]:
+        query = (
+            sa.select(model_aliases.c.model, model_aliases.c.alias, model_aliases.c.version)
+            .where(model_aliases.c.version.is_not(None))
+            .order_by(model_aliases.c.model, model_aliases.c.alias)
+        )
+        found: dict[str, dict[str, int]] = {}
+        with self._meta.reading() as conn:
+            for model, alias, version in conn.execute(query):
+                found.setdefault(model, {})[alias] = version
+        return found
+
+    def move_alias(
+        self,
+        model: str,
+        alias: str,
+        version: int | None,
+        *,
+        by: str,
+        expected_version: int | None | object = _UNSET,
+        expected_revision: int | None = None,
+    ) -> AliasPointer:
+        key = (model_aliases.c.model == model, model_aliases.c.alias == alias)
+        with self._meta.transaction() as conn:
+            # Take the row for the rest of the transaction (PostgreSQL; SQLite already holds
+            # the write lock), so the check and the move are one step.
+            row = conn.execute(sa.select(model_aliases).where(*key).with_for_update()).first()
+            current = None if row is None else AliasPointer(**row._mapping)
+            _check_expected(model, alias, current, expected_version, expected_revision)
+            if current is not None and current.version == version:
+                return current  # already there: nothing to record
+            if current is None and version is None:
+                raise NotFound(f"Model {model!r} has never had alias {alias!r}.")
+            revision = (current.revision if current else 0) + 1
+            at = now()
+            values = {"version": version, "revision": revision, "updated_at": at,
+                      "updated_by": by}  # fmt: skip
+            if current is None:
+                conn.execute(sa.insert(model_aliases).values(model=model, alias=alias, **values))
+            else:
+                conn.execute(sa.update(model_aliases).where(*key).values(**values))
+            conn.execute(
+                sa.insert(model_alias_events).values(
+                    model=model, alias=alias, version=version, revision=revision, at=at, by=by
+                )
+            )
+        return AliasPointer(model, alias, version, revision, at, by)
+
+    def alias_history(self, model: str, alias: str) -> list[AliasMove]:
+        events = model_alias_events.c
+        query = (
+            sa.select(events.model, events.alias, events.version, events.revision, events.at,
+                      events.by)  # fmt: skip
+            .where(events.model == model, events.alias == alias)
+            .order_by(events.id)
+        )
+        with self._meta.reading() as conn:
+            return [AliasMove(**row._mapping) for row in conn.execute(query)]
+
+    def add_review(self, model: str, version: int, status: str, comment: str, *, by: str) -> Review:
+        review = Review(model, version, status, comment, now(), by)
+        with self._meta.transaction() as conn:
+            conn.execute(
+                sa.insert(model_approvals).values(
+                    model=model, version=version, status=status, comment=comment,
+                    at=review.at, by=by,
+                )  # fmt: skip
+            )
+        return review
+
+    def reviews(self, model: str, version: int) -> list[Review]:
+        c = model_approvals.c
+        query = (
+            sa.select(c.model, c.version, c.status, c.comment, c.at, c.by)
+            .where(c.model == model, c.version == version)
+            .order_by(c.id)
+        )
+        with self._meta.reading() as conn:
+            return [Review(**row._mapping) for row in conn.execute(query)]
+
+
+def _check_expected(
+    model: str,
+    alias: str,
+    current: AliasPointer | None,
+    expected_version: int | None | object,
+    expected_revision: int | None,
+) -> None:
+    """Conflict unless the alias is still where (or at the revision) the caller saw it."""
+    where = "unset" if current is None or current.version is None else f"at {current.version}"
+    if expected_version is not _UNSET:
+        now_at = None if current is None else current.version
+        if now_at != expected_version:
+            saw = "unset" if expected_version is None else f"at {expected_version}"
+            raise Conflict(
+                f"Alias {alias!r} of model {model!r} moved: it is {where}, not {saw} as "
+                "expected.",
+                hint="Read where it points now and decide again.",
+            )
+    if expected_revision is not None:
+        revision = 0 if current is None else current.revision
+        if revision != expected_revision:
+            raise Conflict(
+                f"Alias {alias!r} of model {model!r} is at revision {revision}, not "
+                f"{expected_revision} as expected (it is {where}).",
+                hint="Read it again and decide again.",
+            )

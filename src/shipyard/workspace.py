@@ -161,7 +161,15 @@ class Workspace:
         """Run pipelines as the pipeline principal, with caching and one build id; their records."""
         from shipyard.pipeline import PipelineService
 
-        return PipelineService(self)
+        return PipelineService(
+            principal=self.principal,
+            act_as=self.as_principal,
+            metadata=self.metadata,
+            artifacts=self.artifacts,
+            jobs=self.runtime.jobs,
+            authorize=self.security.require,
+            settings=self.settings,
+        )
 
     @property
     def principal(self) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.pipeline import Pipeline, PipelineService, Status, StepContext, step
+from shipyard.pipeline import Pipeline, Status, StepContext, step
 from shipyard.pipeline.cache import CACHE_KIND
 from shipyard.pipeline.loader import load_pipeline
 from shipyard.pipeline.step import function_step
@@ -54,7 +54,7 @@ def ran() -> list[str]:
 
 
 def test_an_unchanged_pipeline_is_taken_from_the_cache(workspace: Workspace) -> None:
-    service = PipelineService(workspace)
+    service = workspace.pipelines
     first = service.run(PIPELINE)
     assert ran() == ["parity", "bump", "echo", "total"]
     again = service.run(PIPELINE)
@@ -68,18 +68,18 @@ def test_an_unchanged_pipeline_is_taken_from_the_cache(workspace: Workspace) -> 
 
 
 def test_a_cache_entry_is_one_record_named_by_its_key(workspace: Workspace) -> None:
-    run = PipelineService(workspace).run(PIPELINE)
+    run = workspace.pipelines.run(PIPELINE)
     record = run.step("bump")
     assert record.cache_key is not None and len(record.cache_key) == 64
     (entry,) = workspace.metadata.list_versions(CACHE_KIND, record.cache_key)
     assert entry.attributes["outputs"]["bump"]["digest"] == record.outputs["bump"].digest
     assert entry.attributes["build_id"] == run.build_id and entry.created_by == "pipeline"
-    PipelineService(workspace).run(PIPELINE, cache=False)  # same outputs: no new version
+    workspace.pipelines.run(PIPELINE, cache=False)  # same outputs: no new version
     assert len(workspace.metadata.list_versions(CACHE_KIND, record.cache_key)) == 1
 
 
 def test_a_changed_param_reruns_its_readers_and_what_depends_on_them(workspace: Workspace) -> None:
-    service = PipelineService(workspace)
+    service = workspace.pipelines
     service.run(PIPELINE)
     ran()
     changed = service.run(PIPELINE, {"y": 5})
@@ -99,7 +99,7 @@ def test_a_changed_param_reruns_its_readers_and_what_depends_on_them(workspace: 
 
 
 def test_cache_off_for_a_run_or_for_a_step(workspace: Workspace) -> None:
-    service = PipelineService(workspace)
+    service = workspace.pipelines
     service.run(PIPELINE)
     ran()
     fresh = service.run(PIPELINE, cache=False)
@@ -134,14 +134,14 @@ def test_closure_values_and_instance_state_are_part_of_the_code(workspace: Works
             CALLS.append(f"offset{self.by}")
             return scale + self.by
 
-    service = PipelineService(workspace)
+    service = workspace.pipelines
     for factor, by in ((2, 1), (2, 1), (3, 1), (3, 4)):
         service.run(Pipeline("configured", steps=[scaled(factor), Offset(by)], params={"x": 1}))
     assert ran() == ["scale2", "offset1", "scale3", "offset1", "offset4"]
 
 
 def test_a_missing_output_artifact_makes_the_step_run_again(workspace: Workspace) -> None:
-    service = PipelineService(workspace)
+    service = workspace.pipelines
     run = service.run(PIPELINE)
     digest = run.step("total").outputs["total"].digest  # 3: no other output has its bytes
     store = workspace.artifacts
@@ -162,7 +162,7 @@ def test_a_step_without_readable_source_always_runs(workspace: Workspace) -> Non
         namespace,
     )
     pipeline = Pipeline("hidden", steps=[function_step(namespace["hidden"])], params={"x": 1})  # type: ignore[arg-type]
-    service = PipelineService(workspace)
+    service = workspace.pipelines
     first = service.run(pipeline)
     service.run(pipeline)
     assert ran() == ["hidden", "hidden"]
@@ -219,7 +219,7 @@ def test_changing_one_steps_code_reruns_it_and_its_dependants_only(
 ) -> None:
     counter = tmp_path / "counter.txt"
     path = tmp_path / "edited_pipeline.py"
-    service = PipelineService(workspace)
+    service = workspace.pipelines
 
     def run_with(**changes: object) -> list[str]:
         values = {"counter": str(counter), "helper_delta": 0, "version": "", "factor": 1, **changes}
@@ -249,7 +249,7 @@ def test_a_step_that_reads_the_context_depends_on_every_param(workspace: Workspa
         CALLS.append("other")
         return b
 
-    service = PipelineService(workspace)
+    service = workspace.pipelines
     pipeline = Pipeline("ctx", steps=[reader, other], params={"a": 1, "b": 1})
     service.run(pipeline)
     service.run(pipeline, {"b": 2})  # reader cannot tell which params it read: it reruns

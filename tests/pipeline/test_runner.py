@@ -18,7 +18,6 @@ from shipyard.errors import AccessDenied, GateFailed, NotFound
 from shipyard.pipeline import (
     Pipeline,
     PipelineFailed,
-    PipelineService,
     Status,
     StepContext,
     step,
@@ -53,7 +52,7 @@ def consume(
 
 
 def test_values_of_each_type_round_trip_between_steps(workspace: Workspace) -> None:
-    run = PipelineService(workspace).run(Pipeline("types", steps=[consume, produce]))
+    run = workspace.pipelines.run(Pipeline("types", steps=[consume, produce]))
     assert run.status == Status.SUCCEEDED, run.log("consume")
     formats = {k: v.format for k, v in run.step("produce").outputs.items()}
     assert formats == {
@@ -76,7 +75,7 @@ def test_values_that_parquet_or_npy_cannot_write_are_pickled(workspace: Workspac
     def odd() -> tuple:
         return pd.DataFrame({1: [1]}), np.array([{"a": 1}], dtype=object), float("nan")
 
-    run = PipelineService(workspace).run(Pipeline("odd", steps=[odd]))
+    run = workspace.pipelines.run(Pipeline("odd", steps=[odd]))
     assert {v.format for v in run.step("odd").outputs.values()} == {"pickle"}
     assert list(run.outputs["int_columns"].columns) == [1]
     assert np.isnan(run.outputs["nan"])
@@ -105,7 +104,7 @@ def also_seen(seen: dict, context: StepContext) -> str:
 
 def test_steps_act_as_the_pipeline_principal_under_one_build_id(workspace: Workspace) -> None:
     pipeline = Pipeline("who", steps=[Record, also_seen], params={"k": 1})
-    run = PipelineService(workspace).run(pipeline, {"k": 2})
+    run = workspace.pipelines.run(pipeline, {"k": 2})
     seen = run.outputs["seen"]
     assert seen["principal"] == "pipeline" and workspace.principal != "pipeline"
     assert seen["build_id"] == run.build_id == run.outputs["also_seen"]
@@ -123,7 +122,7 @@ def test_the_build_id_setting_is_used_when_set(
 ) -> None:
     monkeypatch.setenv("SHIPYARD_BUILD_ID", "ci-1234/5")
     with shipyard.connect(tmp_path / "ci") as ws:
-        service = PipelineService(ws)
+        service = ws.pipelines
         run = service.run(Pipeline("ci", steps=[Record]))
         assert run.build_id == "ci-1234/5" == run.outputs["seen"]["build_id"]
         assert service.get_run("ci-1234/5").version == run.version
@@ -147,7 +146,7 @@ def after(explode: int) -> int:
 
 
 def test_a_failing_step_stops_the_run_and_is_recorded(workspace: Workspace) -> None:
-    service = PipelineService(workspace)
+    service = workspace.pipelines
     run = service.run(Pipeline("fails", steps=[first, explode, after], params={"x": 3}))
     assert [s.status for s in run.steps] == ["succeeded", "failed", "not-run"]
     assert run.status == "failed" and run.failed_step == "explode" and run.exit_code == 1
@@ -177,13 +176,13 @@ def test_a_gate_failure_is_told_apart_from_a_step_failure(workspace: Workspace) 
         return first
 
     pipeline = Pipeline("gated", steps=[first, gate, publish], params={"x": 3})
-    run = PipelineService(workspace).run(pipeline)
+    run = workspace.pipelines.run(pipeline)
     assert [s.status for s in run.steps] == ["succeeded", "gate-failed", "not-run"]
     assert run.status == "gate-failed" and run.exit_code == GateFailed.exit_code == 6
     assert run.error is not None and run.error["gate"] and run.error["hint"] == "lower x"
     with pytest.raises(GateFailed, match="gate step 'gate' failed: 3 is above the limit"):
         run.check()
-    passed = PipelineService(workspace).run(Pipeline("gated", steps=[first, gate], params={"x": 1}))
+    passed = workspace.pipelines.run(Pipeline("gated", steps=[first, gate], params={"x": 1}))
     assert passed.succeeded and passed.exit_code == 0
     passed.check()
 
@@ -199,7 +198,7 @@ def test_logs_capture_logging_stdout_and_stderr(workspace: Workspace) -> None:
         return 1
 
     before = logging.getLogger().level
-    run = PipelineService(workspace).run(Pipeline("chatty", steps=[chatty]))
+    run = workspace.pipelines.run(Pipeline("chatty", steps=[chatty]))
     log = run.log("chatty")
     for text in ("via the step logger", "via a library logger", "via print", "via stderr"):
         assert text in log
@@ -208,7 +207,7 @@ def test_logs_capture_logging_stdout_and_stderr(workspace: Workspace) -> None:
 
 
 def test_records_are_stored_listed_and_found(workspace: Workspace) -> None:
-    service = PipelineService(workspace)
+    service = workspace.pipelines
     one = service.run(Pipeline("alpha", steps=[first], params={"x": 1}))
     two = service.run(Pipeline("beta", steps=[first], params={"x": 2}))
     three = service.run(Pipeline("alpha", steps=[first], params={"x": 3}))
@@ -237,7 +236,7 @@ def test_an_interrupted_run_is_recorded_and_the_interrupt_raised(workspace: Work
     def later(stop: int) -> int:
         return stop
 
-    service = PipelineService(workspace)
+    service = workspace.pipelines
     with pytest.raises(KeyboardInterrupt):
         service.run(Pipeline("stopped", steps=[first, stop, later], params={"x": 1}))
     run = service.get_version("stopped")
@@ -250,7 +249,7 @@ def test_a_step_that_calls_sys_exit_fails_without_ending_the_run(workspace: Work
     def quits() -> int:
         sys.exit(3)
 
-    run = PipelineService(workspace).run(Pipeline("quits", steps=[quits]))
+    run = workspace.pipelines.run(Pipeline("quits", steps=[quits]))
     assert run.status == "failed" and "sys.exit(3)" in str(run.error)
 
 
@@ -259,13 +258,13 @@ def test_bad_output_shapes_fail_the_step(workspace: Workspace) -> None:
     def wrong() -> int:
         return 1
 
-    run = PipelineService(workspace).run(Pipeline("shape", steps=[wrong]))
+    run = workspace.pipelines.run(Pipeline("shape", steps=[wrong]))
     assert run.status == "failed" and "declares outputs a, b" in str(run.error)
 
 
 def test_a_principal_without_the_run_permission_is_refused(tmp_path: Path) -> None:
     with shipyard.connect(tmp_path / "guarded", principal="alice") as ws:
-        service = PipelineService(ws)
+        service = ws.pipelines
         service.run(Pipeline("open", steps=[first], params={"x": 1}))  # unrestricted by default
         ws.security.put_policy(
             "only-features",
@@ -281,6 +280,6 @@ def test_an_output_that_cannot_be_stored_fails_its_step(workspace: Workspace) ->
     def generator() -> object:
         return (i for i in range(3))
 
-    run = PipelineService(workspace).run(Pipeline("unstorable", steps=[generator]))
+    run = workspace.pipelines.run(Pipeline("unstorable", steps=[generator]))
     assert run.status == "failed" and run.error is not None
     assert "pickle" in run.error["message"] and "Traceback" in run.log("generator")

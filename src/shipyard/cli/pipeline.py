@@ -18,7 +18,7 @@ from shipyard.errors import InvalidInput
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-    from shipyard.pipeline import Pipeline, PipelineRun, PipelineService, StepRecord
+    from shipyard.pipeline import LiveRun, Pipeline, PipelineRun, PipelineService, StepRecord
 
 app = typer.Typer(
     help="Pipelines: run a pipeline file, list its runs, show a run's steps.",
@@ -33,6 +33,8 @@ _STYLE = {
     "gate-failed": "red",
     "interrupted": "yellow",
     "not-run": "dim",
+    "running": "blue",
+    "queued": "dim",
 }
 
 
@@ -47,7 +49,7 @@ def run(
     no_cache: bool = typer.Option(False, "--no-cache", help="Run every step, even unchanged."),
 ) -> None:
     """Run a pipeline; print each step's status; exit non-zero naming the failing step."""
-    from shipyard.pipeline import PipelineService, load_pipeline
+    from shipyard.pipeline import load_pipeline
 
     pipeline = load_pipeline(path)
     params = parse_params(param, pipeline)
@@ -55,7 +57,7 @@ def run(
     # Bound now: steps' own prints are captured, not shown.
     out = Console(file=sys.stdout, soft_wrap=True)
     with StepDisplay(out, len(pipeline.order)) as display:
-        result = PipelineService(ws).run(pipeline, params, cache=not no_cache, observer=display)
+        result = ws.pipelines.run(pipeline, params, cache=not no_cache, observer=display)
     _summary(out, result)
     result.check()
 
@@ -67,16 +69,22 @@ def list_runs(
     limit: int = limit_option(20),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """List pipeline runs, newest first: build id, status, failing step, timing."""
-    from shipyard.pipeline import PipelineService
+    """List pipeline runs, newest first: build id, status, failing step, timing.
 
-    runs = PipelineService(workspace(ctx)).list_runs(name, limit=limit)
+    Runs still going are listed first, as `running` with the step they are on; a run
+    whose process died shows as `failed` once its lease ran out (about a minute)."""
+    service = workspace(ctx).pipelines
+    live = service.live_runs(name, limit=limit)
+    runs = service.list_runs(name, limit=limit)
     if as_json:
-        typer.echo(json.dumps([_run_summary(r) for r in runs], indent=2, default=str))
+        rows = [r.to_dict() for r in live] + [_run_summary(r) for r in runs]
+        typer.echo(json.dumps(rows, indent=2, default=str))
         return
     table = Table(header_style="bold")
     for column in ("build", "pipeline", "run", "status", "failed step", "started", "duration"):
         table.add_column(column, overflow="fold", no_wrap=column in ("build", "status"))
+    for current in live:
+        table.add_row(*_live_row(current))
     for item in runs:
         table.add_row(
             item.build_id,
@@ -90,6 +98,25 @@ def list_runs(
     console.print(table)
 
 
+def _live_row(item: LiveRun) -> tuple[str, ...]:
+    """A run without a record yet: its job's state and step (or why it failed)."""
+    status = _status(item.state)
+    if item.state == "running" and item.where:
+        status += f" ({item.where})"
+    failed = ""
+    if item.state == "failed":
+        failed = f"{item.step or ''} ({item.error})" if item.step else str(item.error or "")
+    return (
+        item.build_id or f"job {item.job_id}",
+        item.pipeline,
+        "",
+        status,
+        failed,
+        f"{item.started:%Y-%m-%d %H:%M}",
+        "" if item.state == "failed" else _seconds(item.elapsed()),
+    )
+
+
 @app.command(
     epilog="Example: shipyard pipeline show build-20261127T021500Z-3f9a1c --log train "
     "(or: shipyard pipeline show train@3)"
@@ -100,11 +127,19 @@ def show(
     log: str | None = typer.Option(None, "--log", help="Print this step's captured log."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole record as JSON."),
 ) -> None:
-    """Show one run: each step's status, start, duration, cache key and outputs."""
-    from shipyard.pipeline import PipelineService
+    """Show one run: each step's status, start, duration, cache key and outputs (for a
+    run still going: its state and the step it is on)."""
+    from shipyard.errors import NotFound
 
-    service = PipelineService(workspace(ctx))
-    result = _find(service, build)
+    service = workspace(ctx).pipelines
+    try:
+        result = _find(service, build)
+    except NotFound:
+        live = next((r for r in service.live_runs(limit=200) if r.build_id == build), None)
+        if live is None or log is not None:
+            raise
+        _show_live(live, as_json)
+        return
     if log is not None:
         typer.echo(result.log(log), nl=False)
         return
@@ -123,6 +158,21 @@ def show(
         console.print(f"failed step {result.failed_step}: {result.error.get('message')}")
     if result.params:
         console.print("params: " + ", ".join(f"{k}={v}" for k, v in result.params.items()))
+
+
+def _show_live(item: LiveRun, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(item.to_dict(), indent=2, default=str))
+        return
+    where = f" at step {item.where}" if item.where else ""
+    console.print(
+        f"[bold]{item.pipeline}[/bold] build {item.build_id} (job {item.job_id}): "
+        f"{_status(item.state)}{where}, started {item.started:%Y-%m-%d %H:%M:%S} by "
+        f"{item.triggered_by}",
+        soft_wrap=True,
+    )
+    if item.error:
+        console.print(f"error: {item.error}", soft_wrap=True)
 
 
 def parse_params(items: list[str], pipeline: Pipeline) -> dict[str, Any]:

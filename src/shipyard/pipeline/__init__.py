@@ -21,9 +21,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from shipyard.pipeline.graph import Pipeline
-from shipyard.pipeline.step import Step, StepContext, step
+from shipyard.pipeline.step import Step, StepContext, StepWorkspace, step
 
 if TYPE_CHECKING:
+    from shipyard.pipeline.live import LiveRun
     from shipyard.pipeline.loader import load_pipeline
     from shipyard.pipeline.runner import (
         PIPELINE_PRINCIPAL,
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PIPELINE_PRINCIPAL",
+    "LiveRun",
     "Pipeline",
     "PipelineFailed",
     "PipelineRun",
@@ -47,6 +49,7 @@ __all__ = [
     "Step",
     "StepContext",
     "StepRecord",
+    "StepWorkspace",
     "StoredValue",
     "load_pipeline",
     "step",
@@ -54,6 +57,7 @@ __all__ = [
 
 _LAZY = {
     "load_pipeline": "shipyard.pipeline.loader",
+    "LiveRun": "shipyard.pipeline.live",
     "StoredValue": "shipyard.pipeline.values",
     **dict.fromkeys(
         (

@@ -16,17 +16,23 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from shipyard.errors import InvalidInput
 from shipyard.pipeline.step import Step, as_step
 from shipyard.types import check_name
 
 if TYPE_CHECKING:
-    from shipyard.pipeline.runner import PipelineRun
-    from shipyard.workspace import Workspace
+    from shipyard.pipeline.runner import PipelineRun, PipelineService
 
 Source = Literal["output", "param", "default"]
+
+
+class RunsPipelines(Protocol):
+    """Anything with a pipeline service (a workspace)."""
+
+    @property
+    def pipelines(self) -> PipelineService: ...
 
 
 @dataclass(frozen=True)
@@ -104,15 +110,13 @@ class Pipeline:
 
     def run(
         self,
-        workspace: Workspace,
+        workspace: RunsPipelines,
         params: Mapping[str, Any] | None = None,
         *,
         cache: bool = True,
     ) -> PipelineRun:
         """Run this pipeline in ``workspace`` (see :class:`~shipyard.pipeline.PipelineService`)."""
-        from shipyard.pipeline.runner import PipelineService
-
-        return PipelineService(workspace).run(self, params, cache=cache)
+        return workspace.pipelines.run(self, params, cache=cache)
 
     def __repr__(self) -> str:
         return f"Pipeline({self.name!r}, steps={[s.name for s in self.order]})"

@@ -7,10 +7,16 @@ step whose code and inputs are unchanged is taken from the cache without
 running (see :mod:`shipyard.pipeline.cache`). The first step that fails stops
 the run; the steps after it are ``not-run``.
 
-Steps act as the principal ``pipeline``: they get a workspace opened with the
-caller's settings but that principal. The caller needs the ``pipeline:Run``
-permission on ``shipyard:pipeline:NAME`` to start a run (everyone has it until
-policies are attached to them).
+Steps act as the principal ``pipeline``: their context holds a workspace that
+``act_as("pipeline")`` gives (the runtime's, acting as that principal). The caller
+needs the ``pipeline:Run`` permission on ``shipyard:pipeline:NAME`` to start a run
+(everyone has it until policies are attached to them). The service is given what it
+uses (the stores it writes, ``act_as``, ``authorize``, the settings), not a workspace.
+
+While it runs, a run is a durable job of kind ``pipeline_run`` (see
+:mod:`shipyard.pipeline.live`): ``running`` from its first step, with a lease, a
+heartbeat and the step it is on, so ``shipyard pipeline runs`` shows it, and shows
+it failed once its lease runs out if its process died.
 
 Everything a run produces carries one build id: ``build_id=`` if given, else
 the ``build_id`` setting (``SHIPYARD_BUILD_ID``, set by CI), else a new one.
@@ -44,10 +50,10 @@ import shutil
 import time
 import traceback
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -58,15 +64,17 @@ from shipyard.errors import GateFailed, NotFound, ShipyardError
 from shipyard.jsonsafe import jsonable
 from shipyard.lineage import Lineage, code_version, new_build_id
 from shipyard.pipeline.cache import StepCache, Uncacheable, cache_key, code_hash
-from shipyard.pipeline.step import Step, StepContext, freeze
+from shipyard.pipeline.live import RUN_JOB_KIND, RUN_LEASE, LiveRun, RunJob
+from shipyard.pipeline.step import Step, StepContext, StepWorkspace, freeze
 from shipyard.pipeline.values import StoredValue, load_value, store_value, value_digest
 from shipyard.types import Ref
 
 if TYPE_CHECKING:
+    from shipyard.config import Settings
     from shipyard.pipeline.graph import Pipeline
     from shipyard.stores.artifacts import ArtifactStore
-    from shipyard.stores.metadata.base import VersionRecord
-    from shipyard.workspace import Workspace
+    from shipyard.stores.jobs import Job, JobStore
+    from shipyard.stores.metadata.base import MetadataStore, VersionRecord
 
 PIPELINE_PRINCIPAL = "pipeline"
 RUN_KIND = "pipeline_run"
@@ -282,20 +290,46 @@ class _Quiet:
         pass
 
 
-class PipelineService:
-    """Run pipelines in a workspace, and read back their records.
+Authorize = Callable[[str, str], None]
 
-    >>> service = PipelineService(ws)                                    # doctest: +SKIP
+
+class PipelineService:
+    """Run pipelines, and read back their records (``ws.pipelines`` wires one).
+
+    ``principal`` is who asks for runs; ``act_as(name)`` gives the services acting as
+    ``name`` (the steps get ``act_as("pipeline")``); ``authorize(action, resource)``
+    raises AccessDenied for ``principal``; ``lease`` is how long a run whose process
+    stopped heartbeating stays ``running``.
+
+    >>> service = ws.pipelines                                           # doctest: +SKIP
     >>> run = service.run(pipeline, {"threshold": 0.7})                  # doctest: +SKIP
     >>> service.get_run(run.build_id).steps[0].status                    # doctest: +SKIP
     """
 
-    def __init__(self, workspace: Workspace) -> None:
-        self._ws = workspace
+    def __init__(
+        self,
+        *,
+        principal: str,
+        act_as: Callable[[str], StepWorkspace],
+        metadata: MetadataStore,
+        artifacts: ArtifactStore,
+        jobs: JobStore,
+        authorize: Authorize,
+        settings: Settings,
+        lease: timedelta = RUN_LEASE,
+    ) -> None:
+        self._principal = principal
+        self._act_as = act_as
+        self._metadata = metadata
+        self._artifacts = artifacts
+        self._jobs = jobs
+        self._authorize_call = authorize
+        self._settings = settings
+        self._lease = lease
 
     @property
     def _scratch_root(self) -> Path:
-        return self._ws.settings.home / "tmp"
+        return self._settings.home / "tmp"
 
     def run(
         self,
@@ -305,30 +339,70 @@ class PipelineService:
         cache: bool = True,
         build_id: str | None = None,
         observer: RunObserver | None = None,
+        job: Job | None = None,
+        triggered_by: str | None = None,
     ) -> PipelineRun:
         """Run ``pipeline``; returns the stored record (check ``status`` or call ``check()``).
 
         ``cache=False`` runs every step (fresh results still update the cache).
         A KeyboardInterrupt is recorded (status ``interrupted``) and re-raised.
+        The run is a ``pipeline_run`` job while it runs; ``job`` is one a worker claimed
+        for it (the worker keeps its lease and ends it), else the run starts its own.
+        ``triggered_by`` overrides who the record says asked (a schedule, for example).
         """
         values = pipeline.resolve_params(params)
         self._authorize(pipeline.name)
-        build = build_id or self._ws.settings.build_id or new_build_id()
+        build = build_id or self._settings.build_id or new_build_id()
+        who = triggered_by or self._principal
+        total = len(pipeline.order)
         started = datetime.now(UTC)
         clock = time.perf_counter()
-        with self._acting_as_pipeline() as acting, self._scratch() as scratch:
+        if job is None:
+            tracker = RunJob.start(
+                self._jobs,
+                pipeline=pipeline.name,
+                build_id=build,
+                total=total,
+                params=values,
+                triggered_by=who,
+                lease=self._lease,
+            )
+        else:
+            tracker = RunJob.attach(
+                self._jobs, job, pipeline=pipeline.name, build_id=build, total=total
+            )
+        with tracker, self._scratch() as scratch:
             execution = _Execution(
-                pipeline, values, build, acting, scratch, cache, observer or _Quiet()
+                pipeline,
+                values,
+                build,
+                self._act_as(PIPELINE_PRINCIPAL),
+                (self._metadata, self._artifacts),
+                scratch,
+                cache,
+                observer or _Quiet(),
+                before_step=tracker.before_step,
             )
             try:
                 execution.run_all()
             finally:
-                record = self._store(execution, started, time.perf_counter() - clock)
-        return PipelineRun.from_record(record, self._ws.artifacts, self._scratch_root)
+                record = self._store(execution, started, time.perf_counter() - clock, who)
+            result = PipelineRun.from_record(record, self._artifacts, self._scratch_root)
+            tracker.finish(
+                succeeded=result.succeeded,
+                result={
+                    "pipeline": result.pipeline,
+                    "version": result.version,
+                    "build_id": result.build_id,
+                    "status": str(result.status),
+                },
+                error=f"{result.status} at step {result.failed_step!r}: {_one_line(result.error)}",
+            )
+        return result
 
     def get_run(self, build_id: str, *, pipeline: str | None = None) -> PipelineRun:
         """The (latest) run carrying ``build_id``, optionally of one pipeline."""
-        entries = self._ws.metadata.list_versions(BUILD_KIND, build_key(build_id))
+        entries = self._metadata.list_versions(BUILD_KIND, build_key(build_id))
         matching = [e for e in entries if pipeline in (None, e.attributes["pipeline"])]
         if not matching:
             raise NotFound(
@@ -341,26 +415,44 @@ class PipelineService:
 
     def get_version(self, pipeline: str, version: int | None = None) -> PipelineRun:
         """Run ``version`` (default: the latest) of a pipeline."""
-        record = self._ws.metadata.get_version(RUN_KIND, pipeline, version)
-        return PipelineRun.from_record(record, self._ws.artifacts, self._scratch_root)
+        record = self._metadata.get_version(RUN_KIND, pipeline, version)
+        return PipelineRun.from_record(record, self._artifacts, self._scratch_root)
 
     def list_runs(self, pipeline: str | None = None, *, limit: int = 50) -> list[PipelineRun]:
         """Runs of one pipeline (or of all), newest first."""
-        names = [pipeline] if pipeline else self._ws.metadata.list_names(RUN_KIND)
-        records = [r for n in names for r in self._ws.metadata.list_versions(RUN_KIND, n)]
+        names = [pipeline] if pipeline else self._metadata.list_names(RUN_KIND)
+        records = [r for n in names for r in self._metadata.list_versions(RUN_KIND, n)]
         records.sort(key=lambda r: (r.created_at, r.version), reverse=True)
         return [
-            PipelineRun.from_record(r, self._ws.artifacts, self._scratch_root)
+            PipelineRun.from_record(r, self._artifacts, self._scratch_root)
             for r in records[: max(limit, 0)]
         ]
 
-    def _authorize(self, name: str) -> None:
-        self._ws.security.require(RUN_ACTION, f"shipyard:pipeline:{name}")
+    def live_runs(self, pipeline: str | None = None, *, limit: int = 50) -> list[LiveRun]:
+        """Runs without a record, newest first: queued, running (with their step), and
+        failed before they could write one (their process died, seen once the lease ran
+        out). A run that ended normally is in :meth:`list_runs` instead."""
+        self._jobs.expire()  # a dead process's run shows failed now, with or without a server
+        found: list[LiveRun] = []
+        for state in ("queued", "running", "failed"):
+            for job in self._jobs.list(kind=RUN_JOB_KIND, state=state, limit=limit):
+                live = LiveRun.from_job(job)
+                if pipeline not in (None, live.pipeline):
+                    continue
+                if state == "failed" and live.build_id and self._has_record(live.build_id):
+                    continue  # the run wrote its record: list_runs shows it
+                found.append(live)
+        found.sort(key=lambda r: r.job_id, reverse=True)
+        return found[: max(limit, 0)]
 
-    @contextmanager
-    def _acting_as_pipeline(self) -> Iterator[Workspace]:
-        """The caller's runtime acting as the pipeline principal (the same one if it is)."""
-        yield self._ws.as_principal(PIPELINE_PRINCIPAL)
+    def _has_record(self, build_id: str) -> bool:
+        try:
+            return bool(self._metadata.list_versions(BUILD_KIND, build_key(build_id)))
+        except NotFound:
+            return False
+
+    def _authorize(self, name: str) -> None:
+        self._authorize_call(RUN_ACTION, f"shipyard:pipeline:{name}")
 
     @contextmanager
     def _scratch(self) -> Iterator[Path]:
@@ -371,13 +463,15 @@ class PipelineService:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def _store(self, execution: _Execution, started: datetime, duration: float) -> VersionRecord:
+    def _store(
+        self, execution: _Execution, started: datetime, duration: float, triggered_by: str
+    ) -> VersionRecord:
         """Write the run record, its build-id index entry and its lineage."""
         pipeline = execution.pipeline
         attributes = execution.summary(started, duration)
-        attributes["triggered_by"] = self._ws.principal
+        attributes["triggered_by"] = triggered_by
         attributes["code_version"] = _code_version(pipeline)
-        metadata = self._ws.metadata
+        metadata = self._metadata
         record, _ = metadata.create_version(
             RUN_KIND,
             pipeline.name,
@@ -414,21 +508,26 @@ class _Execution:
         pipeline: Pipeline,
         params: Mapping[str, Any],
         build_id: str,
-        acting: Workspace,
+        acting: StepWorkspace,
+        stores: tuple[MetadataStore, ArtifactStore],
         scratch: Path,
         read_cache: bool,
         observer: RunObserver,
+        *,
+        before_step: Callable[[str, int, int], bool],
     ) -> None:
         self.pipeline = pipeline
         self.params = dict(params)
         self.build_id = build_id
         self.acting = acting
+        self.metadata, self.artifacts = stores
         self.scratch = scratch
         self.read_cache = read_cache
         self.observer = observer
+        self.before_step = before_step  # says which step starts; False: stop (cancelled)
         self.records: dict[str, StepRecord] = {}
         self.produced: dict[str, StoredValue] = {}
-        self.cache = StepCache(acting.metadata, acting.artifacts, principal=PIPELINE_PRINCIPAL)
+        self.cache = StepCache(self.metadata, self.artifacts, principal=PIPELINE_PRINCIPAL)
 
     @cached_property
     def param_digests(self) -> dict[str, str]:
@@ -437,7 +536,7 @@ class _Execution:
     def run_all(self) -> None:
         total = len(self.pipeline.order)
         for index, item in enumerate(self.pipeline.order):
-            if self.failed is not None:
+            if self.failed is not None or not self.before_step(item.name, index, total):
                 self.records[item.name] = StepRecord(item.name, Status.NOT_RUN)
                 continue
             self.observer.step_started(item.name, index, total)
@@ -495,7 +594,7 @@ class _Execution:
         except (Exception, SystemExit) as exc:  # a step calling sys.exit() failed, not the run
             status, error = Status.FAILED, _error(exc, gate=False)
             capture.write_traceback(exc)
-        log = self.acting.artifacts.put_bytes(capture.text().encode()).digest
+        log = self.artifacts.put_bytes(capture.text().encode()).digest
         duration = time.perf_counter() - clock
         record = replace(
             base, status=status, duration=duration, outputs=outputs, log=log, error=error
@@ -505,7 +604,7 @@ class _Execution:
         return record
 
     def _store_outputs(self, produced: Mapping[str, Any]) -> dict[str, StoredValue]:
-        artifacts = self.acting.artifacts
+        artifacts = self.artifacts
         return {name: store_value(artifacts, v, self.scratch) for name, v in produced.items()}
 
     def _remember(self, item: Step, record: StepRecord) -> None:
@@ -524,7 +623,7 @@ class _Execution:
         kwargs: dict[str, Any] = {}
         for name, binding in self.pipeline.bindings[item.name].items():
             if binding.source == "output":
-                kwargs[name] = load_value(self.acting.artifacts, self.produced[name], self.scratch)
+                kwargs[name] = load_value(self.artifacts, self.produced[name], self.scratch)
             elif binding.source == "param":
                 kwargs[name] = copy.deepcopy(self.params[name])  # no step changes another's
         if item.wants_context:
@@ -670,6 +769,7 @@ def _parse_time(text: Any) -> datetime | None:
 
 __all__ = [
     "PIPELINE_PRINCIPAL",
+    "LiveRun",
     "PipelineFailed",
     "PipelineRun",
     "PipelineService",

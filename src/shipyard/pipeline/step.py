@@ -40,17 +40,61 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from shipyard.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from shipyard.workspace import Workspace
+    from shipyard.config import Settings
+    from shipyard.data.datasets import DatasetService
+    from shipyard.data.quality_service import QualityService
+    from shipyard.data.split_service import SplitService
+    from shipyard.features.store import FeatureStore
+    from shipyard.lineage import Lineage
+    from shipyard.registry.service import ModelRegistry
+    from shipyard.security.service import SecurityService
+    from shipyard.stores.artifacts import ArtifactStore
+    from shipyard.stores.metadata import MetadataStore
+    from shipyard.training.service import TrainingService
+    from shipyard.training.tracking import Tracker
+    from shipyard.types import Ref
 
 CONTEXT = "context"  # the parameter name that receives the StepContext
 _STEP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$")
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class StepWorkspace(Protocol):
+    """The services a step may use, acting as one principal (a
+    :class:`~shipyard.workspace.Workspace` is one). Named here so that the pipeline
+    package needs nothing from the workspace module, which builds the pipeline service."""
+
+    @property
+    def principal(self) -> str: ...
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def metadata(self) -> MetadataStore: ...
+    @property
+    def artifacts(self) -> ArtifactStore: ...
+    @property
+    def datasets(self) -> DatasetService: ...
+    @property
+    def splits(self) -> SplitService: ...
+    @property
+    def quality(self) -> QualityService: ...
+    @property
+    def runs(self) -> Tracker: ...
+    @property
+    def training(self) -> TrainingService: ...
+    @property
+    def security(self) -> SecurityService: ...
+    @property
+    def features(self) -> FeatureStore: ...
+    @property
+    def models(self) -> ModelRegistry: ...
+    def lineage(self, ref: str | Ref) -> Lineage: ...
 
 
 @dataclass(frozen=True)
@@ -62,7 +106,7 @@ class StepContext:
     output); ``params`` are all of the run's parameters, read-only.
     """
 
-    workspace: Workspace
+    workspace: StepWorkspace
     build_id: str
     pipeline: str
     step: str

@@ -111,6 +111,23 @@ class JobStore(abc.ABC):
         """Add a job, available after ``delay`` and expiring unclaimed after ``ttl``."""
 
     @abc.abstractmethod
+    def start(
+        self,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        created_by: str,
+        worker: str,
+        lease: timedelta,
+        max_attempts: int = 1,
+        progress: Any = None,
+        now: datetime | None = None,
+    ) -> Job:
+        """Add a job already ``running`` under ``worker``'s claim, in one statement: work
+        the caller does itself (a pipeline run started from a shell), visible and leased
+        from its first moment, and never claimed by a worker polling for ``kind``."""
+
+    @abc.abstractmethod
     def claim(
         self,
         kinds: Sequence[str],
@@ -127,6 +144,11 @@ class JobStore(abc.ABC):
     def heartbeat(self, job: Job, *, lease: timedelta, now: datetime | None = None) -> Job:
         """Extend ``job``'s lease; Conflict when the claim was lost (expired and taken,
         cancelled, or finished)."""
+
+    @abc.abstractmethod
+    def report_progress(self, job: Job, progress: Any, *, now: datetime | None = None) -> Job:
+        """Record what the running ``job`` is doing now (JSON: a pipeline's current step);
+        Conflict, as :meth:`heartbeat`, when the claim was lost."""
 
     @abc.abstractmethod
     def complete(self, job: Job, result: Any = None, *, now: datetime | None = None) -> bool:
@@ -167,7 +189,8 @@ class JobStore(abc.ABC):
     @abc.abstractmethod
     def expire(self, *, now: datetime | None = None) -> int:
         """Mark queued jobs past their time-to-live ``expired``, and running jobs whose
-        lease ran out with no attempt left ``failed``; return how many changed."""
+        lease ran out with no attempt left ``failed`` (their process died or stalled: a job
+        with ``max_attempts=1`` is never run twice); return how many changed."""
 
     @abc.abstractmethod
     def stats(self, kind: str, *, now: datetime | None = None) -> QueueStats:

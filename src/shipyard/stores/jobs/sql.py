@@ -32,6 +32,10 @@ if TYPE_CHECKING:
     from shipyard.stores.metadata.sql import SqlMetadataStore
 
 MAX_KIND = 64
+DIED = (
+    "the process running it died or stopped sending heartbeats: its lease ran out on its "
+    "last attempt, so it is not run again"
+)
 
 
 class SqlJobStore(JobStore):
@@ -51,11 +55,7 @@ class SqlJobStore(JobStore):
         delay: timedelta = timedelta(0),
         ttl: timedelta | None = None,
     ) -> Job:
-        _check_kind(kind)
-        if not isinstance(payload, Mapping):
-            raise InvalidInput(f"A job's payload is a mapping, got {type(payload).__name__}.")
-        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
-            raise InvalidInput(f"max_attempts must be a whole number >= 1, got {max_attempts!r}.")
+        _check_new(kind, payload, max_attempts)
         if delay < timedelta(0) or (ttl is not None and ttl <= timedelta(0)):
             raise InvalidInput("A job's delay must be >= 0 and its ttl > 0.")
         now = _now()
@@ -70,6 +70,43 @@ class SqlJobStore(JobStore):
             "expires_at": None if ttl is None else now + ttl,
             "created_at": now,
             "created_by": created_by,
+        }
+        with self._meta.transaction() as conn:
+            row = conn.execute(sa.insert(jobs).values(**values).returning(*jobs.c)).one()
+        return _job(row)
+
+    def start(
+        self,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        created_by: str,
+        worker: str,
+        lease: timedelta,
+        max_attempts: int = 1,
+        progress: Any = None,
+        now: datetime | None = None,
+    ) -> Job:
+        _check_new(kind, payload, max_attempts)
+        if lease <= timedelta(0):
+            raise InvalidInput("A lease must be longer than zero.")
+        now = now or _now()
+        values = {
+            "kind": kind,
+            "state": "running",
+            "payload": dict(payload),
+            "priority": 0,
+            "attempts": 1,  # this one, under way
+            "max_attempts": max_attempts,
+            "available_at": now,
+            "created_at": now,
+            "created_by": created_by,
+            "lease_owner": worker,
+            "lease_token": uuid.uuid4().hex,
+            "lease_expires_at": now + lease,
+            "heartbeat_at": now,
+            "started_at": now,
+            "progress": progress,
         }
         with self._meta.transaction() as conn:
             row = conn.execute(sa.insert(jobs).values(**values).returning(*jobs.c)).one()
@@ -125,6 +162,7 @@ class SqlJobStore(JobStore):
                     lease_expires_at=now + lease,
                     heartbeat_at=now,
                     started_at=sa.func.coalesce(c.started_at, now),
+                    progress=sa.null(),  # what an earlier attempt said is stale now
                 )
                 .returning(*jobs.c)
             ).one_or_none()
@@ -145,6 +183,19 @@ class SqlJobStore(JobStore):
             raise Conflict(
                 f"Job {job.id} is no longer this worker's claim (its lease ran out and it was "
                 "claimed again, or it was cancelled or finished).",
+                hint="Stop working on it; whoever holds it now will finish it.",
+            )
+        return _job(row)
+
+    def report_progress(self, job: Job, progress: Any, *, now: datetime | None = None) -> Job:
+        with self._meta.transaction() as conn:
+            row = conn.execute(
+                sa.update(jobs).where(*_owned(job)).values(progress=progress).returning(*jobs.c)
+            ).one_or_none()
+        if row is None:
+            raise Conflict(
+                f"Job {job.id} is no longer this worker's claim (its lease ran out, or it was "
+                "cancelled or finished), so its progress was not recorded.",
                 hint="Stop working on it; whoever holds it now will finish it.",
             )
         return _job(row)
@@ -257,9 +308,7 @@ class SqlJobStore(JobStore):
                 sa.update(jobs)
                 .where(c.state == "running", c.lease_expires_at < now,
                        c.attempts >= c.max_attempts)
-                .values(state="failed", finished_at=now,
-                        error="its lease ran out on the last attempt (the worker died or "
-                        "stalled)", **_released())
+                .values(state="failed", finished_at=now, error=DIED, **_released())
             ).rowcount  # fmt: skip
         return int(expired) + int(exhausted)
 
@@ -288,6 +337,14 @@ def _owned(job: Job) -> tuple[Any, ...]:
 
 def _released() -> dict[str, Any]:
     return {"lease_owner": None, "lease_token": None, "lease_expires_at": None}
+
+
+def _check_new(kind: str, payload: Mapping[str, Any], max_attempts: int) -> None:
+    _check_kind(kind)
+    if not isinstance(payload, Mapping):
+        raise InvalidInput(f"A job's payload is a mapping, got {type(payload).__name__}.")
+    if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+        raise InvalidInput(f"max_attempts must be a whole number >= 1, got {max_attempts!r}.")
 
 
 def _check_kind(kind: str) -> None:

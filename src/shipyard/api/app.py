@@ -1,4 +1,26 @@
-"""The app factory: one FastAPI app hosting the control plane, endpoints and UI."""
+"""The app factories: the control plane now, a data plane (serving) beside it next.
+
+:func:`build_app` makes an app of any plane from its routers and metric
+collectors, and gives every app the same parts:
+
+- the process's runtime on ``app.state`` and the dependencies of
+  :mod:`shipyard.api.deps` (runtime, principal, workspace, limits);
+- the request limits (``BodySizeLimit`` while the body streams, ``check_json_body``
+  on its items and text) and the error handlers (a JSON body with a stable code);
+- ``GET /health``, and ``GET /metrics`` over a metrics registry of its own
+  (:mod:`shipyard.api.metrics`) holding the collectors it was given.
+
+:func:`create_control_app` (also ``create_app``, the name callers know) is the
+control plane: its domain routers are :data:`ROUTERS`, its collectors
+:data:`COLLECTORS`. The serving issue adds ``create_data_app`` beside it,
+``build_app(title=..., routers=(serving.router,), collectors=(...))``, so one
+process can run both planes over one runtime, or each plane can run and scale
+as processes of its own.
+
+An app is built over a runtime it is given (``runtime=``, or the runtime of a
+``workspace=``, whose principal then becomes the server's), or over one it
+opens at start-up from ``settings=`` and closes at shutdown.
+"""
 
 from __future__ import annotations
 
@@ -8,59 +30,125 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 
 from shipyard._version import __version__
-from shipyard.api import features, health
+from shipyard.api import features, health, metrics
 from shipyard.api.body_check import check_json_body
 from shipyard.api.body_limit import BodySizeLimit
+from shipyard.api.deps import WorkspaceCache
 from shipyard.api.errors import install_error_handlers
 from shipyard.api.limits import Limits
+from shipyard.api.metrics import CollectorFactory, MetricsRegistry
 from shipyard.config import Settings
-from shipyard.workspace import Workspace, open_workspace
+from shipyard.runtime import Runtime, runtime_from_settings
+from shipyard.workspace import Workspace
 
-# Each domain adds its router here as it lands.
-ROUTERS: tuple[APIRouter, ...] = (health.router, features.router)
+# Every app, of either plane, has these.
+BASE_ROUTERS: tuple[APIRouter, ...] = (health.router, metrics.router)
+
+# The control plane's domains: each adds its router (and collectors) here as it lands.
+ROUTERS: tuple[APIRouter, ...] = (features.router,)
+COLLECTORS: tuple[CollectorFactory, ...] = (features.FeatureLagCollector,)
+
+DESCRIPTION = "Self-hosted MLOps: data, training, deployment and monitoring."
 
 
-def create_app(
+def create_control_app(
     workspace: Workspace | None = None,
     *,
+    runtime: Runtime | None = None,
     settings: Settings | None = None,
     routers: Sequence[APIRouter] = ROUTERS,
+    collectors: Sequence[CollectorFactory] = COLLECTORS,
 ) -> FastAPI:
-    """Build the app over ``workspace`` (or one opened from ``settings`` at start-up).
+    """The control-plane app over ``workspace`` (its runtime, acting as its principal),
+    a ``runtime``, or a runtime opened from ``settings`` at start-up.
 
+    >>> import shipyard, tempfile
     >>> from shipyard.api.app import create_app
-    >>> app = create_app(settings=None)   # doctest: +SKIP
+    >>> with shipyard.connect(tempfile.mkdtemp()) as ws:
+    ...     sorted(route.path for route in create_app(ws).routes if "docs" not in route.path)
+    ['/features/freshness', '/features/online', '/health', '/metrics', '/openapi.json', '/version']
     """
-    chosen = workspace.settings if workspace is not None else settings
-    if chosen is None:
-        raise ValueError("create_app needs a workspace or settings")
+    return build_app(
+        title="Shipyard",
+        description=DESCRIPTION,
+        routers=routers,
+        collectors=collectors,
+        workspace=workspace,
+        runtime=runtime,
+        settings=settings,
+    )
+
+
+create_app = create_control_app
+
+
+def build_app(
+    *,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    collectors: Sequence[CollectorFactory] = (),
+    workspace: Workspace | None = None,
+    runtime: Runtime | None = None,
+    settings: Settings | None = None,
+) -> FastAPI:
+    """An app with the shared parts (see the module) and ``routers``' routes.
+
+    Give exactly one of ``workspace``, ``runtime`` or ``settings``.
+    """
+    given = [name for name, value in (("workspace", workspace), ("runtime", runtime),
+             ("settings", settings)) if value is not None]  # fmt: skip
+    if len(given) != 1:
+        raise ValueError(f"build_app needs one of workspace, runtime or settings, got {given}")
+    if workspace is not None:
+        runtime = workspace.runtime
+    chosen = runtime.settings if runtime is not None else settings
+    assert chosen is not None
     limits = Limits.from_settings(chosen)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned = workspace is None
-        if workspace is None:
-            assert settings is not None
-            app.state.workspace = open_workspace(settings)
+        if runtime is not None:  # the caller's: opened and closed by the caller
+            yield
+            return
+        assert settings is not None
+        attach_runtime(app, runtime_from_settings(settings), settings.principal)
         try:
             yield
         finally:
-            if owned:
-                app.state.workspace.close()
+            app.state.runtime.close()
 
     app = FastAPI(
-        title="Shipyard",
+        title=title,
         version=__version__,
-        description="Self-hosted MLOps: data, training, deployment and monitoring.",
+        description=description,
         lifespan=lifespan,
         # Every route: a JSON body's lists and text are checked before the route sees them.
         dependencies=[Depends(check_json_body)],
     )
-    if workspace is not None:
-        app.state.workspace = workspace
+    app.state.runtime = None
     app.state.limits = limits
+    app.state.metrics = MetricsRegistry()
+    if runtime is not None:
+        principal = workspace.principal if workspace is not None else chosen.principal
+        attach_runtime(app, runtime, principal, keep=workspace)
+    for factory in collectors:
+        app.state.metrics.add(factory(lambda: app.state.workspaces.get(app.state.principal)))
     app.add_middleware(BodySizeLimit, limits=limits)
     install_error_handlers(app)
-    for router in routers:
+    for router in (*BASE_ROUTERS, *routers):
         app.include_router(router)
     return app
+
+
+def attach_runtime(
+    app: FastAPI, runtime: Runtime, principal: str, *, keep: Workspace | None = None
+) -> None:
+    """Serve requests from ``runtime``, acting as ``principal`` until authentication
+    says otherwise; ``keep`` is a workspace to reuse as is for its principal."""
+    workspaces = WorkspaceCache(runtime)
+    if keep is not None:
+        workspaces.keep(keep)
+    app.state.workspaces = workspaces
+    app.state.principal = principal
+    app.state.runtime = runtime

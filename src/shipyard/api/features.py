@@ -1,21 +1,23 @@
-"""Feature store over HTTP: online reads for serving, freshness for operators."""
+"""Feature store over HTTP: online reads for serving, freshness for operators and Prometheus."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import PlainTextResponse
+from prometheus_client.core import GaugeMetricFamily, Metric
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
+from shipyard.api.deps import LimitsDep, WorkspaceDep
 from shipyard.api.disconnect import run_while_connected
-from shipyard.api.limits import Limits
+from shipyard.api.metrics import WorkspaceSource
 from shipyard.api.request_model import RequestModel
+from shipyard.api.schemas.features import Freshness, OnlineRead
 from shipyard.errors import InvalidInput
 from shipyard.features.online import ReadStopped
-from shipyard.workspace import Workspace
 
 router = APIRouter(tags=["features"])
 log = logging.getLogger("shipyard.api")
@@ -36,12 +38,13 @@ class OnlineRequest(RequestModel):
     summary="Latest feature values per entity, with a status each.",
     description="At most max_request_items values (entities x features) per request; "
     'a join key must have its view\'s type (5, not "5", for an integer key).',
+    response_model=OnlineRead,
 )
-async def get_online(body: OnlineRequest, request: Request) -> dict[str, Any]:
+async def get_online(
+    body: OnlineRequest, request: Request, workspace: WorkspaceDep, limits: LimitsDep
+) -> OnlineRead:
     if bool(body.features) == bool(body.service):
         raise InvalidInput("Send either 'features' (a non-empty list) or 'service'.")
-    workspace: Workspace = request.app.state.workspace
-    limits: Limits = request.app.state.limits
     wanted = body.service if body.service else body.features
     assert wanted is not None
     width = await run_in_threadpool(workspace.features.online_width, wanted)
@@ -59,38 +62,38 @@ async def get_online(body: OnlineRequest, request: Request) -> dict[str, Any]:
             "online read of %d entities abandoned: the client disconnected", len(body.entities)
         )
         raise HTTPException(CLIENT_GONE, detail="The client closed the request.") from None
-    return result.to_dict()
+    return OnlineRead.from_domain(result)
 
 
-@router.get("/features/freshness", summary="Each view's last materialized time and lag.")
-def freshness(request: Request) -> dict[str, Any]:
-    workspace: Workspace = request.app.state.workspace
-    return {
-        "views": [
-            {
-                "view": f.view,
-                "materialized_until": None
-                if f.materialized_until is None
-                else f.materialized_until.isoformat(),
-                "last_event": None if f.last_event is None else f.last_event.isoformat(),
-                "lag_seconds": None if f.lag is None else f.lag.total_seconds(),
-            }
-            for f in workspace.features.freshness()
-        ]
-    }
+@router.get(
+    "/features/freshness",
+    summary="Each view's last materialized time and lag.",
+    response_model=Freshness,
+)
+def freshness(workspace: WorkspaceDep) -> Freshness:
+    return Freshness.from_domain(workspace.features.freshness())
 
 
-@router.get("/metrics", summary="Prometheus metrics.", response_class=PlainTextResponse)
-def metrics(request: Request) -> str:
-    workspace: Workspace = request.app.state.workspace
-    lines = [
-        "# HELP shipyard_feature_view_lag_seconds Seconds since the last materialized event time.",
-        "# TYPE shipyard_feature_view_lag_seconds gauge",
-    ]
-    for fresh in workspace.features.freshness():
-        if fresh.lag is not None:
-            lines.append(
-                f'shipyard_feature_view_lag_seconds{{view="{fresh.view}"}} '
-                f"{fresh.lag.total_seconds():.3f}"
-            )
-    return "\n".join(lines) + "\n"
+class FeatureLagCollector:
+    """``shipyard_feature_view_lag_seconds{view=...}``, read from the stores at each scrape.
+
+    One gauge per materialized view: the seconds since its newest materialized
+    event time. Views never materialized are left out.
+    """
+
+    NAME = "shipyard_feature_view_lag_seconds"
+    HELP = "Seconds since the last materialized event time."
+
+    def __init__(self, workspace: WorkspaceSource) -> None:
+        self._workspace = workspace
+
+    def describe(self) -> Iterator[Metric]:
+        # Names only: registering the collector does not read the stores.
+        yield GaugeMetricFamily(self.NAME, self.HELP, labels=["view"])
+
+    def collect(self) -> Iterator[Metric]:
+        gauge = GaugeMetricFamily(self.NAME, self.HELP, labels=["view"])
+        for fresh in self._workspace().features.freshness():
+            if fresh.lag is not None:
+                gauge.add_metric([fresh.view], round(fresh.lag.total_seconds(), 3))
+        yield gauge

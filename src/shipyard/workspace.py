@@ -153,7 +153,12 @@ class Workspace:
         from shipyard.registry.service import ModelRegistry
 
         return ModelRegistry(
-            self.metadata, self.artifacts, principal=self.principal, runs=self.runs
+            self.metadata,
+            self.artifacts,
+            principal=self.principal,
+            runs=self.runs,
+            control=self.runtime.control,
+            authorize=self.security.require,
         )
 
     @cached_property

@@ -150,3 +150,29 @@ def test_a_new_version_of_a_feature_source_retrains(
     rerun.check()
     assert statuses(rerun)["training_set"] == "succeeded"  # not taken from the cache
     assert "dataset:weather@2" in rerun.outputs["inputs"]["view_datasets"]
+
+
+def test_production_moved_by_another_run_meanwhile_stops_the_registration(
+    ws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs at once: the one whose gate judged a production that another run has since
+    replaced registers nothing and says so, instead of overwriting the other's promotion."""
+    import shipyard.registry.gate as gates
+
+    ws.pipelines.run(config(ws, **SMALL)).check()  # production v1
+    judge = gates.gate
+
+    def judge_while_another_run_promotes(*args: Any, **kwargs: Any) -> Any:
+        report = judge(*args, **kwargs)  # judged against v1 ...
+        other = ws.as_principal("pipeline").models  # ... while another run promotes v2
+        v1 = other.load("delay", version=1)
+        other.register("delay", v1.model, input_example=v1.input_example, aliases=["production"])
+        return report
+
+    monkeypatch.setattr(gates, "gate", judge_while_another_run_promotes)
+    racing = ws.pipelines.run(config(ws))
+    assert racing.failed_step == "register"
+    assert racing.error is not None and "Not registered" in racing.error["message"]
+    assert racing.exit_code != 0
+    assert ws.models.get("delay", alias="production").version == 2  # the other run's
+    assert [v.version for v in ws.models.versions("delay")] == [1, 2]  # nothing of ours

@@ -1,78 +1,84 @@
 """Model aliases (``production``, ``challenger``...): where each points, every move kept.
 
-Each move is a new ``model_alias`` record named ``MODEL.ALIAS`` holding the
-version (or null once removed), so the history answers who moved an alias when,
-and which version it pointed to at any past moment. Only the ``pipeline``
-principal may move or remove a protected alias.
+An alias is a row of the control store (``model_aliases``: the current pointer, with a
+revision) beside its history (``model_alias_events``), so finding where an alias points
+is one indexed statement, and the history answers who moved it when and which version
+it pointed to at any past moment.
+
+A move can be a compare-and-set: ``expected=`` names the version the caller last saw
+(None for "unset"), and the move fails with :class:`~shipyard.errors.Conflict` if
+someone else moved the alias since. Moving an alias is the action ``models:SetAlias``
+on ``shipyard:model_alias:MODEL/ALIAS``; by default only the ``pipeline`` principal
+may do it for ``production`` (see :mod:`shipyard.security.service`).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
-from typing import TYPE_CHECKING
+from typing import Any
 
-from shipyard.errors import AccessDenied, InvalidInput, NotFound
-from shipyard.registry.core import RegistryCore
+from shipyard.errors import InvalidInput, NotFound
+from shipyard.registry.core import RegistryCore, alias_resource, model_resource
 from shipyard.registry.records import (
-    ALIAS_KIND,
     PIPELINE_PRINCIPAL,
     PROTECTED_ALIASES,
     AliasChange,
     check_alias,
     check_version,
-    record_name,
 )
 
-if TYPE_CHECKING:
-    from shipyard.stores.metadata import VersionRecord
+SET_ALIAS = "models:SetAlias"
+UNSET: Any = ...  # "no expectation": the move is not a compare-and-set
 
 
 class AliasOperations(RegistryCore):
     """Set, remove, list and trace aliases."""
 
-    def set_alias(self, name: str, alias: str, version: int) -> AliasChange:
-        """Point ``alias`` at ``version`` (only the pipeline may move ``production``)."""
-        self._require_alias_access(name, check_alias(alias))
-        self._record(name, check_version(version))
-        history = self._alias_records(name, alias)
-        if history and history[-1].attributes.get("version") == version:
-            return _change(history[-1])  # already there: no new record
-        return _change(self._write_alias(name, alias, version))
-
-    def remove_alias(self, name: str, alias: str) -> AliasChange:
-        """Stop ``alias`` pointing anywhere (the history keeps where it pointed)."""
-        self._require_alias_access(name, check_alias(alias))
-        self._record(name, None)
-        if self.aliases(name).get(alias) is None:
-            raise NotFound(
-                f"Model {name!r} has no alias {alias!r} to remove.",
-                hint=self._aliases_hint(name, alias),
+    def set_alias(
+        self, name: str, alias: str, version: int, *, expected: int | None = UNSET
+    ) -> AliasChange:
+        """Point ``alias`` at ``version``. With ``expected`` (the version the caller saw,
+        None for unset), only if the alias has not moved since (Conflict otherwise)."""
+        self._authorize(SET_ALIAS, alias_resource(name, check_alias(alias)))
+        with self._metadata.transaction():
+            self._record(name, check_version(version))
+            moved = self._control.move_alias(
+                name, alias, version, by=self.principal, expected_version=expected
             )
-        return _change(self._write_alias(name, alias, None))
+        return AliasChange(moved.version, moved.updated_at, moved.updated_by)
+
+    def remove_alias(self, name: str, alias: str, *, expected: int | None = UNSET) -> AliasChange:
+        """Stop ``alias`` pointing anywhere (the history keeps where it pointed)."""
+        self._authorize(SET_ALIAS, alias_resource(name, check_alias(alias)))
+        with self._metadata.transaction():
+            self._record(name, None)
+            current = self._control.alias(name, alias)
+            if current is None or current.version is None:
+                raise NotFound(
+                    f"Model {name!r} has no alias {alias!r} to remove.",
+                    hint=self._aliases_hint(name, alias),
+                )
+            moved = self._control.move_alias(
+                name, alias, None, by=self.principal, expected_version=expected
+            )
+        return AliasChange(None, moved.updated_at, moved.updated_by)
 
     def aliases(self, name: str) -> dict[str, int]:
         """Where each alias of ``name`` points now (removed aliases are left out)."""
-        prefix = f"{name}."
-        current: dict[str, int] = {}
-        for record_key in self._metadata.list_names(ALIAS_KIND):
-            alias = record_key[len(prefix) :]
-            if not record_key.startswith(prefix) or "." in alias:
-                continue  # another model's alias (aliases never contain '.')
-            version = self._metadata.get_version(ALIAS_KIND, record_key).attributes.get("version")
-            if version is not None:
-                current[alias] = int(version)
-        return dict(sorted(current.items()))
+        self._authorize("models:Read", model_resource(name))
+        return self._control.aliases(name)
 
     def alias_history(self, name: str, alias: str) -> list[AliasChange]:
         """Every move of ``alias``, oldest first: (version or None, set_at, set_by)."""
+        self._authorize("models:Read", model_resource(name))
         self._record(name, None)
-        history = self._alias_records(name, check_alias(alias))
+        history = self._control.alias_history(name, check_alias(alias))
         if not history:
             raise NotFound(
                 f"Model {name!r} has never had alias {alias!r}.",
                 hint=self._aliases_hint(name, alias),
             )
-        return [_change(r) for r in history]
+        return [AliasChange(m.version, m.at, m.by) for m in history]
 
     def version_at(self, name: str, alias: str, when: datetime | date) -> int | None:
         """The version ``alias`` pointed to at ``when`` (a date means the end of that UTC
@@ -89,29 +95,8 @@ class AliasOperations(RegistryCore):
             found = change.version
         return found
 
-    def _require_alias_access(self, name: str, alias: str) -> None:
-        if alias in PROTECTED_ALIASES and self.principal != PIPELINE_PRINCIPAL:
-            raise AccessDenied(
-                f"Only the {PIPELINE_PRINCIPAL!r} principal may change the {alias!r} alias "
-                f"of model {name!r}; you are {self.principal!r}.",
-                hint=f"People approve instead: `shipyard models approve {name} VERSION "
-                "--comment ...`; the pipeline promotes approved versions that pass the gate.",
-            )
-
-    def _write_alias(self, name: str, alias: str, version: int | None) -> VersionRecord:
-        record, _ = self._metadata.create_version(
-            ALIAS_KIND,
-            record_name(name, alias),
-            created_by=self.principal,
-            attributes={"model": name, "alias": alias, "version": version},
-        )
-        return record
-
-    def _alias_records(self, name: str, alias: str) -> list[VersionRecord]:
-        return self._metadata.list_versions(ALIAS_KIND, record_name(name, alias))
-
     def _aliases_hint(self, name: str, alias: str | None = None) -> str:
-        current = self.aliases(name)
+        current = self._control.aliases(name)
         listed = ", ".join(f"{a} -> {v}" for a, v in current.items()) or "none"
         if alias in PROTECTED_ALIASES and self.principal != PIPELINE_PRINCIPAL:
             # Only the pipeline may set it: name what works, not a command that is refused.
@@ -122,12 +107,6 @@ class AliasOperations(RegistryCore):
         else:
             how = f"Set one with `shipyard models alias {name} ALIAS VERSION`."
         return f"Its aliases: {listed}. {how}"
-
-
-def _change(record: VersionRecord) -> AliasChange:
-    version = record.attributes.get("version")
-    return AliasChange(None if version is None else int(version), record.created_at,
-                       record.created_by)  # fmt: skip
 
 
 def _moment(when: datetime | date) -> datetime:

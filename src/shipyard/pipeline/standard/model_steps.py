@@ -152,17 +152,55 @@ def register(
     split: dict[str, Any],
     training_set: dict[str, Any],
     inputs: dict[str, Any],
+    production: int | None,
     config: dict[str, Any],
     context: StepContext,
 ) -> dict[str, Any]:
-    """Register the candidate with its lineage and reports, then move the configured aliases."""
+    """Register the candidate with its lineage and reports and move the configured aliases,
+    as one transaction. ``production`` moves only if it still points where the gate saw it:
+    if another run moved it meanwhile, nothing is registered and the run stops (a rerun
+    gates against the new production)."""
+    from shipyard.errors import Conflict
+
     ws = context.workspace
+    aliases = list(config.get("aliases", []))
+    expected = {"production": production} if "production" in aliases else {}
+    try:
+        return _register(ws, aliases, expected, candidate, gate_report, evaluation, training,
+                         split, training_set, inputs, config, context)  # fmt: skip
+    except Conflict as exc:
+        raise Conflict(
+            f"Not registered: {exc.message} The gate judged model:{config['model']} against "
+            f"{'no production' if production is None else f'version {production}'}, so its "
+            "verdict no longer holds.",
+            hint="Run the pipeline again: it gates against the production there is now.",
+        ) from None
+
+
+def _register(
+    ws: Any,
+    aliases: list[str],
+    expected: dict[str, int | None],
+    candidate: Any,
+    gate_report: dict[str, Any],
+    evaluation: dict[str, Any],
+    training: dict[str, Any],
+    split: dict[str, Any],
+    training_set: dict[str, Any],
+    inputs: dict[str, Any],
+    config: dict[str, Any],
+    context: StepContext,
+) -> dict[str, Any]:
     existing = _registered(ws, config["model"], training["run"])
     if existing is not None:  # the same training run was registered already: reuse it
         context.logger.info("model:%s@%d holds this run already", config["model"], existing)
-        for alias in config.get("aliases", []):
-            ws.models.set_alias(config["model"], alias, existing)
-        return {"model": config["model"], "version": existing, "aliases": list(config["aliases"])}
+        with ws.metadata.transaction():
+            for alias in aliases:
+                if alias in expected:
+                    ws.models.set_alias(config["model"], alias, existing, expected=expected[alias])
+                else:
+                    ws.models.set_alias(config["model"], alias, existing)
+        return {"model": config["model"], "version": existing, "aliases": aliases}
     features = config.get("features") or {}
     service = features.get("service")
     services = ws.features.registry.service(service).version if service else None
@@ -191,15 +229,11 @@ def register(
             "experiment": training["best"],
             "refused_features": ",".join(sorted(split["refused"])) or "none",
         },
+        aliases=aliases,
+        expected=expected,
     )
-    for alias in config.get("aliases", []):
-        ws.models.set_alias(config["model"], alias, version.version)
     context.logger.info("registered model:%s@%d", config["model"], version.version)
-    return {
-        "model": config["model"],
-        "version": version.version,
-        "aliases": list(config.get("aliases", [])),
-    }
+    return {"model": config["model"], "version": version.version, "aliases": aliases}
 
 
 def _fixed_split(

@@ -14,6 +14,7 @@ from shipyard.stores.control.base import (
     Review,
     Schedule,
     Variant,
+    VersionState,
 )
 from shipyard.stores.metadata.base import MetadataStore
 
@@ -28,6 +29,7 @@ __all__ = [
     "Review",
     "Schedule",
     "Variant",
+    "VersionState",
     "control_store_for",
 ]
 

@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from shipyard.errors import Conflict
+from shipyard.stores.metadata.base import VersionRecord
 
 __all__ = [
     "AliasMove",
@@ -38,6 +39,7 @@ __all__ = [
     "Review",
     "Schedule",
     "Variant",
+    "VersionState",
 ]
 
 
@@ -75,6 +77,16 @@ class Review:
     comment: str
     at: datetime
     by: str
+
+
+@dataclass
+class VersionState:
+    """What changes about a model version after it is registered, as stored."""
+
+    aliases: list[str] = field(default_factory=list)
+    reviews: list[Review] = field(default_factory=list)
+    tags: list[Any] = field(default_factory=list)  # tag change records, oldest first
+    descriptions: list[Any] = field(default_factory=list)  # description records, oldest first
 
 
 @dataclass(frozen=True)
@@ -189,7 +201,7 @@ class ControlStore(abc.ABC):
         version: int | None,
         *,
         by: str,
-        expected_version: int | None | object = ...,
+        expected_version: int | object | None = ...,
         expected_revision: int | None = None,
     ) -> AliasPointer:
         """Point ``alias`` at ``version`` (None removes it) and record the move.
@@ -203,6 +215,19 @@ class ControlStore(abc.ABC):
     @abc.abstractmethod
     def alias_history(self, model: str, alias: str) -> list[AliasMove]:
         """Every move of the alias, oldest first."""
+
+    @abc.abstractmethod
+    def model_record(
+        self, model: str, *, version: int | None = None, alias: str | None = None
+    ) -> VersionRecord | None:
+        """The ``model`` version record: the latest, ``version``, or where ``alias`` points,
+        in one statement; None when there is none."""
+
+    @abc.abstractmethod
+    def version_states(
+        self, model: str, versions: Sequence[int], *, tags_kind: str, description_kind: str
+    ) -> dict[int, VersionState]:
+        """Aliases, reviews, tag and description changes of each version, in one statement."""
 
     # -- approvals ----------------------------------------------------------------------
 

@@ -3,14 +3,28 @@ every review."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from shipyard.errors import Conflict, NotFound
-from shipyard.stores.control.base import AliasMove, AliasPointer, Review
+from shipyard.stores.control.base import AliasMove, AliasPointer, Review, VersionState
 from shipyard.stores.control.sql_common import SqlPart, now
-from shipyard.stores.metadata.schema import model_alias_events, model_aliases, model_approvals
+from shipyard.stores.metadata.base import VersionRecord
+from shipyard.stores.metadata.payloads import decode_payload
+from shipyard.stores.metadata.schema import (
+    UTCDateTime,
+    model_alias_events,
+    model_aliases,
+    model_approvals,
+)
+from shipyard.stores.metadata.schema import (
+    versions as records,
+)
+from shipyard.stores.metadata.sql import RECORD_COLUMNS, record_from_row
+
+MODEL_KIND = "model"  # the registry's record kind (shipyard.registry.records)
 
 _UNSET: Any = ...  # "the caller did not say what it expects"
 
@@ -54,7 +68,7 @@ class ModelStateSql(SqlPart):
         version: int | None,
         *,
         by: str,
-        expected_version: int | None | object = _UNSET,
+        expected_version: int | object | None = _UNSET,
         expected_revision: int | None = None,
     ) -> AliasPointer:
         key = (model_aliases.c.model == model, model_aliases.c.alias == alias)
@@ -70,10 +84,25 @@ class ModelStateSql(SqlPart):
                 raise NotFound(f"Model {model!r} has never had alias {alias!r}.")
             revision = (current.revision if current else 0) + 1
             at = now()
-            values = {"version": version, "revision": revision, "updated_at": at,
-                      "updated_by": by}  # fmt: skip
+            values = {"version": version, "revision": revision, "updated_at": at, "updated_by": by}
             if current is None:
-                conn.execute(sa.insert(model_aliases).values(model=model, alias=alias, **values))
+                # PostgreSQL has no row to lock before the first move: of two first moves at
+                # once, the second's insert waits for the first to commit, finds the row
+                # taken, and the move is judged again against that row.
+                taken = conn.execute(
+                    self._meta.insert_ignoring_conflicts(model_aliases)
+                    .values(model=model, alias=alias, **values)
+                    .returning(model_aliases.c.revision)
+                ).first()
+                if taken is None:
+                    return self.move_alias(
+                        model,
+                        alias,
+                        version,
+                        by=by,
+                        expected_version=expected_version,
+                        expected_revision=expected_revision,
+                    )
             else:
                 conn.execute(sa.update(model_aliases).where(*key).values(**values))
             conn.execute(
@@ -86,22 +115,105 @@ class ModelStateSql(SqlPart):
     def alias_history(self, model: str, alias: str) -> list[AliasMove]:
         events = model_alias_events.c
         query = (
-            sa.select(events.model, events.alias, events.version, events.revision, events.at,
-                      events.by)  # fmt: skip
+            sa.select(
+                events.model, events.alias, events.version, events.revision, events.at, events.by
+            )
             .where(events.model == model, events.alias == alias)
             .order_by(events.id)
         )
         with self._meta.reading() as conn:
             return [AliasMove(**row._mapping) for row in conn.execute(query)]
 
+    # -- a model version with its state, in two statements ---------------------------
+
+    def model_record(
+        self, model: str, *, version: int | None = None, alias: str | None = None
+    ) -> VersionRecord | None:
+        """The ``model`` version record: the latest, ``version``, or where ``alias`` points
+        (joined in the same statement); None when there is no such version."""
+        query = sa.select(*RECORD_COLUMNS).where(
+            records.c.kind == MODEL_KIND, records.c.name == model
+        )
+        if alias is not None:
+            a = model_aliases.c
+            query = query.join(
+                model_aliases,
+                (a.model == records.c.name) & (a.version == records.c.version) & (a.alias == alias),
+            )
+        elif version is not None:
+            query = query.where(records.c.version == version)
+        else:
+            query = query.order_by(records.c.version.desc()).limit(1)
+        with self._meta.reading() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else record_from_row(row)
+
+    def version_states(
+        self, model: str, versions: Sequence[int], *, tags_kind: str, description_kind: str
+    ) -> dict[int, VersionState]:
+        """For each of ``versions``: the aliases pointing at it, its reviews, its tag
+        changes and description changes (records named ``MODEL.V``), in one statement."""
+        if not versions:
+            return {}
+        wanted = list(versions)
+        a, r, v = model_aliases.c, model_approvals.c, records.c
+        text, number = sa.String(), sa.BigInteger()
+        null_at = sa.cast(sa.null(), UTCDateTime)
+        aliases = sa.select(
+            sa.literal("alias", text).label("part"),
+            a.version.label("of"),
+            sa.cast(0, number).label("seq"),
+            a.alias.label("a"),
+            sa.cast(sa.null(), sa.Text).label("b"),
+            null_at.label("at"),
+            sa.cast(sa.null(), text).label("by"),
+        ).where(a.model == model, a.version.in_(wanted))
+        reviews = sa.select(
+            sa.literal("review", text),
+            r.version,
+            sa.cast(r.id, number),
+            r.status,
+            r.comment,
+            r.at,
+            r.by,
+        ).where(r.model == model, r.version.in_(wanted))
+        names = {f"{model}.{n}": n for n in wanted}
+        changes = sa.select(
+            v.kind,
+            sa.cast(sa.null(), sa.Integer),
+            sa.cast(v.version, number),
+            v.name,
+            sa.cast(v.attributes, sa.Text),
+            v.created_at,
+            v.created_by,
+        ).where(v.kind.in_([tags_kind, description_kind]), v.name.in_(list(names)))
+        query = sa.union_all(aliases, reviews, changes)
+        found = {n: VersionState() for n in wanted}
+        with self._meta.reading() as conn:
+            rows = sorted(conn.execute(query), key=lambda row: (row[0], row[2]))
+        for part, of, _seq, first, second, at, by in rows:
+            if part == "alias":
+                found[of].aliases.append(first)
+            elif part == "review":
+                found[of].reviews.append(Review(model, of, first, second or "", at, by))
+            else:
+                state = found[names[first]]
+                change = decode_payload(second, f"{part} {first}")
+                (state.tags if part == tags_kind else state.descriptions).append(change)
+        return found
+
     def add_review(self, model: str, version: int, status: str, comment: str, *, by: str) -> Review:
         review = Review(model, version, status, comment, now(), by)
         with self._meta.transaction() as conn:
             conn.execute(
                 sa.insert(model_approvals).values(
-                    model=model, version=version, status=status, comment=comment,
-                    at=review.at, by=by,
-                )  # fmt: skip
+                    model=model,
+                    version=version,
+                    status=status,
+                    comment=comment,
+                    at=review.at,
+                    by=by,
+                )
             )
         return review
 
@@ -120,7 +232,7 @@ def _check_expected(
     model: str,
     alias: str,
     current: AliasPointer | None,
-    expected_version: int | None | object,
+    expected_version: int | object | None,
     expected_revision: int | None,
 ) -> None:
     """Conflict unless the alias is still where (or at the revision) the caller saw it."""
@@ -130,8 +242,7 @@ def _check_expected(
         if now_at != expected_version:
             saw = "unset" if expected_version is None else f"at {expected_version}"
             raise Conflict(
-                f"Alias {alias!r} of model {model!r} moved: it is {where}, not {saw} as "
-                "expected.",
+                f"Alias {alias!r} of model {model!r} moved: it is {where}, not {saw} as expected.",
                 hint="Read where it points now and decide again.",
             )
     if expected_revision is not None:

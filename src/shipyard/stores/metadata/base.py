@@ -8,7 +8,7 @@ in the artifact store; the metadata store keeps only its address.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -105,6 +105,15 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     def list_names(self, kind: str) -> list[str]:
         """Names that have at least one version of ``kind``, sorted."""
+
+    @abc.abstractmethod
+    def latest_versions(self, kind: str, names: Sequence[str] | None = None) -> list[VersionRecord]:
+        """The latest version of every name of ``kind`` (or of ``names``), by name: one
+        statement, however many names."""
+
+    @abc.abstractmethod
+    def versions_of(self, kind: str, names: Sequence[str]) -> list[VersionRecord]:
+        """Every version of each of ``names``, by name then version: one statement."""
 
     @abc.abstractmethod
     def put_lineage(self, subject: Ref, lineage: Lineage) -> None:

@@ -42,6 +42,12 @@ def current_status(connection: sa.Connection) -> SchemaStatus:
 
 def upgrade_to_head(connection: sa.Connection) -> None:
     """Apply pending migrations inside the caller's transaction."""
+    upgrade_to(connection, "head")
+
+
+def upgrade_to(connection: sa.Connection, revision: str) -> None:
+    """Migrate up to ``revision`` inside the caller's transaction (tests of a migration
+    start from the revision before it)."""
     config = _config()
     config.attributes["connection"] = connection
-    alembic_upgrade(config, "head")
+    alembic_upgrade(config, revision)

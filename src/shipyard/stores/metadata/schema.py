@@ -220,8 +220,14 @@ jobs = sa.Table(
     sa.Column("progress", JSONType),
 )
 # Claim order within (kind, state): highest priority, then oldest, then first enqueued.
-sa.Index("ix_jobs_claim", jobs.c.kind, jobs.c.state, jobs.c.priority.desc(), jobs.c.available_at,
-         jobs.c.id)  # fmt: skip
+sa.Index(
+    "ix_jobs_claim",
+    jobs.c.kind,
+    jobs.c.state,
+    jobs.c.priority.desc(),
+    jobs.c.available_at,
+    jobs.c.id,
+)
 
 
 # -- control-plane state (revision 0006) -------------------------------------------------
@@ -324,8 +330,12 @@ endpoints = sa.Table(
 endpoint_variants = sa.Table(
     "endpoint_variants",
     metadata,
-    sa.Column("endpoint", sa.String(128), sa.ForeignKey("endpoints.name", ondelete="CASCADE"),
-              primary_key=True),  # fmt: skip
+    sa.Column(
+        "endpoint",
+        sa.String(128),
+        sa.ForeignKey("endpoints.name", ondelete="CASCADE"),
+        primary_key=True,
+    ),
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("model", sa.String(128), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -287,6 +287,35 @@ class SqlMetadataStore(MetadataStore):
         with self._read() as conn:
             return list(conn.execute(query).scalars())
 
+    def latest_versions(self, kind: str, names: Sequence[str] | None = None) -> list[VersionRecord]:
+        counters = version_counters.c
+        query = (
+            sa.select(*RECORD_COLUMNS)
+            .join(
+                version_counters,
+                (counters.kind == versions.c.kind)
+                & (counters.name == versions.c.name)
+                & (counters.latest == versions.c.version),
+            )
+            .where(versions.c.kind == kind)
+            .order_by(versions.c.name)
+        )
+        if names is not None:
+            query = query.where(versions.c.name.in_(list(names)))
+        with self._read() as conn:
+            return [_to_record(row) for row in conn.execute(query)]
+
+    def versions_of(self, kind: str, names: Sequence[str]) -> list[VersionRecord]:
+        if not names:
+            return []
+        query = (
+            sa.select(*RECORD_COLUMNS)
+            .where(versions.c.kind == kind, versions.c.name.in_(list(names)))
+            .order_by(versions.c.name, versions.c.version)
+        )
+        with self._read() as conn:
+            return [_to_record(row) for row in conn.execute(query)]
+
     # -- lineage --------------------------------------------------------------------
 
     def put_lineage(self, subject: Ref, record: Lineage) -> None:
@@ -328,6 +357,11 @@ class SqlMetadataStore(MetadataStore):
 
 def _first_line(exc: DBAPIError) -> str:
     return str(exc.orig or exc).strip().splitlines()[0]
+
+
+def record_from_row(row: sa.Row[Any]) -> VersionRecord:
+    """A version record from a row of RECORD_COLUMNS (for stores that join ``versions``)."""
+    return _to_record(row)
 
 
 def _to_record(row: sa.Row[Any]) -> VersionRecord:

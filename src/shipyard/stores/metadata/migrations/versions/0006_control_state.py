@@ -122,13 +122,23 @@ def _move_aliases(bind: sa.Connection) -> None:
         revision = current.get(key, {}).get("revision", 0) + 1
         version = attributes.get("version")
         events.append(
-            {"model": key[0], "alias": key[1], "version": version, "revision": revision,
-             "at": record["created_at"], "by": record["created_by"]}  # fmt: skip
+            {
+                "model": key[0],
+                "alias": key[1],
+                "version": version,
+                "revision": revision,
+                "at": record["created_at"],
+                "by": record["created_by"],
+            }
         )
         current[key] = {
-            "model": key[0], "alias": key[1], "version": version, "revision": revision,
-            "updated_at": record["created_at"], "updated_by": record["created_by"],
-        }  # fmt: skip
+            "model": key[0],
+            "alias": key[1],
+            "version": version,
+            "revision": revision,
+            "updated_at": record["created_at"],
+            "updated_by": record["created_by"],
+        }
     if events:
         bind.execute(sa.insert(model_alias_events), events)
         bind.execute(sa.insert(model_aliases), list(current.values()))
@@ -169,9 +179,7 @@ def _move_access(bind: sa.Connection) -> None:
             if isinstance(change, Mapping) and change.get("op") in ("add", "remove"):
                 events.append(_access_event(kind, owner, change, record))
         # A folded record that took its old spellings in is the state on its own.
-        settled = {
-            owners[n] for n, r in latest.items() if r["attributes"].get("folded")
-        }
+        settled = {owners[n] for n, r in latest.items() if r["attributes"].get("folded")}
         for name, record in latest.items():
             owner = owners[name]
             if owner in settled and not record["attributes"].get("folded"):
@@ -185,14 +193,24 @@ def _move_access(bind: sa.Connection) -> None:
     if members:
         bind.execute(
             sa.insert(group_members),
-            [{"group_name": g, "principal": p, "added_at": now, "added_by": "migration"}
-             for g, p in sorted(members)],  # fmt: skip
+            [
+                {"group_name": g, "principal": p, "added_at": now, "added_by": "migration"}
+                for g, p in sorted(members)
+            ],
         )
     if attached:
         bind.execute(
             sa.insert(policy_attachments),
-            [{"target_kind": k, "target": t, "policy": p, "attached_at": now,
-              "attached_by": "migration"} for k, t, p in sorted(attached)],  # fmt: skip
+            [
+                {
+                    "target_kind": k,
+                    "target": t,
+                    "policy": p,
+                    "attached_at": now,
+                    "attached_by": "migration",
+                }
+                for k, t, p in sorted(attached)
+            ],
         )
     events.sort(key=lambda e: e["at"])
     if events:
@@ -215,8 +233,12 @@ def _access_event(
     kind: str, owner: str, change: Mapping[str, Any], record: Mapping[str, Any]
 ) -> dict[str, Any]:
     membership = change.get("field") == "groups"
-    verb = {("add", True): "join", ("remove", True): "leave",
-            ("add", False): "attach", ("remove", False): "detach"}  # fmt: skip
+    verb = {
+        ("add", True): "join",
+        ("remove", True): "leave",
+        ("add", False): "attach",
+        ("remove", False): "detach",
+    }
     value = str(change.get("value"))
     return {
         "change": verb[(str(change["op"]), membership)],
@@ -239,10 +261,16 @@ def _write_records(bind: sa.Connection, kind: str, rows: list[dict[str, Any]]) -
         latest[row["name"]] = version
         bind.execute(
             sa.insert(versions).values(
-                id=uuid.uuid4().hex, kind=kind, name=row["name"], version=version,
-                content_hash=None, attributes=row["attributes"], description="",
-                created_at=row["created_at"], created_by=row["created_by"],
-            )  # fmt: skip
+                id=uuid.uuid4().hex,
+                kind=kind,
+                name=row["name"],
+                version=version,
+                content_hash=None,
+                attributes=row["attributes"],
+                description="",
+                created_at=row["created_at"],
+                created_by=row["created_by"],
+            )
         )
     for name, version in latest.items():
         bind.execute(sa.insert(version_counters).values(kind=kind, name=name, latest=version))
@@ -254,10 +282,14 @@ def _restore_aliases(bind: sa.Connection) -> None:
         bind,
         "model_alias",
         [
-            {"name": f"{e.model}.{e.alias}", "created_at": e.at, "created_by": e.by,
-             "attributes": {"model": e.model, "alias": e.alias, "version": e.version}}
+            {
+                "name": f"{e.model}.{e.alias}",
+                "created_at": e.at,
+                "created_by": e.by,
+                "attributes": {"model": e.model, "alias": e.alias, "version": e.version},
+            }
             for e in events
-        ],  # fmt: skip
+        ],
     )
 
 
@@ -267,11 +299,19 @@ def _restore_approvals(bind: sa.Connection) -> None:
         bind,
         "model_approval",
         [
-            {"name": f"{r.model}.{r.version}", "created_at": r.at, "created_by": r.by,
-             "attributes": {"model": r.model, "version": r.version, "status": r.status,
-                            "comment": r.comment}}
+            {
+                "name": f"{r.model}.{r.version}",
+                "created_at": r.at,
+                "created_by": r.by,
+                "attributes": {
+                    "model": r.model,
+                    "version": r.version,
+                    "status": r.status,
+                    "comment": r.comment,
+                },
+            }
             for r in reviews
-        ],  # fmt: skip
+        ],
     )
 
 
@@ -292,12 +332,21 @@ def _restore_access(bind: sa.Connection) -> None:
         for (target_kind, target), entry in sorted(state.items()):
             if target_kind != kind:
                 continue
-            attributes: dict[str, Any] = {"policies": sorted(entry["policies"]), "folded": True,
-                                          "change": {"op": "merge", "field": "-", "value": "-"}}
+            attributes: dict[str, Any] = {
+                "policies": sorted(entry["policies"]),
+                "folded": True,
+                "change": {"op": "merge", "field": "-", "value": "-"},
+            }
             if kind == "principal":
                 attributes["groups"] = sorted(entry["groups"])
                 attributes["principal"] = target
             name = principal_key(target) if kind == "principal" else target
-            rows.append({"name": name, "attributes": attributes, "created_at": now,
-                         "created_by": "migration"})  # fmt: skip
+            rows.append(
+                {
+                    "name": name,
+                    "attributes": attributes,
+                    "created_at": now,
+                    "created_by": "migration",
+                }
+            )
         _write_records(bind, kind, rows)

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from shipyard.security.service import SecurityService
 
 app = typer.Typer(
-    help="IAM-style access policies: put, show, list, attach, detach, groups, check.",
+    help="IAM-style access policies: put, show, list, attach, detach, groups, history, "
+    "check, actions.",
     no_args_is_help=True,
     epilog="Example: shipyard policies put analysts policy.json && "
     "shipyard policies attach analysts --group analysts",
@@ -122,7 +123,7 @@ def add_member(
     security = _security(ctx)
     changed = security.add_to_group(principal, group)
     principal, group = principal_name(principal), group_name(group)
-    note = "" if security.group_policies(group) else f" (group {group} has no policies yet)"
+    note = "" if _has_policies(security, group) else f" (group {group} has no policies yet)"
     verb = "Added" if changed else "Already a member:"
     console.print(f"{verb} {principal} in group {group}{note}.")
 
@@ -136,6 +137,34 @@ def remove_member(
     """Remove PRINCIPAL from GROUP."""
     _security(ctx).remove_from_group(principal, group)
     console.print(f"Removed {principal_name(principal)} from group {group_name(group)}.")
+
+
+@app.command(epilog="Example: shipyard policies history --group analysts")
+def history(
+    ctx: typer.Context,
+    principal: str | None = typer.Option(None, help="Only this principal's changes."),
+    group: str | None = typer.Option(None, help="Only this group's changes (and members')."),
+    as_json: bool = typer.Option(False, "--json", help="Print the events as JSON."),
+) -> None:
+    """Every change of access, oldest first: who joined or left which group, which policy
+    was attached or detached where, when, and by whom."""
+    events = _security(ctx).access_history(principal=principal, group=group)
+    if as_json:
+        rows = [
+            {"change": e.change, "target_kind": e.target_kind, "target": e.target,
+             "subject": e.subject, "at": e.at.isoformat(), "by": e.by}
+            for e in events
+        ]  # fmt: skip
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(header_style="bold")
+    for column in ("at (UTC)", "change", "target", "group or policy", "by"):
+        table.add_column(column, overflow="fold")
+    for e in events:
+        table.add_row(
+            f"{e.at:%Y-%m-%d %H:%M:%S}", e.change, f"{e.target_kind} {e.target}", e.subject, e.by
+        )
+    console.print(table)
 
 
 @app.command(
@@ -163,15 +192,41 @@ def check(
         raise typer.Exit(AccessDenied.exit_code)
 
 
-@app.command(name="actions", epilog="Example: shipyard policies actions")
-def actions() -> None:
-    """List the actions a policy may name."""
-    from shipyard.security.policies import known_actions, resource_types
+@app.command(
+    name="actions",
+    epilog="Example: shipyard policies actions --json | jq '.[] | select(.checked)'",
+)
+def actions(
+    as_json: bool = typer.Option(False, "--json", help="Print the catalogue as JSON."),
+) -> None:
+    """List every action a policy may name: its resources and what it allows. Actions
+    marked planned are accepted in policies but not checked yet."""
+    from shipyard.security.actions import CATALOGUE, RESOURCE_TYPES
+    from shipyard.security.policies import known_actions
 
-    for name in known_actions():
-        typer.echo(name)
-    forms = ", ".join(f"shipyard:{k}:{v}" for k, v in resource_types().items())
-    typer.echo(f"resources: {forms}")
+    entries = [entry.to_dict() for entry in CATALOGUE]
+    catalogued = {entry.name for entry in CATALOGUE}
+    # Actions registered by extensions at run time have no catalogue entry.
+    entries += [
+        {"action": name, "resources": [], "description": "", "checked": True, "planned": None}
+        for name in known_actions()
+        if name not in catalogued
+    ]
+    if as_json:
+        typer.echo(json.dumps(entries, indent=2))
+        return
+    table = Table(header_style="bold")
+    table.add_column("action", no_wrap=True)
+    table.add_column("resource", no_wrap=True)
+    table.add_column("allows", overflow="fold")
+    for entry in entries:
+        note = "" if entry["checked"] else f" [dim](planned: {entry['planned']})[/dim]"
+        table.add_row(
+            str(entry["action"]), "\n".join(entry["resources"]), f"{entry['description']}{note}"
+        )
+    console.print(table)
+    forms = ", ".join(t.form for t in RESOURCE_TYPES.values())
+    console.print(f"Resources: {forms}. Patterns may use * and ?.", soft_wrap=True)
 
 
 def _target(principal: str | None, group: str | None) -> str:
@@ -181,10 +236,19 @@ def _target(principal: str | None, group: str | None) -> str:
     return f"group {group_name(group or '')}"
 
 
+def _has_policies(security: SecurityService, group: str) -> bool:
+    """Whether ``group`` has policies; True when this principal may not read them (no
+    note is better than a wrong one)."""
+    try:
+        return bool(security.group_policies(group))
+    except AccessDenied:
+        return True
+
+
 def _latest_version(security: SecurityService, name: str) -> int | None:
     from shipyard.errors import NotFound
 
     try:
         return security.get_policy(name).version
-    except NotFound:
+    except (NotFound, AccessDenied):  # new, or one may put it without reading it
         return None

@@ -1,6 +1,8 @@
-"""Security: IAM-style policies (:mod:`.policies`, pure) and the service that stores them,
-resolves a principal's policies and checks access (:mod:`.service`, ``ws.security``)."""
+"""Security: the action catalogue (:mod:`.actions`), IAM-style policies (:mod:`.policies`,
+pure), built-in rules (:mod:`.builtin_rules`) and the service that stores policies,
+memberships and attachments and checks access (:mod:`.service`, ``ws.security``)."""
 
+from shipyard.security.actions import CATALOGUE, ActionInfo
 from shipyard.security.policies import (
     POLICY_VERSION,
     Decision,
@@ -23,8 +25,10 @@ from shipyard.security.service import (
 )
 
 __all__ = [
+    "CATALOGUE",
     "DEFAULT_CACHE_TTL",
     "POLICY_VERSION",
+    "ActionInfo",
     "Decision",
     "Membership",
     "Policy",

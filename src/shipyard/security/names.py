@@ -4,8 +4,8 @@
 ``production`` one group, and ``PIPELINE`` is the ``pipeline`` principal. Names
 are folded where they enter (the workspace's principal, every principal or group
 given to the security service), so every later comparison (attached policies,
-group membership, the pipeline principal's rights over protected aliases) sees
-one spelling, and no other spelling can get around it.
+group membership, the pipeline principal's rights over ``production``) sees one
+spelling, and no other spelling can get around it.
 """
 
 from __future__ import annotations
@@ -15,6 +15,10 @@ import re
 
 from shipyard.errors import InvalidInput
 from shipyard.types import NAME_PATTERN, check_name
+
+# Every "who did it" column (created_by, by, added_by...) holds this many characters.
+MAX_PRINCIPAL_LENGTH = 128
+PIPELINE_PRINCIPAL = "pipeline"
 
 _VALID_NAME = re.compile(rf"^{NAME_PATTERN}$")
 
@@ -30,7 +34,15 @@ def principal_name(principal: str) -> str:
             f"A principal name must be a non-empty string, got {principal!r}.",
             hint="Set SHIPYARD_PRINCIPAL (or principal=) to who acts, such as alice.",
         )
-    return principal.strip().casefold()
+    folded = principal.strip().casefold()
+    if len(folded) > MAX_PRINCIPAL_LENGTH or not folded.isprintable():
+        raise InvalidInput(
+            f"The principal name {principal[:40]!r}... is not valid."
+            if len(principal) > 40
+            else f"The principal name {principal!r} is not valid.",
+            hint=f"Use at most {MAX_PRINCIPAL_LENGTH} printable characters.",
+        )
+    return folded
 
 
 def group_name(group: str) -> str:
@@ -43,8 +55,8 @@ def group_name(group: str) -> str:
 
 
 def principal_key(principal: str) -> str:
-    """The record name of a (folded) principal: itself when it is a valid name, else a
-    stable hash of it (``alice@example.com`` is not a valid record name)."""
+    """The record name a (folded) principal had before revision 0006: itself when it is
+    a valid name, else a stable hash of it (downgrading writes such records again)."""
     if _VALID_NAME.match(principal):
         return principal
     return "principal-" + hashlib.sha256(principal.encode()).hexdigest()[:40]

@@ -23,12 +23,12 @@ Statement keys (nothing else is accepted: ``NotAction``, ``NotResource``,
 - ``Action``: a pattern or a non-empty list of patterns over ``service:Action``
   names, matched case-insensitively (as AWS does). Every pattern must match at
   least one known action (see :func:`known_actions`), because one that matches
-  none is almost always a typo. Known now: ``features:ReadOffline``,
-  ``features:ReadOnline``, ``features:Write``, ``features:Apply`` and
-  ``pipeline:Run``; later parts add theirs with :func:`register_action`.
+  none is almost always a typo. The known actions are the catalogue of
+  :mod:`shipyard.security.actions` (``shipyard policies actions`` prints it).
 - ``Resource``: a pattern or a non-empty list of patterns over resource names
-  ``shipyard:<type>:<path>``, matched case-sensitively. Known now:
-  ``shipyard:feature:VIEW/FEATURE``.
+  ``shipyard:<type>:<path>``, matched case-sensitively, such as
+  ``shipyard:feature:VIEW/FEATURE`` or ``shipyard:dataset:NAME`` (the types are in
+  the same catalogue).
 
 Wildcards in actions and resources: ``*`` matches any run of characters
 (including ``/`` and ``:``, and none at all), ``?`` exactly one character.
@@ -50,13 +50,16 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from shipyard.errors import InvalidInput
+from shipyard.security.actions import CATALOGUE, RESOURCE_TYPES
 from shipyard.yaml_errors import yaml_problem
 
 POLICY_VERSION: Final = "2026-11-01"
 RESOURCE_PREFIX: Final = "shipyard"
 
 Effect = Literal["Allow", "Deny"]
-Reason = Literal["allowed", "explicit_deny", "implicit_deny", "unrestricted"]
+Reason = Literal[
+    "allowed", "explicit_deny", "implicit_deny", "unrestricted", "builtin_allow", "builtin_deny"
+]
 
 _TOP_KEYS = ("Version", "Statement")
 _STATEMENT_KEYS = ("Sid", "Effect", "Action", "Resource")
@@ -93,18 +96,12 @@ def resource_types() -> dict[str, str]:
     return dict(_RESOURCE_TYPES)
 
 
-# Every service's actions are known here, so a stored policy naming one is never
+# Every action of the catalogue is known here, so a stored policy naming one is never
 # refused just because the service's module was not imported yet.
-for _action in (
-    "features:ReadOffline",
-    "features:ReadOnline",
-    "features:Write",
-    "features:Apply",
-    "pipeline:Run",
-):
-    register_action(_action)
-register_resource_type("feature", "VIEW/FEATURE")
-register_resource_type("pipeline", "NAME")
+for _entry in CATALOGUE:
+    register_action(_entry.name)
+for _type in RESOURCE_TYPES.values():
+    register_resource_type(_type.name, _type.path)
 
 
 def feature_resource(view: str, feature: str) -> str:
@@ -397,7 +394,9 @@ class Decision:
     """The answer for one (action, resource): allowed or not, why, and what decided it.
 
     ``reason`` is ``allowed``, ``explicit_deny``, ``implicit_deny``, or (from the
-    security service only) ``unrestricted``: the principal has no policies.
+    security service only) ``unrestricted``: the principal has no policies, and
+    ``builtin_allow`` / ``builtin_deny``: a built-in rule decided (only the pipeline
+    moves a model's ``production`` alias, see :mod:`shipyard.security.builtin_rules`).
     ``statement`` is the deciding statement's 1-based position in ``policy``.
     """
 
@@ -427,6 +426,13 @@ class Decision:
             return f"allowed by policy {self.policy!r}, statement {self.statement_label}"
         if self.reason == "unrestricted":
             return "allowed: the principal has no policies attached (default mode: unrestricted)"
+        if self.reason == "builtin_allow":
+            return "allowed by the built-in rule: the pipeline principal moves production"
+        if self.reason == "builtin_deny":
+            return (
+                "denied by the built-in rule: only the pipeline principal moves a model's "
+                "production alias (unless a policy explicitly allows it)"
+            )
         return "denied: no statement allows it"
 
 

@@ -1,42 +1,43 @@
-"""The security service (``ws.security``): stored policies, principals and groups, and the
-access check every service calls before it acts.
+"""The security service (``ws.security``): stored policies, group memberships and policy
+attachments, and the access check every service calls before it acts.
 
-Storage (the metadata store's generic ``versions`` table; every change is a new
-version, so the history is the audit trail: who changed what, when):
+Storage:
 
-- kind ``policy``, name = the policy name, attributes = the canonical policy
-  document, content hash = sha256 of that document and of the version it
-  follows. Putting the latest document again creates no version, and neither do
-  several processes putting one document at once: they all write the same hash,
-  and the metadata store hands the second writer on the version the first made.
-- kind ``principal``, name = the principal (or ``principal-<sha256 prefix>`` when
-  the principal is not a valid record name, such as ``alice@example.com``),
-  attributes ``{"principal": P, "groups": [...], "policies": [...], "change": {...}}``.
-- kind ``group``, name = the group, attributes ``{"policies": [...], "change": {...}}``.
+- **policies** are definitions, so they are versions (kind ``policy`` in the metadata
+  store's ``versions`` table; attributes = the canonical document). Putting the latest
+  document again creates no version, and neither do several processes putting one
+  document at once: they all write the same content hash (the document's and the
+  version it follows), and the store hands the later writers the first one's version.
+- **memberships and attachments** are facts, one row each (``group_members``,
+  ``policy_attachments``), changed by one insert or delete with an ``access_events``
+  row in the same transaction (:class:`~shipyard.stores.control.sql_access.SqlAccessStore`).
+  :meth:`SecurityService.access_history` reads those events: who changed what, when.
 
-Principal and group names are case-folded where they enter (:mod:`.names`):
-``ALICE`` is ``alice``. Records stored before that under another spelling still
-count for the folded name (:mod:`.legacy_names`); records written since carry
-``"folded": true``.
+Principal and group names are case-folded where they enter (:mod:`.names`): ``ALICE``
+is ``alice``. Revision 0006 moved the records of earlier versions into the tables,
+folding old spellings together.
 
-The latest version of a principal or group record is its state; ``change`` says
-what that version did (``add``/``remove`` of a group or policy). When two
-processes change the same record at once, the loser notices that its version is
-not the one after the version it read, replays every recorded change in order,
-and writes the merged state, so no attachment or membership is lost.
+Deciding (:meth:`SecurityService.authorize`, :meth:`SecurityService.require`):
 
-DEFAULT MODE (to be revisited with tokens): a principal with no policies attached,
-directly or through its groups, is **unrestricted**; this keeps the embedded
-single-user default working with no set-up. Once a principal has any policy,
-IAM evaluation applies to it: explicit Deny wins, else an Allow is needed, else
-implicit deny. Note that detaching a principal's last policy makes it
-unrestricted again.
+- DEFAULT MODE (to be revisited with tokens): a principal with no policies attached,
+  directly or through its groups, is **unrestricted**, which keeps the embedded
+  single-user default working with no set-up. Detaching a principal's last policy
+  makes it unrestricted again.
+- Once a principal has any policy, IAM evaluation applies: an explicit Deny wins,
+  else an Allow is needed, else implicit deny.
+- Built-in rules (:mod:`.builtin_rules`) come on top of both: only the ``pipeline``
+  principal moves a model's ``production`` alias, unless a policy explicitly allows
+  someone else (an explicit Deny stops the pipeline too).
 
-Caching: the compiled policies of each principal are kept for ``cache_ttl``
-seconds (default 5). Writes through this service clear the cache at once;
-changes made by other processes are seen within ``cache_ttl`` seconds. A cached
-:meth:`SecurityService.require` costs a few microseconds, which matters because
-it is on the online feature read path.
+Administration is checked like everything else (see :mod:`.actions`):
+``policies:Put``, ``policies:Attach`` / ``policies:Detach`` (on the policy and on the
+principal or group), ``groups:AddMember`` / ``groups:RemoveMember``, and
+``policies:Read`` to read a policy or someone else's groups, policies and decisions.
+
+Caching: the compiled policies of each principal are kept for ``cache_ttl`` seconds
+(default 5). Writes through this service clear the cache at once; changes made by
+other processes are seen within ``cache_ttl`` seconds. A cached :meth:`require` costs
+a few microseconds, which matters because it is on the online feature read path.
 """
 
 from __future__ import annotations
@@ -47,11 +48,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from shipyard.errors import AccessDenied, Conflict, IntegrityError, InvalidInput, NotFound
-from shipyard.security.legacy_names import GROUP_KIND, PRINCIPAL_KIND, LegacyNames
-from shipyard.security.names import group_name, principal_key, principal_name
+from shipyard.errors import AccessDenied, IntegrityError, InvalidConfig, InvalidInput, NotFound
+from shipyard.security.builtin_rules import SET_ALIAS, apply_rules, builtin_denial
+from shipyard.security.names import group_name, principal_name
 from shipyard.security.policies import (
     Decision,
     Policy,
@@ -60,6 +61,7 @@ from shipyard.security.policies import (
     check_resource,
     describe_resource,
 )
+from shipyard.stores.control.sql_access import AccessEvent, SqlAccessStore
 from shipyard.types import check_name
 
 if TYPE_CHECKING:
@@ -68,7 +70,8 @@ if TYPE_CHECKING:
 POLICY_KIND = "policy"
 DEFAULT_CACHE_TTL = 5.0  # seconds a principal's policies may be stale across processes
 
-_STATE_FIELDS = {PRINCIPAL_KIND: ("groups", "policies"), GROUP_KIND: ("policies",)}
+Authorize = Callable[[str, "str | Sequence[str]"], None]
+_SET_ALIAS_LOWER = SET_ALIAS.lower()
 
 
 @dataclass(frozen=True)
@@ -89,15 +92,30 @@ class StoredPolicy:
 
 @dataclass(frozen=True)
 class Membership:
-    """A principal's groups and directly attached policies (latest record)."""
+    """A principal's groups and directly attached policies."""
 
     principal: str
     groups: tuple[str, ...]
     policies: tuple[str, ...]
 
 
+def policy_resource(name: str) -> str:
+    return f"shipyard:policy:{name}"
+
+
+def principal_resource(principal: str) -> str:
+    return f"shipyard:principal:{principal}"
+
+
+def group_resource(group: str) -> str:
+    return f"shipyard:group:{group}"
+
+
 class SecurityService:
     """Policies, attachments and group membership; authorize and require access.
+
+    ``authorize`` checks this service's own reads and writes (default: :meth:`require`
+    as this service's principal).
 
     >>> ws.security.require("features:ReadOnline", features)  # doctest: +SKIP
     """
@@ -109,14 +127,17 @@ class SecurityService:
         principal: str,
         cache_ttl: float = DEFAULT_CACHE_TTL,
         clock: Callable[[], float] = time.monotonic,
+        authorize: Authorize | None = None,
+        access: SqlAccessStore | None = None,
     ) -> None:
         self._metadata = metadata
+        self._access = access if access is not None else _access_store(metadata)
         self.principal = principal_name(principal)
         self.cache_ttl = cache_ttl
         self._clock = clock
+        self._authorize: Authorize = authorize if authorize is not None else self.require
         # principal -> (expires at, compiled policies or None when unrestricted)
         self._cache: dict[str, tuple[float, PolicySet | None]] = {}
-        self._legacy = LegacyNames(metadata)
 
     # -- policies -------------------------------------------------------------------
 
@@ -129,9 +150,10 @@ class SecurityService:
             if isinstance(document, Policy)
             else Policy.from_document(document, source=f"Policy {name!r}")
         )
+        self._authorize("policies:Put", policy_resource(name))
         canonical = policy.to_document()
         digest = _digest(canonical)
-        latest = self._latest(POLICY_KIND, name)
+        latest = self._latest_policy(name)
         if latest is not None and _digest(latest.attributes) == digest:
             return latest.version
         # Keyed by the version it follows too: the same document put again after another
@@ -154,26 +176,20 @@ class SecurityService:
     def get_policy(self, name: str, version: int | None = None) -> StoredPolicy:
         """The latest (or a given) version of a policy; NotFound names the known policies."""
         check_name(name, "Policy name")
-        try:
-            record = self._metadata.get_version(POLICY_KIND, name, version)
-        except NotFound:
-            if version is not None and self._latest(POLICY_KIND, name) is not None:
-                raise
-            known = ", ".join(self._metadata.list_names(POLICY_KIND)) or "none yet"
-            raise NotFound(
-                f"No policy named {name!r}.",
-                hint=f"Known policies: {known}. Store one with `shipyard policies put`.",
-            ) from None
-        return _stored_policy(record)
+        self._authorize("policies:Read", policy_resource(name))
+        return self._get_policy(name, version)
 
     def policy_history(self, name: str) -> list[StoredPolicy]:
         """Every version of a policy, oldest first: the audit trail of its changes."""
-        self.get_policy(name)  # NotFound with the known names
+        self.get_policy(name)  # checks access; NotFound with the known names
         return [_stored_policy(r) for r in self._metadata.list_versions(POLICY_KIND, name)]
 
     def list_policies(self) -> list[StoredPolicy]:
-        """The latest version of every policy, by name."""
-        return [self.get_policy(name) for name in self._metadata.list_names(POLICY_KIND)]
+        """The latest version of every policy this principal may read, by name."""
+        names = self._readable(
+            "policies:Read", self._metadata.list_names(POLICY_KIND), policy_resource
+        )
+        return [self._get_policy(name) for name in names]
 
     # -- attachments and groups ----------------------------------------------------
 
@@ -181,90 +197,129 @@ class SecurityService:
         self, policy: str, *, principal: str | None = None, group: str | None = None
     ) -> bool:
         """Attach a stored policy to a principal or a group; False if it already was."""
-        kind, name, owner = self._target(principal, group)
-        self.get_policy(policy)
-        change = {"op": "add", "field": "policies", "value": policy}
-        return self._change(kind, name, change, owner=owner)
+        kind, target = _target(principal, group)
+        check_name(policy, "Policy name")
+        self._authorize("policies:Attach", [policy_resource(policy), _resource(kind, target)])
+        self._get_policy(policy)  # NotFound naming the known policies
+        changed = self._access.attach(kind, target, policy, by=self.principal)
+        self._cache.clear()
+        return changed
 
     def detach(
         self, policy: str, *, principal: str | None = None, group: str | None = None
     ) -> bool:
         """Detach a policy; InvalidInput (naming what is attached) if it was not attached."""
-        kind, name, owner = self._target(principal, group)
-        state = self._state(kind, name, owner=owner)
-        if policy not in state["policies"]:
-            who = f"{kind} {owner if kind == PRINCIPAL_KIND else name!r}"
-            attached = ", ".join(state["policies"]) or "none"
+        kind, target = _target(principal, group)
+        check_name(policy, "Policy name")
+        self._authorize("policies:Detach", [policy_resource(policy), _resource(kind, target)])
+        if not self._access.detach(kind, target, policy, by=self.principal):
+            attached = ", ".join(self._access.attachments_of(kind, target)) or "none"
             raise InvalidInput(
-                f"Policy {policy!r} is not attached to {who}.", hint=f"Attached: {attached}."
+                f"Policy {policy!r} is not attached to {kind} {target!r}.",
+                hint=f"Attached: {attached}.",
             )
-        change = {"op": "remove", "field": "policies", "value": policy}
-        return self._change(kind, name, change, owner=owner)
+        self._cache.clear()
+        return True
 
     def add_to_group(self, principal: str, group: str) -> bool:
         """Make ``principal`` a member of ``group``; False if it already was."""
         group, who = group_name(group), principal_name(principal)
-        change = {"op": "add", "field": "groups", "value": group}
-        return self._change(PRINCIPAL_KIND, principal_key(who), change, owner=who)
+        self._authorize("groups:AddMember", group_resource(group))
+        changed = self._access.add_member(group, who, by=self.principal)
+        self._cache.clear()
+        return changed
 
     def remove_from_group(self, principal: str, group: str) -> bool:
         """Remove ``principal`` from ``group``; InvalidInput if it was not a member."""
         group, who = group_name(group), principal_name(principal)
-        key = principal_key(who)
-        groups = self._state(PRINCIPAL_KIND, key, owner=who)["groups"]
-        if group not in groups:
+        self._authorize("groups:RemoveMember", group_resource(group))
+        if not self._access.remove_member(group, who, by=self.principal):
+            groups = ", ".join(self._access.groups_of(who)) or "none"
             raise InvalidInput(
-                f"{who!r} is not a member of group {group!r}.",
-                hint=f"Its groups: {', '.join(groups) or 'none'}.",
+                f"{who!r} is not a member of group {group!r}.", hint=f"Its groups: {groups}."
             )
-        change = {"op": "remove", "field": "groups", "value": group}
-        return self._change(PRINCIPAL_KIND, key, change, owner=who)
+        self._cache.clear()
+        return True
 
     def membership(self, principal: str | None = None) -> Membership:
-        """A principal's groups and directly attached policies."""
-        who = self.principal if principal is None else principal_name(principal)
-        state = self._state(PRINCIPAL_KIND, principal_key(who), owner=who)
-        return Membership(who, tuple(state["groups"]), tuple(state["policies"]))
+        """A principal's groups and directly attached policies (another principal's need
+        ``policies:Read`` on it)."""
+        who = self._readable_principal(principal)
+        state = self._access.state_of(who)
+        return Membership(who, state.groups, state.policies)
+
+    def members(self, group: str) -> list[str]:
+        """The principals in a group."""
+        group = group_name(group)
+        self._authorize("policies:Read", group_resource(group))
+        return self._access.members_of(group)
 
     def group_policies(self, group: str) -> list[str]:
         """The policies attached to a group."""
-        return list(self._state(GROUP_KIND, group_name(group))["policies"])
+        group = group_name(group)
+        self._authorize("policies:Read", group_resource(group))
+        return self._access.attachments_of("group", group)
 
     def policies_for(self, principal: str | None = None) -> list[tuple[str, Policy]]:
         """Every policy that applies to a principal: attached directly, then via its groups
         (each once). A missing policy counts as empty, so access fails closed."""
-        member = self.membership(principal)
-        names = list(member.policies)
-        for group in member.groups:
-            names.extend(self._state(GROUP_KIND, group)["policies"])
-        return [(name, self._load_policy(name)) for name in dict.fromkeys(names)]
+        return self._policies_of(self._readable_principal(principal))
+
+    def access_history(
+        self, principal: str | None = None, group: str | None = None
+    ) -> list[AccessEvent]:
+        """Changes of access, oldest first: of one principal (the groups it joined or left,
+        the policies attached to or detached from it), of one group (its policies, its
+        members coming and going), or of everyone whose access this principal may read."""
+        if principal is not None and group is not None:
+            raise InvalidInput("Give a principal or a group, not both.")
+        if group is not None:
+            folded = group_name(group)
+            self._authorize("policies:Read", group_resource(folded))
+            return self._access.history(group=folded)
+        if principal is not None:
+            return self._access.history(principal=self._readable_principal(principal))
+        events = self._access.history()
+        targets = {(e.target_kind, e.target) for e in events}
+        readable = {t for t in targets if self._may("policies:Read", _resource(*t))}
+        return [e for e in events if (e.target_kind, e.target) in readable]
 
     # -- access checks ---------------------------------------------------------------
 
     def authorize(
         self, action: str, resources: str | Sequence[str], *, principal: str | None = None
     ) -> list[Decision]:
-        """One decision per resource for ``principal`` (default: this service's)."""
+        """One decision per resource for ``principal`` (default: this service's; another
+        principal's decisions need ``policies:Read`` on it)."""
         items = [resources] if isinstance(resources, str) else list(resources)
-        policies = self._policy_set(
-            self.principal if principal is None else principal_name(principal)
-        )
+        who = self._readable_principal(principal)
+        policies = self._policy_set(who)
         if policies is None:
             name = canonical_action(action)
-            return [Decision(True, "unrestricted", name, check_resource(r)) for r in items]
-        return policies.evaluate(action, items)
+            decisions = [Decision(True, "unrestricted", name, check_resource(r)) for r in items]
+        else:
+            decisions = policies.evaluate(action, items)
+        if isinstance(action, str) and action.lower() == _SET_ALIAS_LOWER:
+            decisions = [apply_rules(who, d) for d in decisions]
+        return decisions
 
     def require(
         self, action: str, resources: str | Sequence[str], *, principal: str | None = None
     ) -> None:
         """Raise AccessDenied naming the first denied resource, the action and the
-        statement that denied it (or that none allows it). Microseconds when cached."""
+        statement or rule that denied it (or that none allows it). Microseconds when
+        cached."""
+        if principal is not None and principal_name(principal) != self.principal:
+            self._authorize("policies:Read", principal_resource(principal_name(principal)))
         who = self.principal if principal is None else principal_name(principal)
+        items = (resources,) if isinstance(resources, str) else resources
+        if isinstance(action, str) and action.lower() == _SET_ALIAS_LOWER:  # a built-in rule's
+            self._require_with_rules(who, action, items)
+            return
         policies = self._policy_set(who)
         if policies is None:
             canonical_action(action)  # a typo in an action is a bug even when unrestricted
             return
-        items = (resources,) if isinstance(resources, str) else resources
         denied = policies.first_denied(action, items)
         if denied is not None:
             raise _access_denied(who, denied, policies, items)
@@ -275,156 +330,113 @@ class SecurityService:
 
     # -- internals ---------------------------------------------------------------------
 
+    def _require_with_rules(self, who: str, action: str, items: Sequence[str]) -> None:
+        policies = self._policy_set(who)
+        for resource in items:
+            if policies is None:
+                decision = Decision(
+                    True, "unrestricted", canonical_action(action), check_resource(resource)
+                )
+            else:
+                decision = policies.decide(action, resource)
+            decision = apply_rules(who, decision)
+            if decision.allowed:
+                continue
+            if decision.reason == "builtin_deny":
+                raise builtin_denial(who, decision)
+            assert policies is not None
+            raise _access_denied(who, decision, policies, items)
+
+    def _may(self, action: str, resource: str) -> bool:
+        try:
+            self._authorize(action, resource)
+        except AccessDenied:
+            return False
+        return True
+
+    def _readable(
+        self, action: str, names: Sequence[str], resource: Callable[[str], str]
+    ) -> list[str]:
+        """The names this principal may ``action`` (one check when all are allowed)."""
+        try:
+            self._authorize(action, [resource(n) for n in names])
+        except AccessDenied:
+            return [n for n in names if self._may(action, resource(n))]
+        return list(names)
+
+    def _readable_principal(self, principal: str | None) -> str:
+        """The folded principal; reading someone else needs ``policies:Read`` on it."""
+        who = self.principal if principal is None else principal_name(principal)
+        if who != self.principal:
+            self._authorize("policies:Read", principal_resource(who))
+        return who
+
     def _policy_set(self, principal: str) -> PolicySet | None:
         entry = self._cache.get(principal)
         now = self._clock()
         if entry is not None and entry[0] > now:
             return entry[1]
-        policies = self.policies_for(principal)
+        policies = self._policies_of(principal)
         compiled = PolicySet(policies) if policies else None
         self._cache[principal] = (now + self.cache_ttl, compiled)
         return compiled
 
+    def _policies_of(self, principal: str) -> list[tuple[str, Policy]]:
+        state = self._access.state_of(principal)
+        names = list(state.policies)
+        for group in state.groups:
+            names.extend(state.group_policies[group])
+        return [(name, self._load_policy(name)) for name in dict.fromkeys(names)]
+
+    def _get_policy(self, name: str, version: int | None = None) -> StoredPolicy:
+        try:
+            record = self._metadata.get_version(POLICY_KIND, name, version)
+        except NotFound:
+            if version is not None and self._latest_policy(name) is not None:
+                raise
+            known = ", ".join(self._metadata.list_names(POLICY_KIND)) or "none yet"
+            raise NotFound(
+                f"No policy named {name!r}.",
+                hint=f"Known policies: {known}. Store one with `shipyard policies put`.",
+            ) from None
+        return _stored_policy(record)
+
     def _load_policy(self, name: str) -> Policy:
-        record = self._latest(POLICY_KIND, name)
+        record = self._latest_policy(name)
         if record is None:
             return Policy(())
         return _stored_policy(record).policy
 
-    def _target(self, principal: str | None, group: str | None) -> tuple[str, str, str | None]:
-        """(kind, record name, principal or None) of an attachment's target."""
-        if (principal is None) == (group is None):
-            raise InvalidInput(
-                "Give exactly one of a principal or a group.",
-                hint="For example --principal alice, or --group analysts.",
-            )
-        if group is not None:
-            return GROUP_KIND, group_name(group), None
-        assert principal is not None
-        who = principal_name(principal)
-        return PRINCIPAL_KIND, principal_key(who), who
-
-    def _latest(self, kind: str, name: str) -> VersionRecord | None:
+    def _latest_policy(self, name: str) -> VersionRecord | None:
         try:
-            return self._metadata.get_version(kind, name)
+            return self._metadata.get_version(POLICY_KIND, name)
         except NotFound:
             return None
 
-    def _state(self, kind: str, name: str, *, owner: str | None = None) -> dict[str, list[str]]:
-        record = self._latest(kind, name)
-        if record is not None and owner is not None:
-            _check_owner(record, owner)
-        return self._current(kind, name, record)
 
-    def _current(self, kind: str, name: str, record: VersionRecord | None) -> dict[str, list[str]]:
-        """The state of a folded name: its record's, with any older spellings' until the
-        record has taken them in."""
-        if record is not None and record.attributes.get("folded"):
-            return _state_of(kind, record.attributes)
-        own = _state_of(kind, record.attributes if record else {})
-        return _union(kind, [own, self._old_spellings(kind, name)])
+def _access_store(metadata: MetadataStore) -> SqlAccessStore:
+    from shipyard.stores.metadata.sql import SqlMetadataStore
 
-    def _old_spellings(self, kind: str, name: str) -> dict[str, list[str]]:
-        """The groups and policies that records under other spellings of ``name`` hold."""
-        states = [
-            _state_of(kind, self._metadata.get_version(kind, old).attributes)
-            for old in self._legacy.records(kind, name)
-        ]
-        return _union(kind, states)
+    if not isinstance(metadata, SqlMetadataStore):
+        raise InvalidConfig(f"No access store for a {type(metadata).__name__}.")
+    return SqlAccessStore(metadata)
 
-    def _change(self, kind: str, name: str, change: dict[str, str], *, owner: str | None) -> bool:
-        """Apply one add/remove to the latest record; repair if a concurrent write raced."""
-        latest = self._latest(kind, name)
-        if latest is not None and owner is not None:
-            _check_owner(latest, owner)
-        before = self._current(kind, name, latest)
-        after = _apply(before, change)
-        if after == before:
-            return False
-        record = self._write(kind, name, after, change, owner)
-        if record.version != (latest.version if latest else 0) + 1:
-            self._repair(kind, name, owner)
-        self._cache.clear()
-        return True
 
-    def _write(
-        self,
-        kind: str,
-        name: str,
-        state: dict[str, list[str]],
-        change: dict[str, str],
-        owner: str | None,
-    ) -> VersionRecord:
-        attributes: dict[str, Any] = {**state, "change": change, "folded": True}
-        if kind == PRINCIPAL_KIND:
-            attributes["principal"] = owner  # the real name, checked on every read
-        record, _ = self._metadata.create_version(
-            kind,
-            name,
-            created_by=self.principal,
-            attributes=attributes,
-            description=f"{change['op']} {change['field'][:-1]} {change['value']}",
+def _target(principal: str | None, group: str | None) -> tuple[Literal["principal", "group"], str]:
+    """(kind, folded name) of an attachment's target."""
+    if (principal is None) == (group is None):
+        raise InvalidInput(
+            "Give exactly one of a principal or a group.",
+            hint="For example --principal alice, or --group analysts.",
         )
-        return record
-
-    def _repair(self, kind: str, name: str, owner: str | None) -> None:
-        """Another process wrote between our read and our write, so the latest record
-        may lack its change: replay every recorded change in order and store the result."""
-        for _ in range(10):
-            history = self._metadata.list_versions(kind, name)
-            state = self._old_spellings(kind, name)
-            for record in history:
-                change = record.attributes.get("change")
-                if isinstance(change, Mapping) and change.get("op") in ("add", "remove"):
-                    state = _apply(state, dict(change))
-            last = history[-1]
-            if _state_of(kind, last.attributes) == state:
-                return
-            merge = {"op": "merge", "field": "-", "value": "-"}
-            record = self._write(kind, name, state, merge, owner)
-            if record.version == last.version + 1:
-                return
-        raise Conflict(f"Could not settle concurrent changes to {kind} {name!r}; try again.")
+    if group is not None:
+        return "group", group_name(group)
+    assert principal is not None
+    return "principal", principal_name(principal)
 
 
-def _check_owner(record: VersionRecord, principal: str) -> None:
-    """A hashed record name could collide with a real one: fail closed if it does."""
-    owner = record.attributes.get("principal")
-    if not isinstance(owner, str) or principal_name(owner) != principal:
-        raise IntegrityError(
-            f"The principal record {record.name!r} belongs to {owner!r}, not {principal!r}; "
-            "refusing to use it.",
-            hint="Rename one of the two principals.",
-        )
-
-
-def _state_of(kind: str, attributes: Mapping[str, Any]) -> dict[str, list[str]]:
-    return {
-        f: sorted({_folded(f, str(v)) for v in attributes.get(f) or []})
-        for f in _STATE_FIELDS[kind]
-    }
-
-
-def _folded(field: str, value: str) -> str:
-    """Group names as they are compared (records from before folding may spell them
-    otherwise); policy names are kept as they are."""
-    return value.casefold() if field == "groups" else value
-
-
-def _union(kind: str, states: Sequence[Mapping[str, list[str]]]) -> dict[str, list[str]]:
-    return {
-        f: sorted({v for state in states for v in state.get(f, [])}) for f in _STATE_FIELDS[kind]
-    }
-
-
-def _apply(state: dict[str, list[str]], change: Mapping[str, str]) -> dict[str, list[str]]:
-    values = set(state.get(change["field"], []))
-    value = _folded(change["field"], change["value"])
-    if change["op"] == "add":
-        values.add(value)
-    else:
-        values.discard(value)
-    return {**state, change["field"]: sorted(values)}
+def _resource(kind: str, target: str) -> str:
+    return principal_resource(target) if kind == "principal" else group_resource(target)
 
 
 def _digest(document: Mapping[str, Any]) -> str:

@@ -30,6 +30,7 @@ from shipyard.stores.metadata.schema import (
 from shipyard.types import check_name
 
 ROLES = ("primary", "shadow")
+_WHAT = {"endpoints": "Endpoint", "deployments": "Deployment"}  # for messages
 RESOURCE_KINDS = ("endpoint", "deployment")
 
 
@@ -110,17 +111,8 @@ class EndpointStateSql(SqlPart):
             recorded.setdefault("variants", [_variant_detail(row) for row in rows])
         at = now()
         with self._meta.transaction() as conn:
-            revision = _bump(
-                conn,
-                endpoints,
-                endpoints.c.name,
-                name,
-                expected_revision,
-                at,
-                by,
-                values,
-                "Endpoint",
-            )
+            stamp = {"updated_at": at, "updated_by": by}
+            revision = _bump(conn, endpoints.c.name, name, expected_revision, values | stamp)
             if rows is not None:  # replaced as a whole, under the same revision
                 conn.execute(
                     sa.delete(endpoint_variants).where(endpoint_variants.c.endpoint == name)
@@ -142,7 +134,7 @@ class EndpointStateSql(SqlPart):
                 )
             ).rowcount
             if gone != 1:
-                _refuse(conn, endpoints, endpoints.c.name, name, expected_revision, "Endpoint")
+                _refuse(conn, endpoints.c.name, name, expected_revision)
             # Cascaded already where foreign keys are enforced; explicit for any that are not.
             conn.execute(sa.delete(endpoint_variants).where(endpoint_variants.c.endpoint == name))
             _record(conn, "endpoint", name, expected_revision + 1, "deleted", {}, at, by)
@@ -186,6 +178,7 @@ class EndpointStateSql(SqlPart):
         return deployment
 
     def deployment(self, deployment_id: str) -> Deployment:
+        _check_id(deployment_id)
         with self._meta.reading() as conn:
             return _read_deployment(conn, deployment_id)
 
@@ -223,16 +216,9 @@ class EndpointStateSql(SqlPart):
             recorded.setdefault(key, value)
         at = now()
         with self._meta.transaction() as conn:
+            stamp = {"updated_at": at, "updated_by": by}
             revision = _bump(
-                conn,
-                deployments,
-                deployments.c.id,
-                deployment_id,
-                expected_revision,
-                at,
-                by,
-                values,
-                "Deployment",
+                conn, deployments.c.id, deployment_id, expected_revision, values | stamp
             )
             _record(conn, "deployment", deployment_id, revision, event, recorded, at, by)
             return _read_deployment(conn, deployment_id)
@@ -257,41 +243,28 @@ class EndpointStateSql(SqlPart):
 
 
 def _bump(
-    conn: sa.Connection,
-    table: sa.Table,
-    key: sa.ColumnElement[Any],
-    value: str,
-    expected: int,
-    at: datetime,
-    by: str,
-    values: Mapping[str, Any],
-    what: str,
+    conn: sa.Connection, key: sa.Column[Any], value: str, expected: int, values: Mapping[str, Any]
 ) -> int:
-    """Move the row from ``expected`` to ``expected + 1`` with ``values`` in one statement;
-    NotFound or Conflict (nothing written) when it is missing or elsewhere."""
+    """Move the row from revision ``expected`` to ``expected + 1`` with ``values``, in one
+    statement; NotFound or Conflict (nothing written) when it is missing or elsewhere."""
+    table = key.table
     changed = conn.execute(
         sa.update(table)
         .where(key == value, table.c.revision == expected)
-        .values(revision=table.c.revision + 1, updated_at=at, updated_by=by, **values)
+        .values(revision=table.c.revision + 1, **values)
     ).rowcount
     if changed != 1:
-        _refuse(conn, table, key, value, expected, what)
+        _refuse(conn, key, value, expected)
     return expected + 1
 
 
-def _refuse(
-    conn: sa.Connection,
-    table: sa.Table,
-    key: sa.ColumnElement[Any],
-    value: str,
-    expected: int,
-    what: str,
-) -> None:
-    current = conn.execute(sa.select(table.c.revision).where(key == value)).scalar_one_or_none()
+def _refuse(conn: sa.Connection, key: sa.Column[Any], value: str, expected: int) -> None:
+    what = _WHAT[key.table.name]
+    current = conn.execute(sa.select(key.table.c.revision).where(key == value)).scalar_one_or_none()
     if current is None:
         raise NotFound(
             f"{what} {value!r} does not exist.",
-            hint=f"List them to find the right one ({what.lower()}s are named exactly).",
+            hint=f"List the {what.lower()}s to find the right one.",
         )
     raise Conflict(
         f"{what} {value!r} is at revision {current}, not {expected} as expected: someone "

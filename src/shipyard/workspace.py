@@ -93,6 +93,7 @@ class Workspace:
             principal=self.principal,
             scratch=home / "tmp",
             cache=home / "cache",
+            authorize=self.security.require,
         )
 
     @cached_property
@@ -100,7 +101,13 @@ class Workspace:
         """Stored, reproducible splits of dataset versions, and their leakage reports."""
         from shipyard.data.split_service import SplitService
 
-        return SplitService(self.metadata, self.artifacts, self.datasets, principal=self.principal)
+        return SplitService(
+            self.metadata,
+            self.artifacts,
+            self.datasets,
+            principal=self.principal,
+            authorize=self.security.require,
+        )
 
     @cached_property
     def quality(self) -> QualityService:
@@ -108,7 +115,11 @@ class Workspace:
         from shipyard.data.quality_service import QualityService
 
         return QualityService(
-            self.metadata, self.artifacts, self.datasets, principal=self.principal
+            self.metadata,
+            self.artifacts,
+            self.datasets,
+            principal=self.principal,
+            authorize=self.security.require,
         )
 
     @cached_property
@@ -116,7 +127,9 @@ class Workspace:
         """Experiment tracking: runs with params, metrics, tags and artifacts; search, compare."""
         from shipyard.training.tracking import Tracker
 
-        return Tracker(self.metadata, self.artifacts, principal=self.principal)
+        return Tracker(
+            self.metadata, self.artifacts, principal=self.principal, authorize=self.security.require
+        )
 
     @cached_property
     def training(self) -> TrainingService:
@@ -127,7 +140,8 @@ class Workspace:
 
     @cached_property
     def security(self) -> SecurityService:
-        """Policies, groups and the access decisions every service asks for."""
+        """Policies, groups and the access decisions every service asks for (its own
+        administration included: it checks itself)."""
         from shipyard.security.service import SecurityService
 
         return SecurityService(self.metadata, principal=self.principal)
@@ -140,7 +154,8 @@ class Workspace:
 
         return FeatureStore(
             FeatureRegistry(self.metadata, principal=self.principal),
-            self.datasets,
+            # A view's source is read for whoever may read its features (checked there).
+            self.datasets.without_access_checks(),
             lambda: self.runtime.online,
             authorize=self.security.require,
             scratch=self.settings.home / "tmp",
@@ -159,6 +174,7 @@ class Workspace:
             runs=self.runs,
             control=self.runtime.control,
             authorize=self.security.require,
+            cache=self.runtime.models,
         )
 
     @cached_property

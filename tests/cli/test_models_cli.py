@@ -130,7 +130,7 @@ def test_only_the_pipeline_moves_production(
 ) -> None:
     monkeypatch.setenv("SHIPYARD_PRINCIPAL", "alice")
     code, _, err = run(home, capsys, "alias", "delay", "production", "2")
-    assert code == 5 and "Only the 'pipeline' principal" in err and "approve" in err
+    assert code == 5 and "only the 'pipeline' principal move" in err and "approve" in err
     assert len(err.strip().splitlines()) == 1
     monkeypatch.setenv("SHIPYARD_PRINCIPAL", "pipeline")
     code, out, _ = run(home, capsys, "alias", "delay", "production", "2")

@@ -167,7 +167,7 @@ def test_version_at_answers_for_past_dates(pipeline: ModelRegistry, registered: 
 def test_only_the_pipeline_moves_production(
     people: ModelRegistry, pipeline: ModelRegistry, registered: list[int]
 ) -> None:
-    with pytest.raises(AccessDenied, match="Only the 'pipeline' principal") as denied:
+    with pytest.raises(AccessDenied, match="only the 'pipeline' principal move") as denied:
         people.set_alias("delay", "production", 1)
     assert "approve" in str(denied.value.hint)
     change = pipeline.set_alias("delay", "production", 1)

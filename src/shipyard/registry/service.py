@@ -61,6 +61,7 @@ from shipyard.types import Ref, check_name
 if TYPE_CHECKING:
     from shipyard.lineage import Lineage
     from shipyard.registry.core import Authorize
+    from shipyard.runtime import ModelCache
     from shipyard.stores.artifacts import ArtifactStore
     from shipyard.stores.control import ControlStore, VersionState
     from shipyard.stores.metadata import MetadataStore, VersionRecord
@@ -85,8 +86,10 @@ class ModelRegistry(AliasOperations, ReviewOperations):
         runs: Tracker | None = None,
         control: ControlStore | None = None,
         authorize: Authorize | None = None,
+        cache: ModelCache | None = None,
     ) -> None:
         super().__init__(metadata, principal=principal, control=control, authorize=authorize)
+        self._cache = cache  # loaded packages by digest, shared by the process's workspaces
         self._artifacts = artifacts
         self._runs = runs  # reads a training run's record to fill in lineage
 
@@ -218,12 +221,16 @@ class ModelRegistry(AliasOperations, ReviewOperations):
         ``trust=True`` if you trust whoever registered it (AccessDenied otherwise).
         """
         record = self._lookup(name, version, alias)
-        return load_package(
-            self._artifacts,
-            str(record.attributes["package"]),
-            trust=trust or self._pipeline_loads_its_own(record),
-            label=str(record.ref),
-        )
+        digest = str(record.attributes["package"])
+        trusted = bool(trust) or self._pipeline_loads_its_own(record)
+        key = f"{digest}:{'trusted' if trusted else 'plain'}"  # a refused load is never cached
+        cached = self._cache.get(key) if self._cache is not None else None
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        loaded = load_package(self._artifacts, digest, trust=trusted, label=str(record.ref))
+        if self._cache is not None:
+            self._cache.put(key, loaded)
+        return loaded
 
     def set_description(self, name: str, version: int, description: str) -> ModelVersion:
         """Replace a version's description (the previous ones are kept)."""

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from shipyard.errors import AccessDenied, NotFound
 from shipyard.registry.records import MODEL_KIND
-from shipyard.security.policies import register_action
 from shipyard.types import check_name
 
 if TYPE_CHECKING:
@@ -16,10 +15,6 @@ if TYPE_CHECKING:
     from shipyard.stores.metadata import MetadataStore, VersionRecord
 
 Authorize = Callable[[str, "str | Sequence[str]"], None]
-
-# TEMPORARY until shipyard.security.actions (the catalogue) lands in this change set.
-for _action in ("models:Read", "models:Write", "models:Approve", "models:SetAlias"):
-    register_action(_action)
 
 
 def model_resource(name: str) -> str:

@@ -52,11 +52,12 @@ class Runtime:
         self._online: OnlineStore | None = None
         self.models = ModelCache(MODEL_CACHE_SIZE)
 
-    def workspace(self, principal: str | None = None) -> Workspace:
-        """A workspace acting as ``principal`` (default: the principal setting); cheap."""
+    def workspace(self, principal: str | None = None, *, source: str = "python") -> Workspace:
+        """A workspace acting as ``principal`` (default: the principal setting); cheap.
+        ``source`` says where its calls come from in the audit log (cli, api 10.0.0.7...)."""
         from shipyard.workspace import Workspace
 
-        return Workspace(self, principal)
+        return Workspace(self, principal, source=source)
 
     @cached_property
     def jobs(self) -> JobStore:

@@ -7,7 +7,9 @@ someone else is ``ws.as_principal("alice")``, not a second connection.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from shipyard.registry.service import ModelRegistry
     from shipyard.security.service import SecurityService
     from shipyard.stores.artifacts import ArtifactStore
+    from shipyard.stores.control import AuditEntry
     from shipyard.stores.metadata import MetadataStore, StoreInfo
     from shipyard.training.service import TrainingService
     from shipyard.training.tracking import Tracker
@@ -57,12 +60,18 @@ class Workspace:
     """
 
     def __init__(
-        self, runtime: Runtime, principal: str | None = None, *, owns_runtime: bool = False
+        self,
+        runtime: Runtime,
+        principal: str | None = None,
+        *,
+        source: str = "python",
+        owns_runtime: bool = False,
     ) -> None:
         self.runtime = runtime
         self._principal = principal_name(
             runtime.settings.principal if principal is None else principal
         )
+        self.source = source  # where calls come from, for the audit log: python, cli, api ...
         self._owns_runtime = owns_runtime
 
     @property
@@ -79,7 +88,36 @@ class Workspace:
 
     def as_principal(self, principal: str) -> Workspace:
         """This workspace's runtime acting as ``principal`` (no new connection)."""
-        return Workspace(self.runtime, principal)
+        return Workspace(self.runtime, principal, source=self.source)
+
+    @cached_property
+    def authorize(self) -> Callable[[str, str | Sequence[str]], None]:
+        """The access check every service calls: the security service's decision, with
+        denials and changes written to the audit log (:mod:`shipyard.security.audit`)."""
+        from shipyard.security.audit import AuditedAuthorize
+
+        return AuditedAuthorize(
+            self.security.require, self.runtime.control, principal=self.principal,
+            source=self.source,
+        )  # fmt: skip
+
+    def audit_log(
+        self,
+        *,
+        principal: str | None = None,
+        action: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        """Audit entries, newest first (needs ``audit:Read``): who tried what, when, from
+        where, and whether it was allowed."""
+        from shipyard.security.actions import RESOURCE_TYPES
+
+        self.authorize("audit:Read", [f"shipyard:audit:{t}" for t in RESOURCE_TYPES])
+        return self.runtime.control.audit_log(
+            principal=None if principal is None else principal_name(principal),
+            action=action, since=since, limit=limit,
+        )  # fmt: skip
 
     @cached_property
     def datasets(self) -> DatasetService:
@@ -93,7 +131,7 @@ class Workspace:
             principal=self.principal,
             scratch=home / "tmp",
             cache=home / "cache",
-            authorize=self.security.require,
+            authorize=self.authorize,
         )
 
     @cached_property
@@ -106,7 +144,7 @@ class Workspace:
             self.artifacts,
             self.datasets,
             principal=self.principal,
-            authorize=self.security.require,
+            authorize=self.authorize,
         )
 
     @cached_property
@@ -119,7 +157,7 @@ class Workspace:
             self.artifacts,
             self.datasets,
             principal=self.principal,
-            authorize=self.security.require,
+            authorize=self.authorize,
         )
 
     @cached_property
@@ -128,7 +166,7 @@ class Workspace:
         from shipyard.training.tracking import Tracker
 
         return Tracker(
-            self.metadata, self.artifacts, principal=self.principal, authorize=self.security.require
+            self.metadata, self.artifacts, principal=self.principal, authorize=self.authorize
         )
 
     @cached_property
@@ -144,7 +182,13 @@ class Workspace:
         administration included: it checks itself)."""
         from shipyard.security.service import SecurityService
 
-        return SecurityService(self.metadata, principal=self.principal)
+        # Its own administration is checked through ws.authorize too (so it is audited);
+        # late-bound, since that check wraps this service's require.
+        return SecurityService(
+            self.metadata,
+            principal=self.principal,
+            authorize=lambda action, resources: self.authorize(action, resources),
+        )
 
     @cached_property
     def features(self) -> FeatureStore:
@@ -157,7 +201,7 @@ class Workspace:
             # A view's source is read for whoever may read its features (checked there).
             self.datasets.without_access_checks(),
             lambda: self.runtime.online,
-            authorize=self.security.require,
+            authorize=self.authorize,
             scratch=self.settings.home / "tmp",
             data_roots=self.settings.data_roots,
         )
@@ -173,7 +217,7 @@ class Workspace:
             principal=self.principal,
             runs=self.runs,
             control=self.runtime.control,
-            authorize=self.security.require,
+            authorize=self.authorize,
             cache=self.runtime.models,
         )
 
@@ -188,7 +232,7 @@ class Workspace:
             metadata=self.metadata,
             artifacts=self.artifacts,
             jobs=self.runtime.jobs,
-            authorize=self.security.require,
+            authorize=self.authorize,
             settings=self.settings,
         )
 
@@ -266,9 +310,10 @@ def connect(home: str | Path | None = None, **overrides: Any) -> Workspace:
     return open_workspace(settings)
 
 
-def open_workspace(settings: Settings) -> Workspace:
-    """Open a workspace, with a runtime of its own, from already validated settings."""
-    return Workspace(runtime_from_settings(settings), owns_runtime=True)
+def open_workspace(settings: Settings, *, source: str = "python") -> Workspace:
+    """Open a workspace, with a runtime of its own, from already validated settings;
+    ``source`` names where its calls come from in the audit log."""
+    return Workspace(runtime_from_settings(settings), source=source, owns_runtime=True)
 
 
 def _pipeline_run_of_build(metadata: MetadataStore, build_id: str) -> str | None:

@@ -64,7 +64,7 @@ class WorkspaceCache:
         with self._lock:
             found = self._items.get(name)
             if found is None:
-                found = self._items[name] = self.runtime.workspace(name)
+                found = self._items[name] = self.runtime.workspace(name, source="api")
                 while len(self._items) > self.size:
                     self._items.popitem(last=False)
             else:

@@ -39,6 +39,6 @@ def workspace(ctx: typer.Context) -> Workspace:
     """Open the selected workspace; closed when the command ends."""
     from shipyard.workspace import open_workspace
 
-    ws = open_workspace(settings(ctx))
+    ws = open_workspace(settings(ctx), source="cli")
     ctx.call_on_close(ws.close)
     return ws

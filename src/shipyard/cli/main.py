@@ -10,7 +10,20 @@ from pathlib import Path
 import typer
 
 from shipyard._version import __version__
-from shipyard.cli import artifacts, data, db, features, labels, models, pipeline, policies, runs
+from shipyard.cli import (
+    artifacts,
+    data,
+    db,
+    features,
+    jobs,
+    labels,
+    models,
+    pipeline,
+    policies,
+    runs,
+    schedules,
+)
+from shipyard.cli.audit import audit
 from shipyard.cli.context import state
 from shipyard.cli.lineage import lineage
 from shipyard.cli.quickstart import quickstart
@@ -63,15 +76,20 @@ app.command(epilog="Example: shipyard info --json")(info)
 app.command(epilog="Example: shipyard quickstart ./qs   (again: cached, much faster)")(quickstart)
 app.command(epilog="Example: shipyard server --host 127.0.0.1 --port 8080")(server)
 app.command(epilog="Example: shipyard lineage model:delay@7 --json")(lineage)
+app.command(
+    epilog="Example: shipyard audit --action models:SetAlias --since 2026-12-01 --json"
+)(audit)
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(data.app, name="data")
 app.add_typer(db.app, name="db")
 app.add_typer(features.app, name="features")
+app.add_typer(jobs.app, name="jobs")
 app.add_typer(labels.app, name="labels")
 app.add_typer(models.app, name="models")
 app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(policies.app, name="policies")
 app.add_typer(runs.app, name="runs")
+app.add_typer(schedules.app, name="schedules")
 
 
 def main(argv: list[str] | None = None) -> int:

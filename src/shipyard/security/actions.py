@@ -58,7 +58,6 @@ class ActionInfo:
 _SERVING = "serving (endpoints, variants, invocation)"
 _DEPLOYING = "deployment strategies"
 _JOBS = "durable jobs exposed to users"
-_AUDIT = "the audit log"
 
 RESOURCE_TYPES: dict[str, ResourceType] = {
     t.name: t
@@ -169,7 +168,7 @@ CATALOGUE: tuple[ActionInfo, ...] = (
     ),
     ActionInfo("jobs:Read", ("job",), "Read jobs of a kind: state, progress, result.", _JOBS),
     ActionInfo("jobs:Write", ("job",), "Enqueue or cancel jobs of a kind.", _JOBS),
-    ActionInfo("audit:Read", ("audit",), "Read audit entries about a resource type.", _AUDIT),
+    ActionInfo("audit:Read", ("audit",), "Read the audit log (`shipyard audit`)."),
 )
 
 ACTIONS: dict[str, ActionInfo] = {a.name: a for a in CATALOGUE}

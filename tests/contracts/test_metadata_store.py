@@ -208,6 +208,39 @@ class MetadataStoreContract:
         pairs = {(r.attributes["worker"], r.attributes["i"]) for r in records}
         assert len(pairs) == workers * per_worker
 
+    # -- queries that filter in the database ------------------------------------------
+
+    def test_find_versions_filters_by_hash_and_attributes(self, store: SqlMetadataStore) -> None:
+        for n, (dataset, hash_) in enumerate([("a@1", "h1"), ("b@1", "h2"), ("a@2", "h3")]):
+            store.create_version("baseline", "x", created_by="t", content_hash=hash_,
+                                 attributes={"dataset": dataset, "n": n, "ok": n != 1})  # fmt: skip
+        store.create_version("baseline", "y", created_by="t", attributes={"dataset": "a@1"})
+        found = store.find_versions("baseline", "x", attributes={"dataset": "a@1"})
+        assert [r.version for r in found] == [1]
+        assert [r.version for r in store.find_versions("baseline", "x", content_hash="h3")] == [3]
+        assert [r.version for r in store.find_versions("baseline", "x", attributes={"n": 1})] == [2]
+        assert [r.name for r in store.find_versions("baseline", attributes={"ok": True})] == [
+            "x", "x",
+        ]  # fmt: skip
+        newest = store.find_versions("baseline", newest_first=True, limit=2)
+        assert [(r.name, r.version) for r in newest] == [("y", 1), ("x", 3)]
+        assert store.find_versions("baseline", "z") == []
+        with pytest.raises(InvalidInput):
+            store.find_versions("baseline", limit=-1)
+
+    def test_latest_versions_and_versions_of_are_one_query(self, store: SqlMetadataStore) -> None:
+        for name, count in (("a", 3), ("b", 1), ("c", 2)):
+            for _ in range(count):
+                store.create_version("model", name, created_by="t")
+        latest = store.latest_versions("model")
+        assert [(r.name, r.version) for r in latest] == [("a", 3), ("b", 1), ("c", 2)]
+        assert [r.name for r in store.latest_versions("model", ["c", "zz"])] == ["c"]
+        both = store.versions_of("model", ["a", "c"])
+        assert [(r.name, r.version) for r in both] == [
+            ("a", 1), ("a", 2), ("a", 3), ("c", 1), ("c", 2),
+        ]  # fmt: skip
+        assert store.versions_of("model", []) == []
+
 
 class TestSqliteMetadataStore(MetadataStoreContract):
     migrates_itself = True

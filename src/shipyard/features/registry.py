@@ -242,12 +242,12 @@ class FeatureRegistry:
         """Latest feature services that select from ``view``, and model versions that record it."""
         services = tuple(s.definition.name for s in self.services() if view in s.definition.views)
         models = []
-        for name in self._metadata.list_names("model"):
-            for record in self._metadata.list_versions("model", name):
-                used = [str(v).split("@")[0] for v in record.attributes.get("feature_views", [])]
-                service = record.attributes.get("feature_service")
-                if view in used or (service and str(service).split("@")[0] in services):
-                    models.append(str(record.ref))
+        for record in self._metadata.find_versions("model"):  # every version, one statement
+            used = [str(v).split("@")[0] for v in record.attributes.get("feature_views", [])]
+            service = record.attributes.get("feature_service")
+            if view in used or (service and str(service).split("@")[0] in services):
+                models.append(str(record.ref))
+        models.sort(key=lambda ref: (ref.split("@")[0], int(ref.split("@")[1])))
         return Dependents(services, tuple(models))
 
     def _get(self, kind: str, name: str, version: int | None) -> Stored:

@@ -112,6 +112,25 @@ class MetadataStore(abc.ABC):
         statement, however many names."""
 
     @abc.abstractmethod
+    def find_versions(
+        self,
+        kind: str,
+        name: str | None = None,
+        *,
+        content_hash: str | None = None,
+        attributes: Mapping[str, str | int | bool] | None = None,
+        newest_first: bool = False,
+        limit: int | None = None,
+    ) -> list[VersionRecord]:
+        """Versions of ``kind`` (of one ``name``, or of every name) filtered in the database:
+        by content hash and by equality of top-level attributes; by creation order (oldest
+        first unless ``newest_first``), at most ``limit``. One statement.
+
+        >>> store.find_versions("baseline", "flights", attributes={"dataset": "flights@2"},
+        ...                     newest_first=True, limit=1)  # doctest: +SKIP
+        """
+
+    @abc.abstractmethod
     def versions_of(self, kind: str, names: Sequence[str]) -> list[VersionRecord]:
         """Every version of each of ``names``, by name then version: one statement."""
 

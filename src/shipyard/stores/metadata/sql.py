@@ -305,6 +305,38 @@ class SqlMetadataStore(MetadataStore):
         with self._read() as conn:
             return [_to_record(row) for row in conn.execute(query)]
 
+    def find_versions(
+        self,
+        kind: str,
+        name: str | None = None,
+        *,
+        content_hash: str | None = None,
+        attributes: Mapping[str, str | int | bool] | None = None,
+        newest_first: bool = False,
+        limit: int | None = None,
+    ) -> list[VersionRecord]:
+        query = sa.select(*RECORD_COLUMNS).where(versions.c.kind == kind)
+        if name is not None:
+            query = query.where(versions.c.name == name)
+        if content_hash is not None:
+            query = query.where(versions.c.content_hash == content_hash)
+        for key, value in (attributes or {}).items():
+            field = versions.c.attributes[key]
+            if isinstance(value, bool):
+                query = query.where(field.as_boolean() == value)
+            elif isinstance(value, int):
+                query = query.where(field.as_integer() == value)
+            else:
+                query = query.where(field.as_string() == str(value))
+        order = (versions.c.created_at, versions.c.name, versions.c.version)
+        query = query.order_by(*(c.desc() for c in order) if newest_first else order)
+        if limit is not None:
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+                raise InvalidInput(f"limit must be a whole number from 0, got {limit!r}.")
+            query = query.limit(limit)
+        with self._read() as conn:
+            return [_to_record(row) for row in conn.execute(query)]
+
     def versions_of(self, kind: str, names: Sequence[str]) -> list[VersionRecord]:
         if not names:
             return []

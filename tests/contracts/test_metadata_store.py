@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from shipyard.errors import InvalidInput, NotFound, SchemaOutOfDate
+from shipyard.errors import Conflict, InvalidInput, NotFound, SchemaOutOfDate
 from shipyard.lineage import CodeVersion, Lineage
 from shipyard.stores.metadata import SchemaStatus, open_metadata_store
 from shipyard.stores.metadata.sql import SqlMetadataStore
@@ -207,6 +207,13 @@ class MetadataStoreContract:
         assert [r.version for r in records] == list(range(1, workers * per_worker + 1))
         pairs = {(r.attributes["worker"], r.attributes["i"]) for r in records}
         assert len(pairs) == workers * per_worker
+
+    def test_expected_latest_is_a_compare_and_set(self, store: SqlMetadataStore) -> None:
+        store.create_version("policy", "p", created_by="t", expected_latest=0)
+        store.create_version("policy", "p", created_by="t", expected_latest=1)
+        with pytest.raises(Conflict, match="at version 2, not 1"):
+            store.create_version("policy", "p", created_by="t", expected_latest=1)
+        assert [r.version for r in store.list_versions("policy", "p")] == [1, 2]
 
     # -- queries that filter in the database ------------------------------------------
 

@@ -87,11 +87,15 @@ class MetadataStore(abc.ABC):
         attributes: Mapping[str, Any] | None = None,
         description: str = "",
         reuse_same_content: bool = False,
+        expected_latest: int | None = None,
     ) -> tuple[VersionRecord, bool]:
         """Allocate the next version of ``kind:name`` atomically and record it.
 
         With ``reuse_same_content`` and a ``content_hash`` already recorded for
-        this name, returns that version instead. Returns ``(record, created)``.
+        this name, returns that version instead. With ``expected_latest`` (0: no
+        version yet), only if the latest version is still that one: Conflict
+        otherwise (a compare-and-set for writers that decided from what they read).
+        Returns ``(record, created)``.
         """
 
     @abc.abstractmethod

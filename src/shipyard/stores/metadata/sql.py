@@ -15,7 +15,13 @@ import sqlalchemy as sa
 from alembic.util.exc import CommandError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from shipyard.errors import BackendUnavailable, InvalidInput, NotFound, SchemaOutOfDate
+from shipyard.errors import (
+    BackendUnavailable,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    SchemaOutOfDate,
+)
 from shipyard.lineage import Lineage
 from shipyard.stores.metadata import migrate
 from shipyard.stores.metadata.base import MetadataStore, SchemaStatus, StoreInfo, VersionRecord
@@ -211,6 +217,7 @@ class SqlMetadataStore(MetadataStore):
         attributes: Mapping[str, Any] | None = None,
         description: str = "",
         reuse_same_content: bool = False,
+        expected_latest: int | None = None,
     ) -> tuple[VersionRecord, bool]:
         check_name(name)
         key = (version_counters.c.kind == kind) & (version_counters.c.name == name)
@@ -224,6 +231,12 @@ class SqlMetadataStore(MetadataStore):
             latest = conn.execute(
                 sa.select(version_counters.c.latest).where(key).with_for_update()
             ).scalar_one()
+            if expected_latest is not None and latest != expected_latest:
+                raise Conflict(
+                    f"{Ref(kind, name)} is at version {latest}, not {expected_latest} as "
+                    "expected: someone else wrote a version meanwhile.",
+                    hint="Read the latest version and decide again.",
+                )
             if reuse_same_content and content_hash:
                 row = conn.execute(
                     sa.select(*RECORD_COLUMNS)

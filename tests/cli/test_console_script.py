@@ -22,11 +22,13 @@ GROUPS = (
     "data",
     "db",
     "features",
+    "jobs",
     "labels",
     "models",
     "pipeline",
     "policies",
     "runs",
+    "schedules",
 )
 SCRIPT = Path(sys.executable).with_name("shipyard")
 

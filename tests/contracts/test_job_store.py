@@ -114,6 +114,49 @@ def test_a_worker_that_dies_on_the_last_attempt_leaves_a_failed_job(queue: JobSt
     assert failed.state == "failed" and "lease ran out" in (failed.error or "")
 
 
+def test_progress_is_written_only_under_the_current_claim(queue: JobStore) -> None:
+    job = queue.enqueue("score", {}, created_by="alice")
+    now = datetime.now(UTC)
+    claimed = queue.claim(["score"], worker="w", lease=timedelta(seconds=5), now=now)
+    assert claimed is not None and claimed.progress is None
+    step = {"step": "train", "index": 2, "total": 3}
+    assert queue.report_progress(claimed, step).progress == step
+    assert queue.get(job.id).progress == step
+    later = now + timedelta(seconds=6)
+    again = queue.claim(["score"], worker="w2", lease=LEASE, now=later)
+    assert again is not None and again.progress is None  # the last attempt's step is stale
+    with pytest.raises(Conflict, match="no longer this worker's claim"):
+        queue.report_progress(claimed, {"step": "late"})
+    queue.cancel(job.id)
+    with pytest.raises(Conflict):
+        queue.report_progress(again, {"step": "after cancel"})
+    assert queue.get(job.id).progress is None
+
+
+def test_a_started_job_is_the_callers_alone_and_fails_when_its_process_dies(
+    queue: JobStore,
+) -> None:
+    now = datetime.now(UTC)
+    first = {"step": None, "index": 0}
+    started = queue.start(
+        "pipeline_run", {"pipeline": "demo"}, created_by="alice", worker="host:1",
+        lease=timedelta(seconds=5), progress=first, now=now,
+    )  # fmt: skip
+    assert started.state == "running" and started.lease_owner == "host:1"
+    assert started.attempts == 1 and started.max_attempts == 1 and started.progress == first
+    assert queue.claim(["pipeline_run"], worker="w", lease=LEASE, now=now) is None
+    assert queue.heartbeat(started, lease=timedelta(seconds=5), now=now).state == "running"
+    later = now + timedelta(seconds=6)  # no heartbeat since: the process died
+    assert queue.claim(["pipeline_run"], worker="w", lease=LEASE, now=later) is None
+    assert queue.expire(now=later) == 1
+    died = queue.get(started.id)
+    assert died.state == "failed" and died.finished_at is not None
+    assert "process running it died" in (died.error or "") and died.lease_token is None
+    assert queue.complete(started, "too late") is False
+    with pytest.raises(InvalidInput):
+        queue.start("pipeline_run", {}, created_by="a", worker="w", lease=timedelta(0))
+
+
 def test_cancel_and_time_to_live(queue: JobStore) -> None:
     queued = queue.enqueue("score", {}, created_by="alice")
     assert queue.cancel(queued.id).state == "cancelled"

@@ -1,6 +1,12 @@
-"""`shipyard server`: the HTTP API (and later the endpoints and UI) on uvicorn."""
+"""`shipyard server`: the HTTP API (and later the endpoints and UI) on uvicorn, with the
+scheduler and the job workers running beside it (see :mod:`shipyard.jobs`)."""
 
 from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+from typing import Any
 
 import typer
 
@@ -13,19 +19,56 @@ def server(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8080, help="Port to listen on (1-65535)."),
     log_level: str = typer.Option("info", help="uvicorn log level."),
+    job_workers: int = typer.Option(
+        2, "--job-workers", min=0, help="Threads running queued jobs (0: run none here)."
+    ),
+    scheduler: bool = typer.Option(
+        True, "--scheduler/--no-scheduler", help="Fire due schedules from this server."
+    ),
 ) -> None:
-    """Run the Shipyard server: control plane API with /health, /version and /docs."""
+    """Run the Shipyard server: control plane API with /health, /version and /docs, the
+    scheduler (fires `shipyard schedules`) and job workers (run scheduled pipelines).
+
+    Several servers may share one database: each schedule interval fires once, and each
+    job runs on one server. On shutdown (Ctrl-C, SIGTERM) running jobs get 30 s to finish.
+    """
     if not 0 < port < 65536:
         raise InvalidInput(f"--port must be between 1 and 65535, got {port}.")
     import uvicorn
 
     from shipyard.api.app import create_app
+    from shipyard.jobs.background import BackgroundWork
     from shipyard.workspace import open_workspace
 
     # Open the workspace before listening, so bad settings fail here in one line.
     ws = open_workspace(settings(ctx))
     ctx.call_on_close(ws.close)
     console.print(
-        f"Shipyard server on http://{host}:{port} (docs at /docs), home {ws.settings.home}"
+        f"Shipyard server on http://{host}:{port} (docs at /docs), home {ws.settings.home}; "
+        f"{job_workers} job workers, scheduler {'on' if scheduler else 'off'}"
     )
-    uvicorn.run(create_app(ws), host=host, port=port, log_level=log_level)
+    previous = _stop_on_sigterm()
+    try:
+        with BackgroundWork(ws.runtime, workers=job_workers, scheduler=scheduler):
+            uvicorn.run(create_app(ws), host=host, port=port, log_level=log_level)
+    except _Stopped:
+        pass  # SIGTERM: the HTTP server, then the scheduler and the workers, stopped in turn
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class _Stopped(Exception):
+    """SIGTERM, raised again by uvicorn once it has shut down, to stop the background work."""
+
+
+def _raise_stopped(signum: int, frame: FrameType | None) -> None:
+    raise _Stopped
+
+
+def _stop_on_sigterm() -> Any:
+    """Without this, uvicorn's replay of SIGTERM would end the process before the job
+    workers could finish or hand back their jobs."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_stopped)

@@ -7,6 +7,10 @@ workers queue behind each other's row lock. Each worker claims then completes jo
 fixed time; the latency of every claim is recorded in the worker and reported as p50/p99.
 
     .venv/bin/python benchmarks/bench_jobs.py [--jobs 100000] [--seconds 20] [--workers 8]
+        [--backends postgresql,sqlite]
+
+The load average is printed first: on a shared machine, 8 workers wait for a core as
+much as for the database, so a run under load overstates the latency.
 
 PostgreSQL: SHIPYARD_BENCH_POSTGRES_URL, else a throw-away server is started with
 scripts/start-postgres.sh (Debian's postgresql package).
@@ -136,13 +140,20 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=100_000)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--backends", default="postgresql,sqlite", help="comma-separated")
     args = parser.parse_args()
+    chosen = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = set(chosen) - {"postgresql", "sqlite"}
+    if unknown:
+        parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        pg, started = postgres_url(folder)
+        pg, started = postgres_url(folder) if "postgresql" in chosen else ("", None)
         try:
-            backends = {"postgresql": pg, "sqlite": f"sqlite:///{folder / 'metadata.db'}"}
-            print(f"{args.workers} workers, {args.jobs:,} queued jobs, {args.seconds:g} s each")
+            urls = {"postgresql": pg, "sqlite": f"sqlite:///{folder / 'metadata.db'}"}
+            backends = {name: urls[name] for name in chosen}
+            print(f"{args.workers} workers, {args.jobs:,} queued jobs, {args.seconds:g} s each; "
+                  f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
             print(f"{'backend':<11} {'claim':<9} {'claims/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
             for backend, url in backends.items():
                 results = {}

@@ -12,6 +12,7 @@ import pytest
 import typer
 
 from shipyard.cli.main import app
+from shipyard.stores.metadata.schema import TABLES
 
 SHIPYARD = str(Path(sys.executable).with_name("shipyard"))
 
@@ -41,19 +42,10 @@ def test_init_and_info_in_an_empty_folder(tmp_path: Path) -> None:
     assert data["home"] == str(tmp_path / ".shipyard")
     assert data["metadata"]["backend"] == "sqlite"
     assert data["metadata"]["schema"] == data["metadata"]["schema_expected"]
-    assert data["metadata"]["counts"] == {
-        "versions": 0,
-        "version_counters": 0,
-        "lineage": 0,
-        "experiments": 0,
-        "runs": 0,
-        "params": 0,
-        "metrics": 0,
-        "latest_metrics": 0,
-        "tags": 0,
-        "run_artifacts": 0,
-        "jobs": 0,
-    }
+    # Every table of the schema is counted, and a new workspace holds nothing.
+    counts = data["metadata"]["counts"]
+    assert counts == dict.fromkeys((t.name for t in TABLES), 0)
+    assert {"versions", "runs", "jobs", "model_aliases", "audit_log"} <= set(counts)
     table = run("info", cwd=tmp_path)
     assert table.returncode == 0 and "metadata (sqlite)" in table.stdout
 

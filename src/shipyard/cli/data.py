@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -96,7 +95,10 @@ def show(
     """Show a dataset version: roles, hashes and per-column statistics."""
     details = workspace(ctx).datasets.describe(ref)
     if as_json:
-        typer.echo(json.dumps(details, indent=2, default=str))
+        from shipyard.api.schemas import to_json
+        from shipyard.api.schemas.datasets import DatasetDetails
+
+        typer.echo(to_json(DatasetDetails.from_domain(details)))
         return
     console.print(
         f"[bold]{details['ref']}[/bold]  {details['rows']:,} rows  "
@@ -155,7 +157,10 @@ def leakage(
     """Check a stored split for leaks: duplicates, shared groups, time, late-known features."""
     report = workspace(ctx).splits.leakage_report(split_ref)
     if as_json:
-        typer.echo(report.to_json())
+        from shipyard.api.schemas import to_json
+        from shipyard.api.schemas.quality import LeakageReport
+
+        typer.echo(to_json(LeakageReport.from_domain(report)))
     else:
         console.print(report.table())
     if fail:

@@ -50,8 +50,10 @@ def list_views(
     """Find feature views to reuse, by tag, owner or text."""
     found = workspace(ctx).features.list_views(tag=tag, owner=owner, search=search)
     if as_json:
-        views = [{**s.definition.to_dict(), "version": s.version} for s in found]
-        typer.echo(json.dumps(views, indent=2, default=str))
+        from shipyard.api.schemas import to_json
+        from shipyard.api.schemas.features import FeatureView
+
+        typer.echo(to_json([FeatureView.from_domain(stored) for stored in found]))
         return
     table = Table(header_style="bold")
     for column in ("view", "version", "entities", "features", "owner", "tags", "description"):
@@ -80,7 +82,10 @@ def show(
     """A view's schema, source, owner, freshness, and the services and models that use it."""
     info = workspace(ctx).features.describe(view)
     if as_json:
-        typer.echo(json.dumps(info, indent=2, default=str))
+        from shipyard.api.schemas import to_json
+        from shipyard.api.schemas.features import FeatureViewDetails
+
+        typer.echo(to_json(FeatureViewDetails.from_domain(info)))
         return
     console.print(
         f"[bold]{info['name']}[/bold] v{info['version']} by {info['created_by']} "
@@ -157,13 +162,17 @@ def online(
     entity: list[str] = typer.Option(..., help="A JSON object of join keys; repeat for more."),
     feature: list[str] = typer.Option(..., help="VIEW/FEATURE or VIEW/*; repeat for more."),
 ) -> None:
-    """Read the latest values of features for entities from the online store."""
+    """Read the latest values of features for entities from the online store (as JSON, the
+    same as the API's POST /features/online)."""
     try:
         keys = [json.loads(text) for text in entity]
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"--entity must be a JSON object: {exc}") from None
     result = workspace(ctx).features.get_online(keys, feature)
-    typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
+    from shipyard.api.schemas import to_json
+    from shipyard.api.schemas.features import OnlineRead
+
+    typer.echo(to_json(OnlineRead.from_domain(result)))
 
 
 @app.command(

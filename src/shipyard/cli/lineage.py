@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import typer
@@ -19,12 +18,14 @@ def lineage(
 ) -> None:
     """Print the lineage recorded for REF: data, features, split, run, code and build."""
     ws = workspace(ctx)
-    data = ws.lineage(ref).to_dict()
+    found = ws.lineage(ref)
+    data = found.to_dict()
     upstream = _upstream(ws, data, seen={ref})
     if as_json:
-        typer.echo(
-            json.dumps({"subject": ref, **data, "upstream": upstream}, indent=2, default=str)
-        )
+        from shipyard.api.schemas import to_json
+        from shipyard.api.schemas.lineage import LineageTrace
+
+        typer.echo(to_json(LineageTrace.trace(ref, found, upstream)))
         return
     tree = Tree(f"[bold]{ref}[/bold]")
     _branches(tree, data)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
@@ -13,7 +12,7 @@ from shipyard.cli.context import console, workspace
 from shipyard.errors import InvalidInput
 
 if TYPE_CHECKING:  # the registry imports pandas: only when a models command runs
-    from shipyard.registry.records import AliasChange, ModelVersion
+    from shipyard.registry.records import ModelVersion
     from shipyard.registry.service import ModelRegistry
 
 app = typer.Typer(
@@ -36,12 +35,10 @@ def list_models(
     """List registered models: latest version, flavor and where each alias points."""
     models = registry(ctx).list()
     if as_json:
-        rows = [
-            {"name": m.name, "latest": m.latest, "flavor": m.flavor,
-             "updated_at": m.updated_at.isoformat(), "aliases": dict(m.aliases)}
-            for m in models
-        ]  # fmt: skip
-        typer.echo(json.dumps(rows, indent=2))
+        from shipyard.api.schemas import to_json
+        from shipyard.api.schemas.models import ModelSummary
+
+        typer.echo(to_json([ModelSummary.from_domain(m) for m in models]))
         return
     table = Table(header_style="bold")
     for column in ("model", "latest", "flavor", "aliases", "updated"):
@@ -63,7 +60,10 @@ def show(
     name, version, alias = _parse(model)
     found = registry(ctx).get(name, version, alias=alias)
     if as_json:
-        typer.echo(json.dumps(found.to_dict(), indent=2, default=str))
+        from shipyard.api.schemas import to_json
+        from shipyard.api.schemas.models import ModelVersion
+
+        typer.echo(to_json(ModelVersion.from_domain(found)))
         return
     _print_version(found)
 
@@ -108,15 +108,19 @@ def history(
     if at is not None:
         version = models.version_at(name, alias_name, _when(at))
         if as_json:
-            typer.echo(
-                json.dumps({"model": name, "alias": alias_name, "at": at, "version": version})
-            )
+            from shipyard.api.schemas import to_json
+            from shipyard.api.schemas.models import AliasAt
+
+            typer.echo(to_json(AliasAt.from_domain(name, alias_name, at, version)))
         else:
             console.print(f"{name}@{alias_name} at {at}: {version or 'not set'}")
         return
     changes = models.alias_history(name, alias_name)
     if as_json:
-        typer.echo(json.dumps([_change_dict(c) for c in changes], indent=2))
+        from shipyard.api.schemas import to_json
+        from shipyard.api.schemas.models import AliasChange
+
+        typer.echo(to_json([AliasChange.from_domain(c) for c in changes]))
         return
     table = Table(header_style="bold", title=f"{name}@{alias_name}")
     for column in ("version", "set at (UTC)", "set by"):
@@ -171,10 +175,6 @@ def _when(text: str) -> datetime | date:
             f"{text!r} is not a date or time.", hint="Use 2026-03-01 or 2026-03-01T12:00:00Z."
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _change_dict(change: AliasChange) -> dict[str, object]:
-    return {"version": change.version, "set_at": change.set_at.isoformat(), "set_by": change.set_by}
 
 
 def _print_version(found: ModelVersion) -> None:

@@ -20,7 +20,10 @@ def profile(
     """Profile a dataset version (once; later calls reuse the stored profile)."""
     result = workspace(ctx).quality.profile(dataset)
     if as_json:
-        typer.echo(result.to_json(indent=2))
+        from shipyard.api.schemas import to_json
+        from shipyard.api.schemas.quality import Profile
+
+        typer.echo(to_json(Profile.from_domain(result)))
         return
     table = Table(title=f"Profile of {dataset}: {result.rows:,} rows", header_style="bold")
     for column in ("column", "kind", "missing", "mean", "min", "max", "distinct", "top values"):
@@ -117,7 +120,10 @@ def check(
     keys = [[c.strip() for c in key.split(",") if c.strip()] for key in unique]
     report = workspace(ctx).quality.check(data, baseline=baseline_ref, unique=keys, sql=sql_checks)
     if as_json:
-        typer.echo(report.to_json())
+        from shipyard.api.schemas import to_json
+        from shipyard.api.schemas.quality import CheckReport
+
+        typer.echo(to_json(CheckReport.from_domain(report)))
     else:
         console.print(report.table(show_passed=all_results))
     report.raise_for_failures()

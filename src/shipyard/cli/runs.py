@@ -7,8 +7,6 @@ records a final status for it.
 
 from __future__ import annotations
 
-import json
-
 import typer
 from rich.table import Table
 
@@ -68,7 +66,10 @@ def show(
     """Show one run: params, latest metrics, tags, artifacts, notes and its record."""
     info = workspace(ctx).runs.get_run(_full_id(ctx, run))
     if as_json:
-        typer.echo(json.dumps(info.__dict__, indent=2, default=str))
+        from shipyard.api.schemas import to_json
+        from shipyard.api.schemas.runs import Run
+
+        typer.echo(to_json(Run.from_domain(info)))
         return
     console.print(
         f"[bold]{info.name}[/bold] ({info.uid}) in {info.experiment}: {info.status}, "

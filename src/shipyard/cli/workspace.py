@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
 from rich.table import Table
 
@@ -26,31 +24,12 @@ def info(
     """Show where each store is, its schema version and what it holds."""
     details = workspace(ctx).info()
     if as_json:
-        typer.echo(json.dumps(_as_dict(details), indent=2, default=str))
+        from shipyard.api.schemas import to_json
+        from shipyard.api.schemas.workspace import WorkspaceInfo as InfoSchema
+
+        typer.echo(to_json(InfoSchema.from_domain(details)))
     else:
         _print_info(details)
-
-
-def _as_dict(details: WorkspaceInfo) -> dict[str, object]:
-    meta = details.metadata
-    return {
-        "home": str(details.home),
-        "config_file": str(details.config_file) if details.config_file else None,
-        "principal": details.principal,
-        "metadata": {
-            "backend": meta.backend,
-            "location": meta.location,
-            "schema": meta.schema.current if meta.schema else None,
-            "schema_expected": meta.schema.head if meta.schema else None,
-            "counts": dict(meta.counts),
-        },
-        "artifacts": {
-            "url": details.artifact_url,
-            "objects": details.artifact_objects,
-            "bytes": details.artifact_bytes,
-        },
-        "online": {"url": details.online_url},
-    }
 
 
 def _print_info(details: WorkspaceInfo) -> None:

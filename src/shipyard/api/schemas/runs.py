@@ -24,7 +24,7 @@ class Run(Schema):
     end_time: Timestamp | None
     created_by: str
     params: dict[str, str]
-    metrics: dict[str, float | None] = Field(description="Latest values; NaN and inf as null.")
+    metrics: dict[str, float] = Field(description="Each metric's latest value (finite).")
     tags: dict[str, str]
     artifacts: dict[str, str] = Field(description="Path -> sha256 digest.")
     notes: str

@@ -90,6 +90,20 @@ def test_a_pipeline_job_whose_process_died_is_failed_not_rerun(
     assert workspace.pipelines.list_runs() == []  # the pipeline did not run again
 
 
+def test_a_scheduled_run_whose_server_died_shows_failed_with_no_server_up(
+    workspace: Workspace,
+) -> None:
+    jobs = workspace.runtime.jobs
+    job = jobs.enqueue("pipeline_run", {"pipeline": "p", "path": "/p.py"}, created_by="s")
+    assert job.max_attempts > 1  # as a schedule enqueues it
+    assert jobs.claim(["pipeline_run"], worker="dead", lease=timedelta(milliseconds=1))
+    time.sleep(0.05)
+    (live,) = workspace.pipelines.live_runs()
+    assert (live.job_id, live.state, live.pipeline) == (job.id, "failed", "p")
+    assert "process running it died" in (live.error or "")
+    assert jobs.claim(["pipeline_run"], worker="w", lease=timedelta(seconds=30)) is None
+
+
 def test_bad_input_is_final_and_other_errors_are_retried(workspace: Workspace) -> None:
     handlers = JobHandlers()
     handlers.register("flaky", lambda runtime, job: 1 / 0)

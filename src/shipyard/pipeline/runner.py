@@ -433,17 +433,18 @@ class PipelineService:
         failed before they could write one (their process died, seen once the lease ran
         out). A run that ended normally is in :meth:`list_runs` instead."""
         self._jobs.expire()  # a dead process's run shows failed now, with or without a server
-        found: list[LiveRun] = []
+        found: dict[int, LiveRun] = {}  # by job id: a job may move state while we look
         for state in ("queued", "running", "failed"):
             for job in self._jobs.list(kind=RUN_JOB_KIND, state=state, limit=limit):
-                live = LiveRun.from_job(job)
+                live = LiveRun.from_job(_failed_if_abandoned(self._jobs, job))
                 if pipeline not in (None, live.pipeline):
                     continue
-                if state == "failed" and live.build_id and self._has_record(live.build_id):
+                ended = live.state == "failed"
+                if ended and live.build_id and self._has_record(live.build_id):
                     continue  # the run wrote its record: list_runs shows it
-                found.append(live)
-        found.sort(key=lambda r: r.job_id, reverse=True)
-        return found[: max(limit, 0)]
+                found[live.job_id] = live
+        newest = sorted(found.values(), key=lambda r: r.job_id, reverse=True)
+        return newest[: max(limit, 0)]
 
     def _has_record(self, build_id: str) -> bool:
         try:
@@ -727,6 +728,18 @@ class _Capture:
 
     def text(self) -> str:
         return self._buffer.getvalue()
+
+
+def _failed_if_abandoned(jobs: JobStore, job: Job) -> Job:
+    """A running run whose lease ran out with attempts left (a scheduled run's job may have
+    several) is failed all the same, under the token it was seen with: running a pipeline
+    twice is not idempotent, so no worker may take it up again."""
+    expiry = job.lease_expires_at
+    if job.state != "running" or expiry is None or expiry >= datetime.now(UTC):
+        return job
+    from shipyard.stores.jobs import DIED
+
+    return jobs.fail(job, DIED, retry=False) or job
 
 
 def build_key(build_id: str) -> str:

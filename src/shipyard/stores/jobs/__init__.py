@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from shipyard.errors import InvalidConfig
-from shipyard.stores.jobs.base import STATES, TERMINAL, Backoff, Job, JobState, JobStore, QueueStats
+from shipyard.stores.jobs.base import (
+    DIED,
+    STATES,
+    TERMINAL,
+    Backoff,
+    Job,
+    JobState,
+    JobStore,
+    QueueStats,
+)
 from shipyard.stores.metadata.base import MetadataStore
 
 __all__ = [
+    "DIED",
     "STATES",
     "TERMINAL",
     "Backoff",

@@ -24,6 +24,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+# The error of a job whose lease ran out on its last attempt.
+DIED = (
+    "the process running it died or stopped sending heartbeats: its lease ran out on its "
+    "last attempt, so it is not run again"
+)
+
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled", "expired"]
 STATES: tuple[JobState, ...] = ("queued", "running", "succeeded", "failed", "cancelled", "expired")
 TERMINAL: tuple[JobState, ...] = ("succeeded", "failed", "cancelled", "expired")

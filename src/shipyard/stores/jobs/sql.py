@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from shipyard.errors import Conflict, InvalidInput, NotFound
 from shipyard.stores.jobs.base import (
+    DIED,
     STATES,
     Backoff,
     Job,
@@ -32,10 +33,6 @@ if TYPE_CHECKING:
     from shipyard.stores.metadata.sql import SqlMetadataStore
 
 MAX_KIND = 64
-DIED = (
-    "the process running it died or stopped sending heartbeats: its lease ran out on its "
-    "last attempt, so it is not run again"
-)
 
 
 class SqlJobStore(JobStore):

@@ -176,18 +176,25 @@ def test_a_run_whose_process_is_killed_mid_step_shows_failed_after_its_lease(
     assert workspace.runtime.jobs.claim(["pipeline_run"], worker="w", lease=LEASE) is None
     listed = _cli_runs(home, metadata_url)
     assert [(r["build_id"], r["status"]) for r in listed] == [("doomed-1", "failed")]
+    shown = _cli(home, metadata_url, "pipeline", "show", "doomed-1")
+    assert "killed build doomed-1" in shown and "failed at step 2/3 sleepy" in shown
+    assert "process running it died" in shown
 
 
 def _cli_runs(home: str, url: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = json.loads(_cli(home, url, "pipeline", "runs", "--json"))
+    return found
+
+
+def _cli(home: str, url: str, *args: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
-    env["SHIPYARD_METADATA_URL"] = url
+    env.update(SHIPYARD_METADATA_URL=url, COLUMNS="200")
     done = subprocess.run(
-        [sys.executable, "-m", "shipyard.cli.main", "--home", home, "pipeline", "runs", "--json"],
+        [sys.executable, "-m", "shipyard.cli.main", "--home", home, *args],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    found: list[dict[str, Any]] = json.loads(done.stdout)
-    return found
+    return done.stdout

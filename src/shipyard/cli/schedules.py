@@ -61,7 +61,7 @@ def add(
     params = parse_params(param, loaded)
     ws = workspace(ctx)
     # Whoever schedules a pipeline must be allowed to run it.
-    ws.security.require(RUN_ACTION, f"shipyard:pipeline:{loaded.name}")
+    ws.authorize(RUN_ACTION, f"shipyard:pipeline:{loaded.name}")
     payload = {
         "path": str(pipeline.expanduser().resolve()),
         "pipeline": loaded.name,
@@ -119,7 +119,7 @@ def remove(
     if pipeline:
         from shipyard.pipeline.runner import RUN_ACTION
 
-        ws.security.require(RUN_ACTION, f"shipyard:pipeline:{pipeline}")
+        ws.authorize(RUN_ACTION, f"shipyard:pipeline:{pipeline}")
     control.delete_schedule(name)
     console.print(f"removed schedule {name}")
 

@@ -19,7 +19,8 @@ CHECKED_TODAY = {
     "models:Approve", "models:SetAlias", "policies:Read", "policies:Put", "policies:Attach",
     "policies:Detach", "groups:AddMember", "groups:RemoveMember",
 }  # fmt: skip
-PLANNED = {
+# Registered for the next issues (each marks its own as checked when it adds the check).
+NEXT = {
     "endpoints:Read", "endpoints:Write", "endpoints:Invoke", "endpoints:Replay",
     "deployments:Read", "deployments:Write", "jobs:Read", "jobs:Write", "audit:Read",
 }  # fmt: skip
@@ -28,8 +29,8 @@ PLANNED = {
 def test_every_action_is_catalogued_once_with_a_known_resource_type() -> None:
     names = [entry.name for entry in CATALOGUE]
     assert len(names) == len(set(names))
-    assert {e.name for e in CATALOGUE if e.planned is None} == CHECKED_TODAY
-    assert {e.name for e in CATALOGUE if e.planned is not None} == PLANNED
+    assert {e.name for e in CATALOGUE if e.planned is None} >= CHECKED_TODAY
+    assert set(names) == CHECKED_TODAY | NEXT
     assert set(names) <= set(known_actions())
     for entry in CATALOGUE:
         assert entry.description.endswith(".") and entry.resources, entry
@@ -37,9 +38,9 @@ def test_every_action_is_catalogued_once_with_a_known_resource_type() -> None:
             example = RESOURCE_TYPES[kind].form.replace("*", "x")
             assert check_resource(example) == example
     # A policy may name any of them, by pattern too.
-    document = {"Statement": {"Effect": "Allow", "Action": sorted(PLANNED),
+    document = {"Statement": {"Effect": "Allow", "Action": sorted(NEXT),
                               "Resource": "shipyard:endpoint:*"}}  # fmt: skip
-    assert len(Policy.from_document(document).statements[0].actions) == len(PLANNED)
+    assert len(Policy.from_document(document).statements[0].actions) == len(NEXT)
 
 
 def test_cli_prints_the_catalogue(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -47,16 +48,17 @@ def test_cli_prints_the_catalogue(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert cli_main.main(["--home", home, "policies", "actions", "--json"]) == 0
     entries = json.loads(capsys.readouterr().out)
     by_name = {e["action"]: e for e in entries}
-    assert set(by_name) >= CHECKED_TODAY | PLANNED
+    assert set(by_name) >= CHECKED_TODAY | NEXT
     assert by_name["models:SetAlias"]["resources"] == ["shipyard:model_alias:MODEL/ALIAS"]
     assert by_name["policies:Attach"]["resources"] == [
         "shipyard:policy:NAME", "shipyard:principal:NAME", "shipyard:group:NAME",
     ]  # fmt: skip
-    assert by_name["endpoints:Invoke"]["checked"] is False
-    assert by_name["endpoints:Invoke"]["planned"]
+    for entry in CATALOGUE:
+        assert by_name[entry.name]["checked"] is (entry.planned is None)
+        assert by_name[entry.name]["planned"] == entry.planned
     assert cli_main.main(["--home", home, "policies", "actions"]) == 0
     table = capsys.readouterr().out
-    assert "runs:Write" in table and "shipyard:experiment:NAME" in table and "planned" in table
+    assert "runs:Write" in table and "shipyard:experiment:NAME" in table
 
 
 def test_cli_prints_the_access_history(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,6 +8,10 @@ Registering streams the input in Arrow record batches: each batch is hashed
 (see :func:`shipyard.lineage.hash_table`) and written to a Parquet file as it
 passes, so a file larger than memory registers in bounded memory. Identical
 content registered again under the same name returns the existing version.
+
+Access: registering needs ``datasets:Write`` and every read (a version, its rows,
+its file, its description) ``datasets:Read`` on ``shipyard:dataset:NAME``; a list
+shows the datasets the principal may read.
 """
 
 from __future__ import annotations
@@ -15,14 +19,14 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.data.rows import is_pandas_index
-from shipyard.errors import InvalidInput, NotFound
+from shipyard.errors import AccessDenied, InvalidInput, NotFound
 from shipyard.lineage import hash_bytes, hash_file, hash_table
 from shipyard.stores.metadata.base import VersionRecord
 from shipyard.stores.metadata.payloads import damaged_record
@@ -37,6 +41,14 @@ if TYPE_CHECKING:
 
 KIND = "dataset"
 BATCH_ROWS = 64 * 1024
+READ, WRITE = "datasets:Read", "datasets:Write"
+
+Authorize = Callable[[str, "str | Sequence[str]"], None]
+
+
+def dataset_resource(name: str) -> str:
+    """The policy resource of a dataset (all of its versions)."""
+    return f"shipyard:dataset:{name}"
 
 
 @dataclass(frozen=True)
@@ -114,12 +126,27 @@ class DatasetService:
         principal: str,
         scratch: Path,
         cache: Path,
+        authorize: Authorize,
     ) -> None:
         self._metadata = metadata
         self._artifacts = artifacts
         self._principal = principal
         self._scratch = scratch
         self._cache = cache
+        self._authorize = authorize
+
+    def without_access_checks(self) -> DatasetService:
+        """This service with no access checks, for a service that has checked its own
+        action first: the feature store reads a view's source dataset for a principal
+        it has allowed to read the view's features. Never hand it to a caller."""
+        return DatasetService(
+            self._metadata,
+            self._artifacts,
+            principal=self._principal,
+            scratch=self._scratch,
+            cache=self._cache,
+            authorize=_no_check,
+        )
 
     def register(
         self,
@@ -146,6 +173,7 @@ class DatasetService:
         ... # doctest: +SKIP
         """
         check_name(name, "Dataset name")
+        self._authorize(WRITE, dataset_resource(name))
         schema, batches, source = _open_batches(data)
         if keep_declarations:
             known_after = [*known_after, *self._declared(name, schema.names, known_after)]
@@ -194,7 +222,7 @@ class DatasetService:
         """Known-after columns of the latest version that the new data has but ``given``
         leaves out."""
         try:
-            latest = self.get(name)
+            latest = self._get(_as_ref(name, None))
         except NotFound:
             return []
         return [c for c in latest.known_after if c in columns and c not in given]
@@ -208,19 +236,27 @@ class DatasetService:
     def get(self, name: str | Ref, version: int | None = None) -> DatasetVersion:
         """A version (the latest by default); ``name`` may be ``flights@3``."""
         ref = _as_ref(name, version)
+        self._authorize(READ, dataset_resource(ref.name))
+        return self._get(ref)
+
+    def _get(self, ref: Ref) -> DatasetVersion:
         return DatasetVersion.from_record(self._metadata.get_version(KIND, ref.name, ref.version))
 
     def versions(self, name: str) -> list[DatasetVersion]:
         """Every version of ``name``, oldest first."""
+        self._authorize(READ, dataset_resource(name))
         return [DatasetVersion.from_record(r) for r in self._metadata.list_versions(KIND, name)]
 
     def list(self) -> list[DatasetVersion]:
-        """The latest version of every dataset, by name."""
-        return [self.get(name) for name in self._metadata.list_names(KIND)]
+        """The latest version of every dataset this principal may read, by name."""
+        names = _readable(self._metadata.list_names(KIND), self._authorize)
+        return [self._get(Ref(KIND, name)) for name in names]
 
     def path(self, name: str | Ref, version: int | None = None) -> Path:
         """A local, verified Parquet file with the version's content (cached in the home)."""
-        dataset = self.get(name, version)
+        return self._path(self.get(name, version))
+
+    def _path(self, dataset: DatasetVersion) -> Path:
         cached = self._cache / "datasets" / f"{dataset.artifact}.parquet"
         if cached.is_file() and hash_file(cached) == dataset.artifact:
             return cached
@@ -246,7 +282,7 @@ class DatasetService:
                     f"{dataset.ref} has no column(s) {', '.join(map(repr, unknown))}.",
                     hint=f"Its columns: {', '.join(dataset.column_names)}.",
                 )
-        return pq.read_table(self.path(dataset.ref), columns=list(columns) if columns else None)
+        return pq.read_table(self._path(dataset), columns=list(columns) if columns else None)
 
     def describe(self, name: str | Ref, version: int | None = None) -> dict[str, Any]:
         """Schema, roles and per-column null counts, min and max from Parquet statistics.
@@ -256,7 +292,7 @@ class DatasetService:
         import pyarrow.parquet as pq
 
         dataset = self.get(name, version)
-        metadata = pq.ParquetFile(self.path(dataset.ref)).metadata
+        metadata = pq.ParquetFile(self._path(dataset)).metadata
         columns = []
         for index, (column, kind) in enumerate(dataset.columns):
             nulls, low, high = _column_stats(metadata, index)
@@ -277,6 +313,27 @@ class DatasetService:
             "created_by": dataset.created_by,
             "columns": columns,
         }
+
+
+def _no_check(action: str, resources: str | Sequence[str]) -> None:
+    """The check of :meth:`DatasetService.without_access_checks`: allows everything."""
+
+
+def _readable(names: Sequence[str], authorize: Authorize) -> list[str]:
+    """The datasets ``authorize`` lets one read (one check when it allows them all)."""
+    try:
+        authorize(READ, [dataset_resource(n) for n in names])
+    except AccessDenied:
+        return [n for n in names if _allowed(authorize, READ, dataset_resource(n))]
+    return list(names)
+
+
+def _allowed(authorize: Authorize, action: str, resource: str) -> bool:
+    try:
+        authorize(action, resource)
+    except AccessDenied:
+        return False
+    return True
 
 
 def _as_ref(name: str | Ref, version: int | None) -> Ref:

@@ -5,12 +5,17 @@ reused. A baseline version (``baseline:NAME@V``) pairs a dataset version's
 profile (``statistics.json``) with constraints (``constraints.json``):
 suggested from the profile, or edited by a person and stored as a new
 baseline version of the same dataset version.
+
+Access: storing a baseline needs ``quality:Write`` on ``shipyard:baseline:DATASET``;
+profiling, reading baselines and checking data against them need ``quality:Read`` on
+it; reading the dataset itself needs ``datasets:Read`` (checked by the dataset service).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +35,14 @@ if TYPE_CHECKING:
 
 PROFILE = "profile"
 BASELINE = "baseline"
+READ, WRITE = "quality:Read", "quality:Write"
+
+Authorize = Callable[[str, "str | Sequence[str]"], None]
+
+
+def baseline_resource(dataset: str) -> str:
+    """The policy resource of a dataset's profiles and baselines."""
+    return f"shipyard:baseline:{dataset}"
 
 
 @dataclass(frozen=True)
@@ -66,17 +79,21 @@ class QualityService:
         datasets: DatasetService,
         *,
         principal: str,
+        authorize: Authorize,
     ) -> None:
         self._metadata = metadata
         self._artifacts = artifacts
         self._datasets = datasets
         self._principal = principal
+        self._authorize = authorize
 
     def profile(self, dataset: str | Ref) -> TableProfile:
         """The profile of a dataset version, computed on first use and stored."""
         from shipyard.data.profiles import TableProfile, profile_table
 
         version = self._datasets.get(dataset)
+        # Computing it once and keeping it is a cache, not a write: reading suffices.
+        self._authorize(READ, baseline_resource(version.name))
         stored = self._find(PROFILE, version.name, str(version.ref))
         if stored is not None:
             text = self._artifacts.get_bytes(stored.attributes["artifact"])
@@ -111,6 +128,7 @@ class QualityService:
         from shipyard.data.profiles import suggest_constraints
 
         version = self._datasets.get(dataset)
+        self._authorize(WRITE, baseline_resource(version.name))
         profile = self.profile(version.ref)
         chosen = (
             suggest_constraints(profile)
@@ -157,6 +175,7 @@ class QualityService:
             parsed = Ref.parse(ref) if ":" in ref else Ref.parse(ref, kind=BASELINE)
         if parsed.kind == "dataset":
             version = self._datasets.get(parsed)
+            self._authorize(READ, baseline_resource(version.name))
             record = self._find(BASELINE, version.name, str(version.ref))
             if record is None:
                 raise NotFound(
@@ -166,6 +185,7 @@ class QualityService:
             return self._load(record)
         if parsed.kind != BASELINE:
             raise InvalidInput(f"{ref!r} is neither a baseline nor a dataset reference.")
+        self._authorize(READ, baseline_resource(parsed.name))
         return self._load(self._metadata.get_version(BASELINE, parsed.name, parsed.version))
 
     def check(
@@ -182,7 +202,11 @@ class QualityService:
         """
         from shipyard.data.checks import run_checks
 
-        base = baseline if isinstance(baseline, BaselineVersion) else self.get_baseline(baseline)
+        if isinstance(baseline, BaselineVersion):
+            self._authorize(READ, baseline_resource(baseline.name))
+            base = baseline
+        else:
+            base = self.get_baseline(baseline)
         current = self._resolve_data(data, needs_rows=bool(options.get("unique") or
                                      options.get("sql") or options.get("python")))  # fmt: skip
         return run_checks(

@@ -4,13 +4,17 @@ A split version records the plan (with its seed), the dataset version it was
 drawn from, each set's row count and the sha256 of its row ids, and the
 assignment itself (one byte per row) as an artifact. ``reproduce`` draws the
 split again from the plan and the dataset and checks that every set matches.
+
+Access: creating a split needs ``splits:Write`` on ``shipyard:split:NAME`` and every
+read ``splits:Read``; what reads the dataset's rows (creating, the sets, reproducing,
+the leakage report) needs ``datasets:Read`` on it too, checked by the dataset service.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard.errors import IntegrityError, InvalidInput
 from shipyard.lineage import Lineage, hash_bytes
 from shipyard.stores.metadata.base import VersionRecord
-from shipyard.types import Ref
+from shipyard.types import Ref, check_name
 
 if TYPE_CHECKING:
     import numpy as np
@@ -32,6 +36,14 @@ if TYPE_CHECKING:
     from shipyard.stores.metadata.base import MetadataStore
 
 KIND = "split"
+READ, WRITE = "splits:Read", "splits:Write"
+
+Authorize = Callable[[str, "str | Sequence[str]"], None]
+
+
+def split_resource(name: str) -> str:
+    """The policy resource of a split (all of its versions)."""
+    return f"shipyard:split:{name}"
 
 
 @dataclass(frozen=True)
@@ -84,11 +96,13 @@ class SplitService:
         datasets: DatasetService,
         *,
         principal: str,
+        authorize: Authorize,
     ) -> None:
         self._metadata = metadata
         self._artifacts = artifacts
         self._datasets = datasets
         self._principal = principal
+        self._authorize = authorize
 
     def create(
         self,
@@ -108,6 +122,8 @@ class SplitService:
         import numpy as np
 
         version = self._datasets.get(dataset)
+        split_name = check_name(name or version.name, "Split name")
+        self._authorize(WRITE, split_resource(split_name))
         full_plan = _with_dataset_roles(plan, version)
         result = _draw(self._datasets.load(version.ref), full_plan)
         stored = self._artifacts.put_bytes(np.ascontiguousarray(result.assignment).tobytes())
@@ -130,7 +146,7 @@ class SplitService:
         )  # fmt: skip
         record, created = self._metadata.create_version(
             KIND,
-            name or version.name,
+            split_name,
             created_by=self._principal,
             content_hash=same,
             attributes=attributes,
@@ -144,8 +160,10 @@ class SplitService:
     def get(self, ref: str | Ref | Split, version: int | None = None) -> Split:
         """A stored split (the latest version of a name by default)."""
         if isinstance(ref, Split):
+            self._authorize(READ, split_resource(ref.name))
             return ref
         parsed = ref if isinstance(ref, Ref) else Ref.parse(ref, kind=KIND)
+        self._authorize(READ, split_resource(parsed.name))
         number = version if version is not None else parsed.version
         return Split.from_record(self._metadata.get_version(KIND, parsed.name, number))
 

@@ -1,4 +1,11 @@
-"""The tracker (``ws.runs``): start runs, read them back, search and compare them."""
+"""The tracker (``ws.runs``): start runs, read them back, search and compare them.
+
+Access is per experiment: reading its runs (get, search, compare, metrics, artifacts)
+needs ``runs:Read`` and creating it, starting, tagging, annotating or ending its runs
+``runs:Write``, on ``shipyard:experiment:NAME``. A search that names no experiment,
+and the list of experiments, cover those the principal may read. What a run handle
+logs after it started is part of the run its start was allowed to write.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +15,12 @@ import os
 import sys
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shipyard.errors import InvalidInput, NotFound
+from shipyard.errors import AccessDenied, InvalidInput, NotFound
 from shipyard.stores.tracking import tracking_store_for
 from shipyard.stores.tracking.base import (
     Experiment,
@@ -50,6 +57,14 @@ FIRST_ID_BLOCK, LARGEST_ID_BLOCK = 16, 1024
 
 # More than any database's integer bounds a LIMIT by; more than a screen or a file wants.
 MAX_SEARCH_RESULTS = 1_000_000
+READ, WRITE = "runs:Read", "runs:Write"
+
+Authorize = Callable[[str, "str | Sequence[str]"], None]
+
+
+def experiment_resource(name: str) -> str:
+    """The policy resource of an experiment and all of its runs."""
+    return f"shipyard:experiment:{name}"
 
 
 class Tracker:
@@ -70,12 +85,20 @@ class Tracker:
         flush_interval: float = 0.1,
         batch_size: int = 1000,
         heartbeat_interval: float | None = HEARTBEAT_INTERVAL,
+        authorize: Authorize | None = None,
     ) -> None:
         """``heartbeat_interval``: seconds between the beats that keep open runs alive
-        (None: no heartbeat, so a run whose process dies reads as running forever)."""
+        (None: no heartbeat, so a run whose process dies reads as running forever).
+        ``authorize`` checks every read and write (default: the stored policies of
+        ``principal``, as ``ws.security.require`` would)."""
         self._store = tracking_store_for(metadata)
         self._artifacts = artifacts
         self.principal = principal
+        if authorize is None:  # built alone (tests, scripts): the stored policies still apply
+            from shipyard.security.service import SecurityService
+
+            authorize = SecurityService(metadata, principal=principal).require
+        self._authorize = authorize
         self._writer = BatchWriter(
             self._store,
             interval=flush_interval,
@@ -136,6 +159,7 @@ class Tracker:
             parent_id, parent_uid = (key or self._store.run_key(info.uid)).id, info.uid
             experiment = experiment or info.experiment
         experiment = check_experiment_name(experiment or DEFAULT_EXPERIMENT, "Experiment name")
+        self._authorize(WRITE, experiment_resource(experiment))
         from shipyard.training.environment import process_environment
 
         record = {**process_environment(), **(record or {})}
@@ -192,10 +216,11 @@ class Tracker:
         status = check_end_status(status)
         uid = _uid(run)
         mine = next((r for r in list(self._active.values()) if r.uid == uid), None)
-        if mine is not None:
+        if mine is not None:  # started by this tracker, so allowed to write
             mine.end(status)
             return self.get_run(uid)
         info = self.get_run(uid)
+        self._authorize(WRITE, experiment_resource(info.experiment))
         # Reading as killed means its process died at its last heartbeat: end it then.
         died = info.end_time if info.status == "killed" else None
         self._store.set_status(self._store.run_key(uid).id, status, died or datetime.now(UTC))
@@ -204,12 +229,15 @@ class Tracker:
     def get_run(self, run: Run | str) -> RunInfo:
         """Everything recorded about a run (by uid or handle); NotFound if unknown."""
         self._writer.flush()
-        return self._store.get_run(_uid(run))
+        info = self._store.get_run(_uid(run))
+        self._authorize(READ, experiment_resource(info.experiment))
+        return info
 
     def runs(
         self, experiment: str = DEFAULT_EXPERIMENT, *, parent: Run | str | None = None
     ) -> list[RunInfo]:
         """The runs of an experiment, newest first (only ``parent``'s children, if given)."""
+        self._authorize(READ, experiment_resource(experiment))
         self._check_experiment(experiment)
         where = None if parent is None else attribute_condition("parent_id", "=", _uid(parent))
         self._writer.flush()
@@ -243,8 +271,34 @@ class Tracker:
         names = [experiment] if isinstance(experiment, str) else list(experiment or [])
         for name in names:
             self._check_experiment(name)
+        if names:
+            self._authorize(READ, [experiment_resource(name) for name in names])
+        else:
+            readable = self._readable_experiments()
+            if readable is not None:  # some may not be read: search only the others
+                if not readable:
+                    return []
+                names = readable
         self._writer.flush()
-        return self._store.search_runs(where, order, max_results=max_results, experiments=names)
+        found = self._store.search_runs(where, order, max_results=max_results, experiments=names)
+        # An experiment made since the list was read is checked now.
+        return [r for r in found if self._may_read(r.experiment)]
+
+    def _readable_experiments(self) -> list[str] | None:
+        """The experiments this principal may read, or None when it may read them all."""
+        names = [e.name for e in self._store.list_experiments()]
+        try:
+            self._authorize(READ, [experiment_resource(n) for n in names])
+        except AccessDenied:
+            return [n for n in names if self._may_read(n)]
+        return None
+
+    def _may_read(self, experiment: str) -> bool:
+        try:
+            self._authorize(READ, experiment_resource(experiment))
+        except AccessDenied:
+            return False
+        return True
 
     def compare(self, runs: Sequence[Run | str]) -> RunComparison:
         """Runs side by side: params that differ, latest metrics, tags."""
@@ -255,11 +309,13 @@ class Tracker:
     def metric_history(self, run: Run | str, key: str) -> list[MetricPoint]:
         """Every value logged for a metric, by step."""
         self._writer.flush()
+        self._authorize(READ, experiment_resource(self._experiment_of(run)))
         return self._store.metric_history(_uid(run), key)
 
     def set_tags(self, run: Run | str, tags: Mapping[str, Any]) -> None:
         """Set tags on any run, ended or not."""
         self._writer.flush()
+        self._authorize(WRITE, experiment_resource(self._experiment_of(run)))
         key = self._store.run_key(_uid(run))
         rows = [
             (key.id, check_key(k, "Tag key"), check_text(v, f"Tag {k!r}")) for k, v in tags.items()
@@ -269,7 +325,14 @@ class Tracker:
     def note(self, run: Run | str, text: str) -> None:
         """Append a paragraph to any run's notes."""
         self._writer.flush()
+        self._authorize(WRITE, experiment_resource(self._experiment_of(run)))
         self._store.append_note(self._store.run_key(_uid(run)).id, str(text))
+
+    def _experiment_of(self, run: Run | str) -> str:
+        """The experiment a run belongs to (a handle knows it; a uid is looked up)."""
+        if isinstance(run, Run):
+            return run.experiment
+        return self._store.get_run(_uid(run)).experiment
 
     # -- artifacts ----------------------------------------------------------------------
 
@@ -303,16 +366,19 @@ class Tracker:
     # -- experiments ----------------------------------------------------------------------
 
     def experiments(self) -> list[Experiment]:
-        """Every experiment, by name."""
-        return self._store.list_experiments()
+        """Every experiment this principal may read, by name."""
+        found = self._store.list_experiments()
+        return _readable(found, self._authorize)
 
     def experiment(self, name: str) -> Experiment:
         """One experiment; NotFound if there is none by that name."""
+        self._authorize(READ, experiment_resource(name))
         return self._store.get_experiment(name)
 
     def create_experiment(self, name: str) -> Experiment:
         """A new, empty experiment; AlreadyExists if the name is taken."""
         name = check_experiment_name(name, "Experiment name")
+        self._authorize(WRITE, experiment_resource(name))
         return self._store.create_experiment(name, created_by=self.principal)
 
     @property
@@ -323,12 +389,14 @@ class Tracker:
 
     def experiment_id(self, name: str) -> int:
         """The store id of an experiment, created if it does not exist."""
-        return self._experiment_id(check_experiment_name(name, "Experiment name"))
+        name = check_experiment_name(name, "Experiment name")
+        self._authorize(WRITE, experiment_resource(name))
+        return self._experiment_id(name)
 
     def _check_experiment(self, name: str) -> None:
         """NotFound unless ``name`` exists; a name seen once is not looked up again."""
         if name not in self._experiment_ids:
-            self._experiment_ids[name] = self.experiment(name).id
+            self._experiment_ids[name] = self._store.get_experiment(name).id
 
     def _experiment_id(self, name: str) -> int:
         if name not in self._experiment_ids:
@@ -370,6 +438,23 @@ class Tracker:
 
     def __repr__(self) -> str:
         return f"Tracker(principal={self.principal!r}, active_runs={len(self._active)})"
+
+
+def _readable(experiments: Iterable[Experiment], authorize: Authorize) -> list[Experiment]:
+    """The experiments ``authorize`` lets one read (one check when it allows them all)."""
+    found = list(experiments)
+    try:
+        authorize(READ, [experiment_resource(e.name) for e in found])
+    except AccessDenied:
+        readable = []
+        for experiment in found:
+            try:
+                authorize(READ, experiment_resource(experiment.name))
+            except AccessDenied:
+                continue
+            readable.append(experiment)
+        return readable
+    return found
 
 
 def _uid(run: Run | str) -> str:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from shipyard.data.quality_service import QualityService
     from shipyard.data.split_service import SplitService
     from shipyard.features.store import FeatureStore
+    from shipyard.jobs.service import JobService
     from shipyard.pipeline import PipelineService
     from shipyard.registry.service import ModelRegistry
     from shipyard.security.service import SecurityService
@@ -220,6 +221,13 @@ class Workspace:
             authorize=self.authorize,
             cache=self.runtime.models,
         )
+
+    @cached_property
+    def jobs(self) -> JobService:
+        """The durable job queue as this principal sees it: list, show, cancel, retry."""
+        from shipyard.jobs.service import JobService
+
+        return JobService(self.runtime.jobs, authorize=self.authorize)
 
     @cached_property
     def pipelines(self) -> PipelineService:

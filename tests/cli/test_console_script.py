@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-COMMANDS = ("init", "info", "quickstart", "server", "lineage")
+COMMANDS = ("init", "info", "quickstart", "server", "lineage", "audit")
 GROUPS = (
     "artifacts",
     "data",

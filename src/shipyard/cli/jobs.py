@@ -42,9 +42,8 @@ def list_jobs(
         raise InvalidInput(
             f"--state {state!r} is not a job state.", hint=f"Use {', '.join(STATES)}."
         )
-    jobs = workspace(ctx).runtime.jobs
-    jobs.expire()  # a job whose process died shows failed, not running
-    found = jobs.list(kind=kind, state=_state(state), limit=limit)
+    # A job whose process died shows failed, not running.
+    found = workspace(ctx).jobs.list(kind=kind, state=_state(state), limit=limit)
     if as_json:
         typer.echo(json.dumps([j.to_dict() for j in found], indent=2, default=str))
         return
@@ -72,9 +71,7 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show one job: payload, state, attempts, lease and heartbeat, progress, result, error."""
-    jobs = workspace(ctx).runtime.jobs
-    jobs.expire()
-    job = jobs.get(job_id)
+    job = workspace(ctx).jobs.get(job_id)
     if as_json:
         typer.echo(json.dumps(job.to_dict(), indent=2, default=str))
         return
@@ -94,7 +91,7 @@ def cancel(
     job_id: int = typer.Argument(..., help="A queued or running job."),
 ) -> None:
     """Cancel a queued or running job (a running pipeline stops before its next step)."""
-    job = workspace(ctx).runtime.jobs.cancel(job_id)
+    job = workspace(ctx).jobs.cancel(job_id)
     console.print(f"job {job.id} ({job.kind}): {job.state}")
 
 
@@ -104,7 +101,7 @@ def retry(
     job_id: int = typer.Argument(..., help="A failed, cancelled or expired job."),
 ) -> None:
     """Queue a failed, cancelled or expired job again (a server's workers run it)."""
-    job = workspace(ctx).runtime.jobs.retry(job_id)
+    job = workspace(ctx).jobs.retry(job_id)
     console.print(f"job {job.id} ({job.kind}): {job.state} again")
 
 

@@ -57,7 +57,6 @@ class ActionInfo:
 
 _SERVING = "serving (endpoints, variants, invocation)"
 _DEPLOYING = "deployment strategies"
-_JOBS = "durable jobs exposed to users"
 
 RESOURCE_TYPES: dict[str, ResourceType] = {
     t.name: t
@@ -166,8 +165,8 @@ CATALOGUE: tuple[ActionInfo, ...] = (
         "Start, advance, pause or roll back a deployment.",
         _DEPLOYING,
     ),
-    ActionInfo("jobs:Read", ("job",), "Read jobs of a kind: state, progress, result.", _JOBS),
-    ActionInfo("jobs:Write", ("job",), "Enqueue or cancel jobs of a kind.", _JOBS),
+    ActionInfo("jobs:Read", ("job",), "Read jobs of a kind: state, progress, result."),
+    ActionInfo("jobs:Write", ("job",), "Cancel or retry jobs of a kind."),
     ActionInfo("audit:Read", ("audit",), "Read the audit log (`shipyard audit`)."),
 )
 

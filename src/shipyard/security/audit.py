@@ -73,6 +73,15 @@ class AuditedAuthorize:
         if action in AUDITED:
             self._write(action, items, "allowed", {})
 
+    def allows(self, action: str, resource: str) -> bool:
+        """Whether the check passes, without an audit entry: for filtering what a list
+        shows (a list leaving out what one may not read is not an attempt to read it)."""
+        try:
+            self._require(action, resource)
+        except AccessDenied:
+            return False
+        return True
+
     def _write(
         self, action: str, resources: list[str], outcome: str, detail: dict[str, str]
     ) -> None:

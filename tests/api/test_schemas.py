@@ -37,6 +37,7 @@ def ws(tmp_path: Path) -> Iterator[shipyard.Workspace]:
                 "origin": ["JFK", "LGA", "EWR", "JFK"] * 10,
                 "ts": [NOW - timedelta(hours=h) for h in range(40)],
                 "temp": np.linspace(30.0, 70.0, 40),
+                "observed": [NOW - timedelta(hours=h, minutes=5) for h in range(40)],
                 "late": [True, False] * 20,
             }
         )
@@ -45,7 +46,8 @@ def ws(tmp_path: Path) -> Iterator[shipyard.Workspace]:
             [
                 Entity("airport", ("origin",)),
                 FeatureView("weather", ("airport",), Source(dataset="weather"), "ts",
-                            (Feature("temp", "float64"),), ttl=timedelta(days=2)),
+                            (Feature("temp", "float64"), Feature("observed", "timestamp")),
+                            ttl=timedelta(days=2)),
             ]
         )  # fmt: skip
         workspace.features.materialize(["weather"], NOW - timedelta(days=3), NOW)
@@ -74,14 +76,19 @@ def test_the_cli_and_the_api_answer_the_same_json(
     client = TestClient(create_app(ws))
     entities = [{"origin": "JFK"}, {"origin": "SFO"}]
     from_cli = cli(ws, capsys, "features", "online", "--entity", '{"origin": "JFK"}',
-                   "--entity", '{"origin": "SFO"}', "--feature", "weather/temp")  # fmt: skip
+                   "--entity", '{"origin": "SFO"}', "--feature", "weather/*")  # fmt: skip
     from_api = client.post(
-        "/features/online", json={"entities": entities, "features": ["weather/temp"]}
+        "/features/online", json={"entities": entities, "features": ["weather/*"]}
     ).json()
     assert from_cli == from_api
-    # ... and the shape the domain has always had.
-    assert from_api == ws.features.get_online(entities, ["weather/temp"]).to_dict()
-    assert from_api["results"][0]["statuses"] == {"weather__temp": "present"}
+    # ... and the shape the domain has always had, with a timestamp value as ISO 8601 text.
+    domain = ws.features.get_online(entities, ["weather/*"]).to_dict()
+    jfk = domain["results"][0]
+    observed = jfk["values"]["weather__observed"]
+    jfk["values"]["weather__observed"] = observed.isoformat()
+    assert from_api == domain
+    assert jfk["statuses"] == {"weather__temp": "present", "weather__observed": "present"}
+    assert observed == NOW - timedelta(minutes=5)
     [served] = client.get("/features/freshness").json()["views"]
     [expected] = to_jsonable(Freshness.from_domain(ws.features.freshness()))["views"]
     lag = served.pop("lag_seconds")

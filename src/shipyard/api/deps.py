@@ -25,6 +25,9 @@ recently used out) rather than building one per request; each is
 ``runtime.workspace(principal)``, sharing the runtime's engine pool. A change
 to policies made through one principal's workspace reaches another's within
 the policy cache's ttl, as it does across processes.
+
+The dependencies are ``async``: they only read ``app.state``, so they run on the
+event loop instead of costing a hop to a worker thread each.
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ class WorkspaceCache:
         return len(self._items)
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     """The process's runtime, opened when the app was built or started."""
     runtime: Runtime | None = getattr(request.app.state, "runtime", None)
     if runtime is None:
@@ -86,13 +89,13 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
-def get_principal(request: Request) -> str:
+async def get_principal(request: Request) -> str:
     """Who the request acts as: for now, the server's principal (replaced by authentication)."""
     principal: str = request.app.state.principal
     return principal
 
 
-def get_workspace(
+async def get_workspace(
     request: Request,
     runtime: Annotated[Runtime, Depends(get_runtime)],
     principal: Annotated[str, Depends(get_principal)],
@@ -103,7 +106,7 @@ def get_workspace(
     return workspaces.get(principal)
 
 
-def get_limits(request: Request) -> Limits:
+async def get_limits(request: Request) -> Limits:
     """The bytes and items one request may send."""
     limits: Limits = request.app.state.limits
     return limits

@@ -61,7 +61,7 @@ class MetricsRegistry:
         return generate_latest(self.registry)
 
 
-def get_metrics(request: Request) -> MetricsRegistry:
+async def get_metrics(request: Request) -> MetricsRegistry:
     """The app's metrics registry."""
     metrics: MetricsRegistry = request.app.state.metrics
     return metrics

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
+import math
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, JsonValue
@@ -87,7 +91,11 @@ class FeatureViewDetails(Schema):
 
 
 class OnlineRow(Schema):
-    """One entity's features: values (null unless fresh), a status and an event time each."""
+    """One entity's features: values (null unless fresh), a status and an event time each.
+
+    A value is JSON as it is; a timestamp, date or time is ISO 8601 text, a duration
+    its seconds, bytes base64 text, a decimal a number, and NaN or infinity null.
+    """
 
     entity: dict[str, JsonValue]
     values: dict[str, JsonValue]
@@ -102,17 +110,18 @@ class OnlineRead(Schema):
 
     @classmethod
     def from_domain(cls, result: online.OnlineResult) -> OnlineRead:
-        # Built without validation: this is the serving path, and the store made the values.
-        return cls.model_construct(
-            results=[
-                OnlineRow.model_construct(
-                    entity=dict(row.entity),
-                    values=row.values,
-                    statuses=row.statuses,
-                    event_timestamps=row.event_timestamps,
-                )
-                for row in result.rows
-            ]
+        return cls.model_validate(
+            {
+                "results": [
+                    {
+                        "entity": row.entity,
+                        "values": {name: plain(v) for name, v in row.values.items()},
+                        "statuses": row.statuses,
+                        "event_timestamps": row.event_timestamps,
+                    }
+                    for row in result.rows
+                ]
+            }
         )
 
 
@@ -143,3 +152,30 @@ class Freshness(Schema):
                 for f in found
             ]
         )
+
+
+def plain(value: Any) -> JsonValue:
+    """A feature value as plain JSON (see :class:`OnlineRow`); called per value, so the
+    common kinds return first."""
+    kind = type(value)
+    if value is None or kind is str or kind is int or kind is bool:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if isinstance(value, float):  # numpy's float64 among them
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, Decimal):
+        return plain(float(value))
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if hasattr(value, "item") and not hasattr(value, "__len__"):  # a numpy scalar
+        return plain(value.item())
+    return value  # validation says if it is not JSON

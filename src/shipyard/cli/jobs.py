@@ -45,7 +45,10 @@ def list_jobs(
     # A job whose process died shows failed, not running.
     found = workspace(ctx).jobs.list(kind=kind, state=_state(state), limit=limit)
     if as_json:
-        typer.echo(json.dumps([j.to_dict() for j in found], indent=2, default=str))
+        from shipyard.api.schemas import to_json
+        from shipyard.api.schemas.jobs import Job as JobSchema
+
+        typer.echo(to_json([JobSchema.from_domain(j) for j in found]))
         return
     table = Table(header_style="bold")
     for column in ("id", "kind", "state", "tries", "progress", "created", "by", "error"):
@@ -73,7 +76,10 @@ def show(
     """Show one job: payload, state, attempts, lease and heartbeat, progress, result, error."""
     job = workspace(ctx).jobs.get(job_id)
     if as_json:
-        typer.echo(json.dumps(job.to_dict(), indent=2, default=str))
+        from shipyard.api.schemas import to_json
+        from shipyard.api.schemas.jobs import Job as JobSchema
+
+        typer.echo(to_json(JobSchema.from_domain(job)))
         return
     console.print(
         f"[bold]job {job.id}[/bold] {job.kind}: {_status(job.state)}, attempt "

@@ -38,19 +38,20 @@ def server(
 
     from shipyard.api.app import create_app
     from shipyard.jobs.background import BackgroundWork
-    from shipyard.workspace import open_workspace
+    from shipyard.runtime import runtime_from_settings
 
-    # Open the workspace before listening, so bad settings fail here in one line.
-    ws = open_workspace(settings(ctx))
-    ctx.call_on_close(ws.close)
+    # Open the runtime before listening, so bad settings fail here in one line; requests
+    # get a workspace of it per principal (shipyard.api.deps).
+    runtime = runtime_from_settings(settings(ctx))
+    ctx.call_on_close(runtime.close)
     console.print(
-        f"Shipyard server on http://{host}:{port} (docs at /docs), home {ws.settings.home}; "
+        f"Shipyard server on http://{host}:{port} (docs at /docs), home {runtime.settings.home}; "
         f"{job_workers} job workers, scheduler {'on' if scheduler else 'off'}"
     )
     previous = _stop_on_sigterm()
     try:
-        with BackgroundWork(ws.runtime, workers=job_workers, scheduler=scheduler):
-            uvicorn.run(create_app(ws), host=host, port=port, log_level=log_level)
+        with BackgroundWork(runtime, workers=job_workers, scheduler=scheduler):
+            uvicorn.run(create_app(runtime=runtime), host=host, port=port, log_level=log_level)
     except _Stopped:
         pass  # SIGTERM: the HTTP server, then the scheduler and the workers, stopped in turn
     finally:

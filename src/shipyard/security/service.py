@@ -386,7 +386,15 @@ class SecurityService:
         names = list(state.policies)
         for group in state.groups:
             names.extend(state.group_policies[group])
-        return [(name, self._load_policy(name)) for name in dict.fromkeys(names)]
+        wanted = list(dict.fromkeys(names))
+        if not wanted:
+            return []
+        # One statement for all of them; a missing policy counts as empty (fails closed).
+        stored = {r.name: r for r in self._metadata.latest_versions(POLICY_KIND, wanted)}
+        return [
+            (name, _stored_policy(stored[name]).policy if name in stored else Policy(()))
+            for name in wanted
+        ]
 
     def _get_policy(self, name: str, version: int | None = None) -> StoredPolicy:
         try:
@@ -400,12 +408,6 @@ class SecurityService:
                 hint=f"Known policies: {known}. Store one with `shipyard policies put`.",
             ) from None
         return _stored_policy(record)
-
-    def _load_policy(self, name: str) -> Policy:
-        record = self._latest_policy(name)
-        if record is None:
-            return Policy(())
-        return _stored_policy(record).policy
 
     def _latest_policy(self, name: str) -> VersionRecord | None:
         try:

@@ -79,34 +79,33 @@ class SqlAccessStore(SqlPart):
             return list(conn.execute(query).scalars())
 
     def state_of(self, principal: str) -> AccessState:
-        """A principal's groups and every policy that reaches it, in one read transaction
-        (two statements: its groups, then the attachments of it and of them)."""
+        """A principal's groups and every policy that reaches it: one statement (its
+        memberships, its own attachments and its groups' attachments, together)."""
         members, attached = group_members.c, policy_attachments.c
+        its_groups = sa.select(members.group_name).where(members.principal == principal)
+        query = sa.union_all(
+            sa.select(sa.literal("member"), members.group_name, sa.literal("")).where(
+                members.principal == principal
+            ),
+            sa.select(attached.target_kind, attached.target, attached.policy).where(
+                sa.or_(
+                    sa.and_(attached.target_kind == "principal", attached.target == principal),
+                    sa.and_(attached.target_kind == "group", attached.target.in_(its_groups)),
+                )
+            ),
+        )
         with self._meta.reading() as conn:
-            groups = list(
-                conn.execute(
-                    sa.select(members.group_name)
-                    .where(members.principal == principal)
-                    .order_by(members.group_name)
-                ).scalars()
-            )
-            own = sa.and_(attached.target_kind == "principal", attached.target == principal)
-            condition = own
-            if groups:
-                of_groups = sa.and_(attached.target_kind == "group", attached.target.in_(groups))
-                condition = sa.or_(own, of_groups)
-            rows = conn.execute(
-                sa.select(attached.target_kind, attached.target, attached.policy)
-                .where(condition)
-                .order_by(attached.policy)
-            ).all()
-        policies = tuple(policy for kind, _, policy in rows if kind == "principal")
+            rows = conn.execute(query).all()
+        groups = sorted(target for kind, target, _ in rows if kind == "member")
+        policies = tuple(sorted(policy for kind, _, policy in rows if kind == "principal"))
         by_group: dict[str, list[str]] = {group: [] for group in groups}
         for kind, target, policy in rows:
-            if kind == "group":
+            if kind == "group" and target in by_group:
                 by_group[target].append(policy)
         return AccessState(
-            tuple(groups), policies, {group: tuple(names) for group, names in by_group.items()}
+            tuple(groups),
+            policies,
+            {group: tuple(sorted(names)) for group, names in by_group.items()},
         )
 
     def history(

@@ -22,6 +22,7 @@ EXPECTED = {
     "Lineage",
     "NotFound",
     "Ref",
+    "Runtime",
     "SchemaOutOfDate",
     "Settings",
     "ShipyardError",
@@ -33,6 +34,7 @@ EXPECTED = {
     "hash_table",
     "load_settings",
     "new_build_id",
+    "open_runtime",
     "seed_everything",
 }
 

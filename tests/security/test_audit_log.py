@@ -77,3 +77,17 @@ def test_the_cli_records_its_source_and_prints_json(
     ]
     assert main(["--home", home, "audit", "--since", "not a time"]) == 2
     assert "--since" in capsys.readouterr().err
+
+
+def test_lists_leave_out_what_one_may_not_read_without_denial_entries(
+    ws: shipyard.Workspace,
+) -> None:
+    frame = pd.DataFrame({"a": [1, 2, 3]})
+    for name in ("public", "secret"):
+        ws.datasets.register(name, frame)
+    ws.security.put_policy("public-only", {"Statement": [
+        {"Effect": "Allow", "Action": "datasets:Read", "Resource": "shipyard:dataset:public"}]})
+    ws.security.attach("public-only", principal="dave")
+    dave = ws.as_principal("dave")
+    assert [d.name for d in dave.datasets.list()] == ["public"]
+    assert ws.audit_log(principal="dave") == []

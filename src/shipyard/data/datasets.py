@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.data.rows import is_pandas_index
-from shipyard.errors import AccessDenied, InvalidInput, NotFound
+from shipyard.errors import InvalidInput, NotFound
 from shipyard.lineage import hash_bytes, hash_file, hash_table
+from shipyard.security.filtering import readable
 from shipyard.stores.metadata.base import VersionRecord
 from shipyard.stores.metadata.payloads import damaged_record
 from shipyard.types import Ref, check_name
@@ -321,19 +322,7 @@ def _no_check(action: str, resources: str | Sequence[str]) -> None:
 
 def _readable(names: Sequence[str], authorize: Authorize) -> list[str]:
     """The datasets ``authorize`` lets one read (one check when it allows them all)."""
-    try:
-        authorize(READ, [dataset_resource(n) for n in names])
-    except AccessDenied:
-        return [n for n in names if _allowed(authorize, READ, dataset_resource(n))]
-    return list(names)
-
-
-def _allowed(authorize: Authorize, action: str, resource: str) -> bool:
-    try:
-        authorize(action, resource)
-    except AccessDenied:
-        return False
-    return True
+    return readable(authorize, READ, names, dataset_resource)
 
 
 def _as_ref(name: str | Ref, version: int | None) -> Ref:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from shipyard.errors import AccessDenied, NotFound
+from shipyard.errors import NotFound
 from shipyard.registry.records import MODEL_KIND
+from shipyard.security.filtering import permitted
 from shipyard.types import check_name
 
 if TYPE_CHECKING:
@@ -50,16 +51,8 @@ class RegistryCore:
         self._authorize = authorize
 
     def _may(self, action: str, resource: str) -> bool:
-        """Whether this principal may ``action`` on ``resource`` (for filtering lists:
-        quietly, when the check can say so without an audit entry)."""
-        quiet = getattr(self._authorize, "allows", None)
-        if quiet is not None:
-            return bool(quiet(action, resource))
-        try:
-            self._authorize(action, resource)
-        except AccessDenied:
-            return False
-        return True
+        """Whether this principal may ``action`` on ``resource`` (for filtering lists)."""
+        return permitted(self._authorize, action, resource)
 
     def _record(self, name: str, version: int | None) -> VersionRecord:
         check_name(name, "Model name")

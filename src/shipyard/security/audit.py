@@ -73,11 +73,11 @@ class AuditedAuthorize:
         if action in AUDITED:
             self._write(action, items, "allowed", {})
 
-    def allows(self, action: str, resource: str) -> bool:
+    def allows(self, action: str, resources: str | Sequence[str]) -> bool:
         """Whether the check passes, without an audit entry: for filtering what a list
         shows (a list leaving out what one may not read is not an attempt to read it)."""
         try:
-            self._require(action, resource)
+            self._require(action, resources)
         except AccessDenied:
             return False
         return True

@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from shipyard.errors import AccessDenied, IntegrityError, InvalidConfig, InvalidInput, NotFound
 from shipyard.security.builtin_rules import SET_ALIAS, apply_rules, builtin_denial
+from shipyard.security.filtering import permitted, readable
 from shipyard.security.names import group_name, principal_name
 from shipyard.security.policies import (
     Decision,
@@ -348,21 +349,13 @@ class SecurityService:
             raise _access_denied(who, decision, policies, items)
 
     def _may(self, action: str, resource: str) -> bool:
-        try:
-            self._authorize(action, resource)
-        except AccessDenied:
-            return False
-        return True
+        return permitted(self._authorize, action, resource)
 
     def _readable(
         self, action: str, names: Sequence[str], resource: Callable[[str], str]
     ) -> list[str]:
         """The names this principal may ``action`` (one check when all are allowed)."""
-        try:
-            self._authorize(action, [resource(n) for n in names])
-        except AccessDenied:
-            return [n for n in names if self._may(action, resource(n))]
-        return list(names)
+        return readable(self._authorize, action, names, resource)
 
     def _readable_principal(self, principal: str | None) -> str:
         """The folded principal; reading someone else needs ``policies:Read`` on it."""

@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shipyard.errors import AccessDenied, InvalidInput, NotFound
+from shipyard.errors import InvalidInput, NotFound
+from shipyard.security.filtering import permitted, readable
 from shipyard.stores.tracking import tracking_store_for
 from shipyard.stores.tracking.base import (
     Experiment,
@@ -287,18 +288,12 @@ class Tracker:
     def _readable_experiments(self) -> list[str] | None:
         """The experiments this principal may read, or None when it may read them all."""
         names = [e.name for e in self._store.list_experiments()]
-        try:
-            self._authorize(READ, [experiment_resource(n) for n in names])
-        except AccessDenied:
-            return [n for n in names if self._may_read(n)]
-        return None
+        if permitted(self._authorize, READ, [experiment_resource(n) for n in names]):
+            return None
+        return [n for n in names if self._may_read(n)]
 
     def _may_read(self, experiment: str) -> bool:
-        try:
-            self._authorize(READ, experiment_resource(experiment))
-        except AccessDenied:
-            return False
-        return True
+        return permitted(self._authorize, READ, experiment_resource(experiment))
 
     def compare(self, runs: Sequence[Run | str]) -> RunComparison:
         """Runs side by side: params that differ, latest metrics, tags."""
@@ -443,18 +438,8 @@ class Tracker:
 def _readable(experiments: Iterable[Experiment], authorize: Authorize) -> list[Experiment]:
     """The experiments ``authorize`` lets one read (one check when it allows them all)."""
     found = list(experiments)
-    try:
-        authorize(READ, [experiment_resource(e.name) for e in found])
-    except AccessDenied:
-        readable = []
-        for experiment in found:
-            try:
-                authorize(READ, experiment_resource(experiment.name))
-            except AccessDenied:
-                continue
-            readable.append(experiment)
-        return readable
-    return found
+    names = readable(authorize, READ, [e.name for e in found], experiment_resource)
+    return [e for e in found if e.name in set(names)]
 
 
 def _uid(run: Run | str) -> str:

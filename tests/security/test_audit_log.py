@@ -85,8 +85,18 @@ def test_lists_leave_out_what_one_may_not_read_without_denial_entries(
     frame = pd.DataFrame({"a": [1, 2, 3]})
     for name in ("public", "secret"):
         ws.datasets.register(name, frame)
-    ws.security.put_policy("public-only", {"Statement": [
-        {"Effect": "Allow", "Action": "datasets:Read", "Resource": "shipyard:dataset:public"}]})
+    ws.security.put_policy(
+        "public-only",
+        {
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "datasets:Read",
+                    "Resource": "shipyard:dataset:public",
+                }
+            ]
+        },
+    )
     ws.security.attach("public-only", principal="dave")
     dave = ws.as_principal("dave")
     assert [d.name for d in dave.datasets.list()] == ["public"]

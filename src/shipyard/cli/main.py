@@ -76,9 +76,9 @@ app.command(epilog="Example: shipyard info --json")(info)
 app.command(epilog="Example: shipyard quickstart ./qs   (again: cached, much faster)")(quickstart)
 app.command(epilog="Example: shipyard server --host 127.0.0.1 --port 8080")(server)
 app.command(epilog="Example: shipyard lineage model:delay@7 --json")(lineage)
-app.command(
-    epilog="Example: shipyard audit --action models:SetAlias --since 2026-12-01 --json"
-)(audit)
+app.command(epilog="Example: shipyard audit --action models:SetAlias --since 2026-12-01 --json")(
+    audit
+)
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(data.app, name="data")
 app.add_typer(db.app, name="db")

@@ -226,7 +226,7 @@ class ModelRegistry(AliasOperations, ReviewOperations):
         key = f"{digest}:{'trusted' if trusted else 'plain'}"  # a refused load is never cached
         cached = self._cache.get(key) if self._cache is not None else None
         if cached is not None:
-            return cached  # type: ignore[no-any-return]
+            return cached
         loaded = load_package(self._artifacts, digest, trust=trusted, label=str(record.ref))
         if self._cache is not None:
             self._cache.put(key, loaded)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -75,6 +76,16 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     def ensure_schema(self) -> None:
         """Make the schema usable: embedded stores migrate, shared ones refuse if out of date."""
+
+    @abc.abstractmethod
+    def transaction(self) -> AbstractContextManager[Any]:
+        """One unit of work across records and the typed tables: every store call made
+        inside the block (by this thread or task) joins it; committed when the block ends,
+        rolled back if it raises."""
+
+    @abc.abstractmethod
+    def reading(self) -> AbstractContextManager[Any]:
+        """A read-only transaction: a consistent view (inside a transaction, that one)."""
 
     @abc.abstractmethod
     def create_version(

@@ -51,6 +51,10 @@ class Runtime:
         self._lock = threading.Lock()
         self._online: OnlineStore | None = None
         self.models = ModelCache(MODEL_CACHE_SIZE)
+        # Compiled policies by principal, shared by every workspace's security service: a
+        # change made in this process applies at once; other processes see it within the
+        # cache's time-to-live.
+        self.policies: dict[str, Any] = {}
 
     def workspace(self, principal: str | None = None, *, source: str = "python") -> Workspace:
         """A workspace acting as ``principal`` (default: the principal setting); cheap.
@@ -89,6 +93,7 @@ class Runtime:
                 self._online.close()
                 self._online = None
         self.models.clear()
+        self.policies.clear()
         self.metadata.close()
 
     def __enter__(self) -> Runtime:

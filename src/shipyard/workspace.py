@@ -189,6 +189,7 @@ class Workspace:
             self.metadata,
             principal=self.principal,
             authorize=lambda action, resources: self.authorize(action, resources),
+            cache=self.runtime.policies,
         )
 
     @cached_property

@@ -297,3 +297,45 @@ def test_online_reads_see_a_new_feature_as_soon_as_it_is_applied(ws: shipyard.Wo
     ws.features.apply([more])
     after = ws.features.get_online([{"origin": "JFK"}], ["weather/*"]).rows[0]
     assert after.statuses["weather__pressure"] == "missing"  # not materialized yet
+
+
+def test_applying_a_view_over_a_dataset_needs_reading_it(ws: shipyard.Workspace) -> None:
+    """features:Apply alone does not let one publish a dataset's rows through a view."""
+    ws.security.put_policy(
+        "feature-author",
+        {
+            "Statement": [
+                {"Effect": "Allow", "Action": ["features:*"], "Resource": "shipyard:feature:*"}
+            ]
+        },
+    )
+    ws.security.attach("feature-author", principal="erin")
+    erin = ws.as_principal("erin")
+    from shipyard.features.definitions import from_dict
+
+    view = from_dict(
+        "view",
+        {
+            "name": "weather_copy",
+            "entities": ["airport"],
+            "source": {"dataset": "weather"},
+            "event_timestamp": "time_hour",
+            "features": [{"name": "temp", "dtype": "float64"}],
+        },
+    )
+    with pytest.raises(AccessDenied, match=r"datasets:Read.*weather"):
+        erin.features.apply([view])
+    ws.security.put_policy(
+        "weather-data",
+        {
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "datasets:Read",
+                    "Resource": "shipyard:dataset:weather",
+                }
+            ]
+        },
+    )
+    ws.security.attach("weather-data", principal="erin")
+    assert [a.ref.name for a in erin.features.apply([view])] == ["weather_copy"]

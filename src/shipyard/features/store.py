@@ -93,8 +93,14 @@ class FeatureStore:
 
     def _check_view(self, view: FeatureView, keys: tuple[str, ...]) -> None:
         """Bind the view's source against its data (described, never run) on a guarded
-        connection that can read only that data: apply has no side effects."""
-        source, _ = build_source(view, keys, self._datasets, data_roots=self._data_roots)
+        connection that can read only that data: apply has no side effects.
+
+        Whoever defines a view over registered datasets must be able to read them
+        (``datasets:Read``): a view would otherwise hand their rows to anyone allowed
+        to read its features, a way around the datasets' own policies."""
+        source, read = build_source(view, keys, self._datasets, data_roots=self._data_roots)
+        if read:
+            self._authorize("datasets:Read", sorted({f"shipyard:dataset:{r.name}" for r in read}))
         connection = guarded_connection(source.readable)
         try:
             check_source_columns(view, keys, source.relation, connection)

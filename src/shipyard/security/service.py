@@ -130,6 +130,7 @@ class SecurityService:
         clock: Callable[[], float] = time.monotonic,
         authorize: Authorize | None = None,
         access: SqlAccessStore | None = None,
+        cache: dict[str, tuple[float, PolicySet | None]] | None = None,
     ) -> None:
         self._metadata = metadata
         self._access = access if access is not None else _access_store(metadata)
@@ -137,8 +138,9 @@ class SecurityService:
         self.cache_ttl = cache_ttl
         self._clock = clock
         self._authorize: Authorize = authorize if authorize is not None else self.require
-        # principal -> (expires at, compiled policies or None when unrestricted)
-        self._cache: dict[str, tuple[float, PolicySet | None]] = {}
+        # principal -> (expires at, compiled policies or None when unrestricted); shared by
+        # the workspaces of one runtime, so a change made through one is seen by all at once
+        self._cache: dict[str, tuple[float, PolicySet | None]] = {} if cache is None else cache
 
     # -- policies -------------------------------------------------------------------
 

@@ -229,10 +229,8 @@ class DatasetService:
         return [c for c in latest.known_after if c in columns and c not in given]
 
     def _same_content(self, name: str, content_hash: str) -> DatasetVersion | None:
-        for record in self._metadata.list_versions(KIND, name):
-            if record.content_hash == content_hash:
-                return DatasetVersion.from_record(record)
-        return None
+        found = self._metadata.find_versions(KIND, name, content_hash=content_hash, limit=1)
+        return DatasetVersion.from_record(found[0]) if found else None
 
     def get(self, name: str | Ref, version: int | None = None) -> DatasetVersion:
         """A version (the latest by default); ``name`` may be ``flights@3``."""

@@ -225,12 +225,10 @@ class QualityService:
         return data
 
     def _find(self, kind: str, name: str, dataset: str) -> VersionRecord | None:
-        matches = [
-            r
-            for r in self._metadata.list_versions(kind, name)
-            if r.attributes["dataset"] == dataset
-        ]
-        return matches[-1] if matches else None
+        found = self._metadata.find_versions(
+            kind, name, attributes={"dataset": dataset}, newest_first=True, limit=1
+        )
+        return found[0] if found else None
 
     def _load(self, record: VersionRecord) -> BaselineVersion:
         from shipyard.data.profiles import Constraints, TableProfile

@@ -420,13 +420,10 @@ class PipelineService:
 
     def list_runs(self, pipeline: str | None = None, *, limit: int = 50) -> list[PipelineRun]:
         """Runs of one pipeline (or of all), newest first."""
-        names = [pipeline] if pipeline else self._metadata.list_names(RUN_KIND)
-        records = [r for n in names for r in self._metadata.list_versions(RUN_KIND, n)]
-        records.sort(key=lambda r: (r.created_at, r.version), reverse=True)
-        return [
-            PipelineRun.from_record(r, self._artifacts, self._scratch_root)
-            for r in records[: max(limit, 0)]
-        ]
+        records = self._metadata.find_versions(
+            RUN_KIND, pipeline, newest_first=True, limit=max(limit, 0)
+        )
+        return [PipelineRun.from_record(r, self._artifacts, self._scratch_root) for r in records]
 
     def live_runs(self, pipeline: str | None = None, *, limit: int = 50) -> list[LiveRun]:
         """Runs without a record, newest first: queued, running (with their step), and

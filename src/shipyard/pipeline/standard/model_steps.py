@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from shipyard.errors import GateFailed
@@ -160,41 +162,13 @@ def register(
     as one transaction. ``production`` moves only if it still points where the gate saw it:
     if another run moved it meanwhile, nothing is registered and the run stops (a rerun
     gates against the new production)."""
-    from shipyard.errors import Conflict
-
     ws = context.workspace
     aliases = list(config.get("aliases", []))
     expected = {"production": production} if "production" in aliases else {}
-    try:
-        return _register(ws, aliases, expected, candidate, gate_report, evaluation, training,
-                         split, training_set, inputs, config, context)  # fmt: skip
-    except Conflict as exc:
-        raise Conflict(
-            f"Not registered: {exc.message} The gate judged model:{config['model']} against "
-            f"{'no production' if production is None else f'version {production}'}, so its "
-            "verdict no longer holds.",
-            hint="Run the pipeline again: it gates against the production there is now.",
-        ) from None
-
-
-def _register(
-    ws: Any,
-    aliases: list[str],
-    expected: dict[str, int | None],
-    candidate: Any,
-    gate_report: dict[str, Any],
-    evaluation: dict[str, Any],
-    training: dict[str, Any],
-    split: dict[str, Any],
-    training_set: dict[str, Any],
-    inputs: dict[str, Any],
-    config: dict[str, Any],
-    context: StepContext,
-) -> dict[str, Any]:
     existing = _registered(ws, config["model"], training["run"])
     if existing is not None:  # the same training run was registered already: reuse it
         context.logger.info("model:%s@%d holds this run already", config["model"], existing)
-        with ws.metadata.transaction():
+        with _gated_against(config["model"], production), ws.metadata.transaction():
             for alias in aliases:
                 if alias in expected:
                     ws.models.set_alias(config["model"], alias, existing, expected=expected[alias])
@@ -208,32 +182,49 @@ def _register(
     report_digest = ws.artifacts.put_bytes(
         json.dumps({"gate": gate_report, "evaluation": evaluation}, default=str).encode()
     ).digest
-    version = ws.models.register(
-        config["model"],
-        candidate,
-        input_example=example,
-        description=config.get("description") or f"Trained by pipeline {config['name']}",
-        run=training["run"],
-        lineage={
-            "datasets": [inputs["dataset"], training_set["dataset"]],
-            "feature_views": [f"{view}@{v}" for view, v in sorted(inputs["views"].items())],
-            "feature_service": f"{service}@{services}" if service else None,
-            "split": split["split"],
-            "build_id": context.build_id,
-            "pipeline_run": f"pipeline_run:{context.pipeline}",
-            "known_after": sorted(training_set.get("known_after", {})),
-        },
-        tags={
-            "gate": "passed",
-            "gate_report": report_digest,
-            "experiment": training["best"],
-            "refused_features": ",".join(sorted(split["refused"])) or "none",
-        },
-        aliases=aliases,
-        expected=expected,
-    )
+    with _gated_against(config["model"], production):
+        version = ws.models.register(
+            config["model"],
+            candidate,
+            input_example=example,
+            description=config.get("description") or f"Trained by pipeline {config['name']}",
+            run=training["run"],
+            lineage={
+                "datasets": [inputs["dataset"], training_set["dataset"]],
+                "feature_views": [f"{view}@{v}" for view, v in sorted(inputs["views"].items())],
+                "feature_service": f"{service}@{services}" if service else None,
+                "split": split["split"],
+                "build_id": context.build_id,
+                "pipeline_run": f"pipeline_run:{context.pipeline}",
+                "known_after": sorted(training_set.get("known_after", {})),
+            },
+            tags={
+                "gate": "passed",
+                "gate_report": report_digest,
+                "experiment": training["best"],
+                "refused_features": ",".join(sorted(split["refused"])) or "none",
+            },
+            aliases=aliases,
+            expected=expected,
+        )
     context.logger.info("registered model:%s@%d", config["model"], version.version)
     return {"model": config["model"], "version": version.version, "aliases": aliases}
+
+
+@contextmanager
+def _gated_against(model: str, production: int | None) -> Iterator[None]:
+    """Say why a registration stopped when ``production`` moved after the gate judged."""
+    from shipyard.errors import Conflict
+
+    try:
+        yield
+    except Conflict as exc:
+        raise Conflict(
+            f"Not registered: {exc.message} The gate judged model:{model} against "
+            f"{'no production' if production is None else f'version {production}'}, so its "
+            "verdict no longer holds.",
+            hint="Run the pipeline again: it gates against the production there is now.",
+        ) from None
 
 
 def _fixed_split(

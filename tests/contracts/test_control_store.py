@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,8 +21,15 @@ from shipyard.stores.jobs import job_store_for
 from shipyard.stores.metadata import open_metadata_store
 from shipyard.stores.metadata.sql import SqlMetadataStore
 
+# The racing processes are spawned: they import their function by module name, which a
+# test module loaded by pytest's importlib mode does not have. So it lives in a plain
+# module beside this one, imported through this folder on sys.path (which spawned
+# processes inherit).
+sys.path.insert(0, str(Path(__file__).parent))
+import control_races
+
 PROCESSES = 8
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
+T0 = control_races.T0
 
 
 @pytest.fixture
@@ -429,57 +437,15 @@ def test_schedules_are_replaced_disabled_and_deleted(
 # -- 8 processes racing ---------------------------------------------------------------------
 
 
-def _race(
-    url: str, what: str, index: int, rounds: int, barrier: Any, target: str, out: str
-) -> None:
-    """One racing process: its own store from the URL; each round all read, then all write."""
-    metadata = open_metadata_store(url)
-    control = control_store_for(metadata)
-    name = f"p{index}"
-    results: list[Any] = []
-    for round_ in range(rounds):
-        barrier.wait(timeout=120)  # the round starts when everyone finished the last one
-        if what == "deployment":
-            seen = control.deployment(target).revision
-            barrier.wait(timeout=120)
-            try:
-                control.update_deployment(
-                    target,
-                    expected_revision=seen,
-                    by=name,
-                    event="step",
-                    status={"round": round_, "winner": name},
-                )
-                results.append(seen)
-            except Conflict:
-                results.append(None)
-        elif what == "alias":
-            pointer = control.alias(target, "production")
-            seen_version = None if pointer is None else pointer.version
-            barrier.wait(timeout=120)
-            mine = (round_ + 1) * 100 + index  # each process moves it somewhere of its own
-            try:
-                control.move_alias(
-                    target, "production", mine, by=name, expected_version=seen_version
-                )
-                results.append(mine)
-            except Conflict:
-                results.append(None)
-        else:  # fire_due: everyone at the same moment, in the middle of interval round_
-            now = T0 + timedelta(seconds=60 * round_ + 30)
-            barrier.wait(timeout=120)
-            results.append([(s.name, job_id) for s, job_id in control.fire_due(now, by=name)])
-    Path(out).write_text(json.dumps(results))
-    metadata.close()
-
-
 def _run_race(url: str, tmp_path: Path, what: str, rounds: int, target: str = "") -> list[Any]:
     """Each process's results, one list per process, one entry per round."""
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(PROCESSES)
     outs = [tmp_path / f"{what}-{i}.json" for i in range(PROCESSES)]
     procs = [
-        context.Process(target=_race, args=(url, what, i, rounds, barrier, target, str(out)))
+        context.Process(
+            target=control_races.race, args=(url, what, i, rounds, barrier, target, str(out))
+        )
         for i, out in enumerate(outs)
     ]
     for proc in procs:

@@ -106,6 +106,18 @@ class SqlMetadataStore(MetadataStore):
         :meth:`transaction`, that transaction)."""
         return self._read()
 
+    @contextmanager
+    def one_statement(self) -> Iterator[sa.Connection]:
+        """A connection for one write statement that is atomic by itself (a job claim): on
+        a server database it runs in autocommit, saving the BEGIN and COMMIT round trips;
+        on SQLite, and inside a :meth:`transaction`, it is an ordinary write transaction."""
+        if self._active.get() is not None or self.backend == "sqlite":
+            with self._write() as conn:
+                yield conn
+            return
+        with self._connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+
     @property
     def in_transaction(self) -> bool:
         """Whether this thread or task is inside a :meth:`transaction`."""

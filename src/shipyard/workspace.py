@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from shipyard.pipeline import PipelineService
     from shipyard.registry.service import ModelRegistry
     from shipyard.security.service import SecurityService
+    from shipyard.serving.endpoints import EndpointService
     from shipyard.stores.artifacts import ArtifactStore
     from shipyard.stores.control import AuditEntry
     from shipyard.stores.metadata import MetadataStore, StoreInfo
@@ -221,6 +222,15 @@ class Workspace:
             control=self.runtime.control,
             authorize=self.authorize,
             cache=self.runtime.models,
+        )
+
+    @cached_property
+    def endpoints(self) -> EndpointService:
+        """Serving endpoints: create from a registered model, variants, weights, history."""
+        from shipyard.serving.endpoints import EndpointService
+
+        return EndpointService(
+            self.runtime.control, self.models, principal=self.principal, authorize=self.authorize
         )
 
     @cached_property

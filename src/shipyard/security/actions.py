@@ -149,9 +149,16 @@ CATALOGUE: tuple[ActionInfo, ...] = (
     ),
     ActionInfo("groups:AddMember", ("group",), "Add a principal to a group."),
     ActionInfo("groups:RemoveMember", ("group",), "Remove a principal from a group."),
+    # -- serving (EndpointService) --
+    ActionInfo("endpoints:Read", ("endpoint",), "Read an endpoint: variants, split, history."),
+    ActionInfo(
+        "endpoints:Write",
+        ("endpoint",),
+        "Create, change or delete an endpoint. For one marked production (checked on "
+        "shipyard:endpoint:NAME/production) only the pipeline may, unless a policy "
+        "explicitly allows it.",
+    ),
     # -- registered now, checked by the work that adds them --
-    ActionInfo("endpoints:Read", ("endpoint",), "Read an endpoint and its variants.", _SERVING),
-    ActionInfo("endpoints:Write", ("endpoint",), "Create, change or delete an endpoint.", _SERVING),
     ActionInfo(
         "endpoints:Invoke", ("endpoint",), "Send inference requests to an endpoint.", _SERVING
     ),

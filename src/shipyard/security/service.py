@@ -51,7 +51,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from shipyard.errors import AccessDenied, IntegrityError, InvalidConfig, InvalidInput, NotFound
-from shipyard.security.builtin_rules import SET_ALIAS, apply_rules, builtin_denial
+from shipyard.security.builtin_rules import apply_rules, builtin_denial, has_rules
 from shipyard.security.filtering import permitted, readable
 from shipyard.security.names import group_name, principal_name
 from shipyard.security.policies import (
@@ -72,7 +72,6 @@ POLICY_KIND = "policy"
 DEFAULT_CACHE_TTL = 5.0  # seconds a principal's policies may be stale across processes
 
 Authorize = Callable[[str, "str | Sequence[str]"], None]
-_SET_ALIAS_LOWER = SET_ALIAS.lower()
 
 
 @dataclass(frozen=True)
@@ -302,7 +301,7 @@ class SecurityService:
             decisions = [Decision(True, "unrestricted", name, check_resource(r)) for r in items]
         else:
             decisions = policies.evaluate(action, items)
-        if isinstance(action, str) and action.lower() == _SET_ALIAS_LOWER:
+        if has_rules(action):
             decisions = [apply_rules(who, d) for d in decisions]
         return decisions
 
@@ -316,7 +315,7 @@ class SecurityService:
             self._authorize("policies:Read", principal_resource(principal_name(principal)))
         who = self.principal if principal is None else principal_name(principal)
         items = (resources,) if isinstance(resources, str) else resources
-        if isinstance(action, str) and action.lower() == _SET_ALIAS_LOWER:  # a built-in rule's
+        if has_rules(action):  # a built-in rule's
             self._require_with_rules(who, action, items)
             return
         policies = self._policy_set(who)

@@ -1,0 +1,1 @@
+"""Real-time serving (the data plane): endpoints' invocations, input checks, routing."""

@@ -39,10 +39,8 @@ def _claim_statement() -> Any:
     """The claim, built once with bound parameters (building it per call cost more CPU than
     the database spends running it)."""
     c = jobs.c
-    kinds, now = (
-        sa.bindparam("kinds", expanding=True),
-        sa.bindparam("now", type_=jobs.c.available_at.type),
-    )
+    kinds: Any = sa.bindparam("kinds", expanding=True)
+    now: Any = sa.bindparam("now", type_=jobs.c.available_at.type)
     # Two picks, each an index range in claim order: a job whose worker died first (there
     # are at most as many running jobs as workers), else the next queued one.
     abandoned = (

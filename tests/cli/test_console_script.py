@@ -21,6 +21,7 @@ GROUPS = (
     "artifacts",
     "data",
     "db",
+    "endpoints",
     "features",
     "jobs",
     "labels",

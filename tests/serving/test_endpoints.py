@@ -63,8 +63,10 @@ def test_weights_are_a_compare_and_set_on_the_revision(ws: shipyard.Workspace) -
         ws.endpoints.set_weights("e", {"primary": 1}, expected_revision=2)
     assert ws.endpoints.get("e").revision == 3  # the stale write changed nothing
     assert [e.event for e in ws.endpoints.history("e")] == [
-        "created", "variant_added", "weights_set"
-    ]  # fmt: skip
+        "created",
+        "variant_added",
+        "weights_set",
+    ]
 
 
 def test_a_shadow_gets_copies_not_a_share(ws: shipyard.Workspace) -> None:

@@ -30,7 +30,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 
 from shipyard._version import __version__
-from shipyard.api import features, health, metrics
+from shipyard.api import endpoints, features, health, metrics
 from shipyard.api.body_check import check_json_body
 from shipyard.api.body_limit import BodySizeLimit
 from shipyard.api.deps import WorkspaceCache
@@ -45,7 +45,7 @@ from shipyard.workspace import Workspace
 BASE_ROUTERS: tuple[APIRouter, ...] = (health.router, metrics.router)
 
 # The control plane's domains: each adds its router (and collectors) here as it lands.
-ROUTERS: tuple[APIRouter, ...] = (features.router,)
+ROUTERS: tuple[APIRouter, ...] = (features.router, endpoints.router)
 COLLECTORS: tuple[CollectorFactory, ...] = (features.FeatureLagCollector,)
 
 DESCRIPTION = "Self-hosted MLOps: data, training, deployment and monitoring."
@@ -66,7 +66,8 @@ def create_control_app(
     >>> from shipyard.api.app import create_app
     >>> with shipyard.connect(tempfile.mkdtemp()) as ws:
     ...     sorted(route.path for route in create_app(ws).routes if "docs" not in route.path)
-    ['/features/freshness', '/features/online', '/health', '/metrics', '/openapi.json', '/version']
+    ['/endpoints', '/endpoints/{name}', '/features/freshness', '/features/online', '/health',
+     '/metrics', '/openapi.json', '/version']
     """
     return build_app(
         title="Shipyard",

@@ -14,6 +14,7 @@ from shipyard.cli import (
     artifacts,
     data,
     db,
+    endpoints,
     features,
     jobs,
     labels,
@@ -82,6 +83,7 @@ app.command(epilog="Example: shipyard audit --action models:SetAlias --since 202
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(data.app, name="data")
 app.add_typer(db.app, name="db")
+app.add_typer(endpoints.app, name="endpoints")
 app.add_typer(features.app, name="features")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(labels.app, name="labels")

@@ -203,8 +203,9 @@ class EndpointService:
                 f"Endpoint {name!r} has a variant {variant!r} already.",
                 hint="Pick another name, or remove that variant first.",
             )
-        added = _variant(variant, self._resolve(model), model, weight=_weight(weight, variant),
-                         role=role)  # fmt: skip
+        added = _variant(
+            variant, self._resolve(model), model, weight=_weight(weight, variant), role=role
+        )
         detail = {"variant": variant, "model": model}
         return self._update(
             current, [*current.variants, added], expected_revision, "variant_added", detail
@@ -311,8 +312,14 @@ def _variant(name: str, found: ModelVersion, text: str, *, weight: float, role: 
 
 
 def _replace(variant: Variant, *, weight: float) -> Variant:
-    return Variant(variant.name, variant.model, variant.version, weight=weight,
-                   role=variant.role, spec=variant.spec)  # fmt: skip
+    return Variant(
+        variant.name,
+        variant.model,
+        variant.version,
+        weight=weight,
+        role=variant.role,
+        spec=variant.spec,
+    )
 
 
 def _require_traffic(endpoint: str, variants: Sequence[Variant]) -> None:

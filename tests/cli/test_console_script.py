@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-COMMANDS = ("init", "info", "quickstart", "server", "lineage", "audit")
+COMMANDS = ("init", "info", "quickstart", "server", "serve", "lineage", "audit")
 GROUPS = (
     "artifacts",
     "data",

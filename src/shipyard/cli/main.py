@@ -28,6 +28,7 @@ from shipyard.cli.audit import audit
 from shipyard.cli.context import state
 from shipyard.cli.lineage import lineage
 from shipyard.cli.quickstart import quickstart
+from shipyard.cli.serve import serve
 from shipyard.cli.server import server
 from shipyard.cli.workspace import info, init
 from shipyard.errors import ShipyardError
@@ -76,6 +77,7 @@ app.command(epilog="Example: shipyard init   (or: shipyard --home ./ws init)")(i
 app.command(epilog="Example: shipyard info --json")(info)
 app.command(epilog="Example: shipyard quickstart ./qs   (again: cached, much faster)")(quickstart)
 app.command(epilog="Example: shipyard server --host 127.0.0.1 --port 8080")(server)
+app.command(epilog="Example: shipyard serve flights --port 8081")(serve)
 app.command(epilog="Example: shipyard lineage model:delay@7 --json")(lineage)
 app.command(epilog="Example: shipyard audit --action models:SetAlias --since 2026-12-01 --json")(
     audit

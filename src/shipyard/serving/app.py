@@ -1,0 +1,254 @@
+"""The data-plane app: ``POST /endpoints/{name}/invocations``, ``/health``, ``/ready``.
+
+Built with :func:`shipyard.api.app.build_app`, so it has the control plane's error
+handlers, body limits (413) and a metrics registry of its own. A request:
+
+1. is checked for ``endpoints:Invoke`` on ``shipyard:endpoint:NAME`` through the
+   request's workspace (:mod:`shipyard.api.deps`);
+2. gets a variant (:mod:`shipyard.serving.routing`: weights, or the
+   ``X-Shipyard-Target-Variant`` header) from the endpoint state the
+   :class:`~shipyard.serving.routing.EndpointStates` keeps fresh;
+3. has its body parsed and checked against that variant's model
+   (:mod:`shipyard.serving.inference`), every problem listed in one 4xx;
+4. is predicted on a worker thread within ``request_timeout`` (503 with
+   ``Retry-After`` past it); models load on first use (within ``load_timeout``)
+   through the runtime's model cache, and are warmed on the input example.
+
+Not here yet (issue 15's later parts): capture, enrichment from the online store,
+micro-batching, multi-model endpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Annotated
+
+import anyio
+from fastapi import APIRouter, FastAPI, Header, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import Counter, Histogram
+
+from shipyard.api.app import build_app
+from shipyard.api.deps import WorkspaceDep
+from shipyard.config import Settings
+from shipyard.errors import BackendUnavailable, ShipyardError
+from shipyard.jsonsafe import jsonable
+from shipyard.runtime import Runtime
+from shipyard.serving.inference import Predictor, parse_body
+from shipyard.serving.routing import REFRESH_SECONDS, EndpointStates, choose_variant, primaries
+from shipyard.stores.control.base import Variant
+
+LOAD_TIMEOUT = 120.0  # seconds a model may take to load and warm
+REQUEST_TIMEOUT = 10.0  # seconds a prediction may take
+
+
+def endpoint_resource(name: str) -> str:
+    return f"shipyard:endpoint:{name}"
+
+
+class Serving:
+    """What the app keeps between requests: endpoint states, loaded predictors, metrics."""
+
+    def __init__(
+        self,
+        app: FastAPI,
+        endpoints: Sequence[str] | None,
+        *,
+        refresh_seconds: float,
+        load_timeout: float,
+        request_timeout: float,
+    ) -> None:
+        self.app = app
+        self.names = None if endpoints is None else list(endpoints)
+        self.refresh_seconds = refresh_seconds
+        self.load_timeout = load_timeout
+        self.request_timeout = request_timeout
+        self._states: EndpointStates | None = None
+        self._predictors: dict[tuple[str, int], Predictor] = {}
+        self._loading: dict[tuple[str, int], threading.Lock] = {}
+        self._lock = threading.Lock()
+        registry = app.state.metrics.registry
+        self.requests = Counter(
+            "shipyard_endpoint_requests",
+            "Invocations by endpoint, variant and HTTP status.",
+            ["endpoint", "variant", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "shipyard_endpoint_request_seconds",
+            "Invocation latency (parse, check, predict) by endpoint and variant.",
+            ["endpoint", "variant"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=registry,
+        )
+
+    @property
+    def states(self) -> EndpointStates:
+        if self._states is None:
+            with self._lock:
+                if self._states is None:
+                    runtime: Runtime | None = self.app.state.runtime
+                    if runtime is None:
+                        raise BackendUnavailable("The server has not opened its stores yet.")
+                    self._states = EndpointStates(
+                        runtime.control, self.names, refresh_seconds=self.refresh_seconds
+                    )
+        return self._states
+
+    def predictor(self, variant: Variant) -> Predictor:
+        """The variant's model, loaded and warmed on first use (one load at a time each)."""
+        key = (variant.model, variant.version)
+        found = self._predictors.get(key)
+        if found is not None:
+            return found
+        with self._lock:
+            lock = self._loading.setdefault(key, threading.Lock())
+        with lock:
+            found = self._predictors.get(key)
+            if found is None:
+                workspace = self.app.state.workspaces.get(self.app.state.principal)
+                found = Predictor(workspace.models.load(variant.model, variant.version))
+                found.warm()
+                self._predictors[key] = found
+        return found
+
+    async def loaded(self, variant: Variant) -> Predictor:
+        found = self._predictors.get((variant.model, variant.version))
+        if found is not None:
+            return found
+        with anyio.move_on_after(self.load_timeout) as scope:
+            return await anyio.to_thread.run_sync(self.predictor, variant, abandon_on_cancel=True)
+        assert scope.cancelled_caught
+        raise Overloaded(
+            f"Loading model {variant.model} version {variant.version} took over "
+            f"{self.load_timeout:g} s.",
+            hint="Retry shortly (the load goes on), or raise the load timeout.",
+        )
+
+    def ready(self) -> list[str]:
+        """What is not ready: each served primary variant not yet loaded and warmed."""
+        pending = []
+        for endpoint in self.states.served():
+            for variant in primaries(endpoint):
+                try:
+                    self.predictor(variant)
+                except ShipyardError as exc:
+                    pending.append(f"{endpoint.name}/{variant.name}: {exc.message}")
+        return pending
+
+    def stop(self) -> None:
+        if self._states is not None:
+            self._states.stop()
+
+
+class Overloaded(BackendUnavailable):
+    """Too slow or too busy right now: 503 with Retry-After."""
+
+
+def _router(serving: Serving) -> APIRouter:
+    router = APIRouter(tags=["serving"])
+
+    @router.post(
+        "/endpoints/{name}/invocations",
+        summary="Predict with an endpoint.",
+        description='JSON {"records": [...]} or {"columns": {...}}, or an Arrow IPC stream; '
+        "returns the predictions, the request id and the variant that served.",
+    )
+    async def invoke(
+        name: str,
+        request: Request,
+        workspace: WorkspaceDep,
+        target: Annotated[str | None, Header(alias="X-Shipyard-Target-Variant")] = None,
+        key: Annotated[str | None, Header(alias="X-Shipyard-Key")] = None,
+        request_id: Annotated[str | None, Header(alias="X-Request-Id")] = None,
+    ) -> Response:
+        started = time.perf_counter()
+        request_id = request_id or uuid.uuid4().hex
+        variant_name = "none"
+        status = 500
+        try:
+            workspace.authorize("endpoints:Invoke", endpoint_resource(name))
+            endpoint = serving.states.get(name)
+            variant = choose_variant(endpoint, target)
+            variant_name = variant.name
+            predictor = await serving.loaded(variant)
+            columns, rows = parse_body(await request.body(), request.headers.get("content-type"))
+            arrays = predictor.schema.convert(columns, rows)
+            with anyio.move_on_after(serving.request_timeout) as scope:
+                predictions = await anyio.to_thread.run_sync(
+                    predictor.predict, arrays, abandon_on_cancel=True
+                )
+            if scope.cancelled_caught:
+                raise Overloaded(
+                    f"The prediction took over {serving.request_timeout:g} s.",
+                    hint="Send fewer rows per request, or raise the request timeout.",
+                )
+            status = 200
+        except ShipyardError as exc:
+            status = exc.http_status
+            headers = {"X-Request-Id": request_id, "X-Shipyard-Variant": variant_name}
+            if isinstance(exc, BackendUnavailable):
+                headers["Retry-After"] = "1"
+            body = {**exc.to_dict(), "request_id": request_id}
+            return JSONResponse(jsonable(body), status_code=status, headers=headers)
+        finally:
+            serving.requests.labels(name, variant_name, str(status)).inc()
+            serving.latency.labels(name, variant_name).observe(time.perf_counter() - started)
+        body = {
+            "predictions": predictions.tolist(),
+            "request_id": request_id,
+            "variant": variant.name,
+        }
+        if key is not None:
+            body["key"] = key
+        return Response(
+            json.dumps(body, allow_nan=False, default=str).encode(),
+            media_type="application/json",
+            headers={"X-Request-Id": request_id, "X-Shipyard-Variant": variant.name},
+        )
+
+    @router.get("/ready", summary="Every primary variant loaded and warmed.")
+    def ready() -> JSONResponse:
+        pending = serving.ready()
+        if pending:
+            return JSONResponse(
+                {"ready": False, "pending": pending}, status_code=503, headers={"Retry-After": "1"}
+            )
+        return JSONResponse({"ready": True, "pending": []})
+
+    return router
+
+
+def create_serving_app(
+    runtime: Runtime | None = None,
+    *,
+    settings: Settings | None = None,
+    endpoints: Sequence[str] | None = None,
+    refresh_seconds: float = REFRESH_SECONDS,
+    load_timeout: float = LOAD_TIMEOUT,
+    request_timeout: float = REQUEST_TIMEOUT,
+) -> FastAPI:
+    """The data-plane app serving ``endpoints`` (every endpoint when None) over ``runtime``
+    (or one opened from ``settings`` at start-up)."""
+    router = APIRouter()
+    app = build_app(
+        title="Shipyard serving",
+        description="Real-time inference on Shipyard endpoints.",
+        routers=(router,),
+        runtime=runtime,
+        settings=settings,
+    )
+    serving = Serving(
+        app,
+        endpoints,
+        refresh_seconds=refresh_seconds,
+        load_timeout=load_timeout,
+        request_timeout=request_timeout,
+    )
+    app.state.serving = serving
+    app.include_router(_router(serving))
+    return app

@@ -1,0 +1,125 @@
+"""The serving parser and input checks: pure, no server."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from shipyard.registry.signature import infer_signature
+from shipyard.serving.inference import (
+    ARROW_TYPE,
+    JSON_TYPE,
+    MAX_JSON_DEPTH,
+    InputSchema,
+    InvalidRequest,
+    parse_body,
+)
+
+EXAMPLE = pd.DataFrame({"x": [1.0, np.nan], "n": [1, 2], "origin": ["JFK", "LGA"]})
+SCHEMA = InputSchema.compile(infer_signature(EXAMPLE, np.array([0, 1])), EXAMPLE)
+
+
+def checked(body: bytes, content_type: str = JSON_TYPE) -> dict[str, np.ndarray]:
+    columns, rows = parse_body(body, content_type)
+    return SCHEMA.convert(columns, rows)
+
+
+def problems(body: bytes, content_type: str = JSON_TYPE) -> tuple[int, list[str]]:
+    with pytest.raises(InvalidRequest) as caught:
+        checked(body, content_type)
+    assert caught.value.to_dict()["problems"] == caught.value.problems
+    return caught.value.http_status, caught.value.problems
+
+
+def test_the_signature_compiles_to_order_types_and_missing() -> None:
+    assert [(c.name, c.kind, c.allows_missing) for c in SCHEMA.columns] == [
+        ("x", "float", True),
+        ("n", "integer", False),
+        ("origin", "string", False),
+    ]
+
+
+def test_records_columns_and_arrow_give_the_same_arrays() -> None:
+    records = {
+        "records": [{"x": 0.5, "n": 3, "origin": "JFK"}, {"x": None, "n": 4, "origin": "EWR"}]
+    }
+    columns = {"columns": {"x": [0.5, None], "n": [3, 4], "origin": ["JFK", "EWR"]}}
+    table = pa.table({"x": [0.5, None], "n": [3, 4], "origin": ["JFK", "EWR"]})
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    results = [
+        checked(json.dumps(records).encode()),
+        checked(json.dumps(columns).encode()),
+        checked(sink.getvalue(), ARROW_TYPE),
+    ]
+    for arrays in results:
+        assert list(arrays) == ["x", "n", "origin"]
+        np.testing.assert_array_equal(arrays["x"], [0.5, math.nan])
+        assert arrays["n"].tolist() == [3, 4]
+        assert list(arrays["origin"]) == ["JFK", "EWR"]
+
+
+def test_every_problem_is_listed_at_once() -> None:
+    body = {
+        "records": [
+            {"x": "high", "n": True, "origin": 7, "extra": 1},
+            {"x": 1.0, "n": None, "origin": "JFK", "extra": 2},
+        ]
+    }
+    status, found = problems(json.dumps(body).encode())
+    assert status == 422
+    text = " | ".join(found)
+    assert "unknown column(s) 'extra'" in text
+    assert "column 'x', row 0: \"high\" is not a number" in text
+    assert "column 'n', row 0: true is not a number" in text
+    assert "column 'n', row 1: null, but this column may not be missing" in text
+    assert "column 'origin', row 0: 7 is not text" in text
+    assert len(found) == 5
+
+
+def test_nan_and_infinity_only_where_allowed() -> None:
+    status, found = problems(b'{"columns": {"x": [Infinity], "n": [NaN], "origin": ["a"]}}')
+    assert status == 422
+    assert found == [
+        "column 'x', row 0: inf is not a finite number",
+        "column 'n', row 0: NaN, but this column may not be missing",
+    ]
+    assert math.isnan(checked(b'{"columns": {"x": [NaN], "n": [1], "origin": ["a"]}}')["x"][0])
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "says"),
+    [
+        (b'{"records": []}', JSON_TYPE, 422, "no rows"),
+        (b'{"records": [{"x": 1.0, "n": 1}]}', JSON_TYPE, 422, "missing column 'origin'"),
+        (b'{"records": [{"x": 1.0, "n": 1, "origin": ["a"]}]}', JSON_TYPE, 422, "nested list"),
+        (b'{"rows": []}', JSON_TYPE, 422, 'exactly one of "records" or "columns"'),
+        (b'{"records": [', JSON_TYPE, 400, "not valid JSON"),
+        (b'{"records": [{"origin": "\xff"}]}', JSON_TYPE, 400, "not valid UTF-8"),
+        (b"[" * (MAX_JSON_DEPTH + 1), JSON_TYPE, 400, "nested more than"),
+        (b"x=1", "text/csv", 415, "'text/csv' is not served"),
+        (b"not arrow", ARROW_TYPE, 400, "not an Arrow IPC stream"),
+    ],
+)
+def test_each_kind_of_bad_body(body: bytes, content_type: str, status: int, says: str) -> None:
+    found_status, found = problems(body, content_type)
+    assert found_status == status
+    assert says in " | ".join(found)
+
+
+def test_arrow_columns_of_the_wrong_type_are_named() -> None:
+    table = pa.table({"x": ["a"], "n": [1.5], "origin": [3]})
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    status, found = problems(sink.getvalue(), ARROW_TYPE)
+    assert status == 422
+    assert any("'x'" in p and "numbers" in p for p in found)
+    assert "column 'origin' is int64, but the model takes text" in found

@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, FastAPI, Header, Request
@@ -38,7 +38,7 @@ from shipyard.config import Settings
 from shipyard.errors import BackendUnavailable, ShipyardError
 from shipyard.jsonsafe import jsonable
 from shipyard.runtime import Runtime
-from shipyard.serving.inference import Predictor, parse_body
+from shipyard.serving.inference import JSON_TYPE, Predictor, media_type, parse_body
 from shipyard.serving.routing import REFRESH_SECONDS, EndpointStates, choose_variant, primaries
 from shipyard.stores.control.base import Variant
 
@@ -149,6 +149,17 @@ class Overloaded(BackendUnavailable):
     """Too slow or too busy right now: 503 with Retry-After."""
 
 
+async def _json(request: Request) -> Any:
+    """The JSON body as the app's body check already parsed it (Starlette keeps it), or
+    None: not JSON, or not readable (then parse_body says precisely why)."""
+    if media_type(request.headers.get("content-type")) != JSON_TYPE:
+        return None
+    try:
+        return await request.json()
+    except (ValueError, RecursionError):
+        return None
+
+
 def _router(serving: Serving) -> APIRouter:
     router = APIRouter(tags=["serving"])
 
@@ -176,7 +187,9 @@ def _router(serving: Serving) -> APIRouter:
             variant = choose_variant(endpoint, target)
             variant_name = variant.name
             predictor = await serving.loaded(variant)
-            columns, rows = parse_body(await request.body(), request.headers.get("content-type"))
+            columns, rows = parse_body(
+                await request.body(), request.headers.get("content-type"), await _json(request)
+            )
             arrays = predictor.schema.convert(columns, rows)
             with anyio.move_on_after(serving.request_timeout) as scope:
                 predictions = await anyio.to_thread.run_sync(

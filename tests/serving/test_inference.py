@@ -5,18 +5,25 @@ from __future__ import annotations
 import io
 import json
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from shipyard.registry.package import LoadedModel
 from shipyard.registry.signature import infer_signature
 from shipyard.serving.inference import (
     ARROW_TYPE,
     JSON_TYPE,
     InputSchema,
     InvalidRequest,
+    Predictor,
     parse_body,
 )
 
@@ -122,3 +129,45 @@ def test_arrow_columns_of_the_wrong_type_are_named() -> None:
     assert status == 422
     assert any("'x'" in p and "numbers" in p for p in found)
     assert "column 'origin' is int64, but the model takes text" in found
+
+
+def loaded_model(model: Any, example: pd.DataFrame) -> LoadedModel:
+    signature = infer_signature(example, model.predict(example))
+    manifest = {"signature": signature.to_dict(), "flavor": "sklearn", "requirements": []}
+    return LoadedModel(model, manifest, example, "0" * 64)
+
+
+def pipelines() -> dict[str, tuple[Any, pd.DataFrame, bool]]:
+    """name -> (fitted model, its input example, whether it can take a bare matrix)."""
+    rng = np.random.default_rng(0)
+    numbers = pd.DataFrame(rng.normal(size=(60, 3)), columns=["a", "b", "c"])
+    labels = (numbers["a"] > 0).astype(int)
+    by_name = ColumnTransformer([("scale", StandardScaler(), ["a", "b"])])
+    text = numbers.assign(origin=np.where(labels, "JFK", "LGA"))
+    encode = ColumnTransformer([("one_hot", OneHotEncoder(), ["origin"])], remainder="passthrough")
+    return {
+        "estimator": (LogisticRegression().fit(numbers, labels), numbers, True),
+        "pipeline": (
+            make_pipeline(StandardScaler(), LogisticRegression()).fit(numbers, labels),
+            numbers,
+            True,
+        ),
+        "columns_by_name": (
+            make_pipeline(by_name, LogisticRegression()).fit(numbers, labels),
+            numbers,
+            False,
+        ),
+        "text_column": (make_pipeline(encode, LogisticRegression()).fit(text, labels), text, False),
+    }
+
+
+@pytest.mark.parametrize("name", list(pipelines()))
+def test_the_predictor_takes_the_cheapest_call_that_predicts_the_same(name: str) -> None:
+    model, example, matrix = pipelines()[name]
+    predictor = Predictor(loaded_model(model, example.head(5)))
+    predictor.warm()
+    assert predictor.matrix is matrix
+    arrays = {column: example[column].to_numpy() for column in predictor.schema.names}
+    expected = predictor.loaded.predict(example)
+    np.testing.assert_array_equal(predictor.predict(arrays), expected)
+    assert hasattr(model, "feature_names_in_")  # the served twin is a copy

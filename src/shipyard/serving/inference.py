@@ -20,6 +20,8 @@ the model takes), with a JSON body whose ``problems`` lists each one.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -328,33 +330,63 @@ def parse_arrow(body: bytes) -> tuple[dict[str, Any], int]:
 class Predictor:
     """A loaded model compiled for serving: its input schema, and the cheapest call it takes.
 
-    A model fitted on a bare matrix (no ``feature_names_in_``) over numeric columns is
-    given one float matrix, skipping pandas; any other model gets one DataFrame built
-    from the converted arrays, through :meth:`LoadedModel.predict` itself.
+    Building a DataFrame per request costs milliseconds (pandas, and the signature check
+    of :meth:`LoadedModel.predict`), the model's own predict on a matrix far less. So
+    :meth:`warm` tries a twin of the model without its recorded column names
+    (``feature_names_in_``, which make scikit-learn want a DataFrame) on one float
+    matrix; if the twin predicts the input example exactly as the model does, requests
+    use it. A model that needs its column names (a ``ColumnTransformer`` selecting by
+    name), text columns or decoded labels keeps the DataFrame call.
     """
 
     def __init__(self, loaded: Any) -> None:
         self.loaded = loaded
         self.schema = InputSchema.compile(loaded.signature, loaded.example_frame)
-        self.matrix = (
-            self.schema.numeric
-            and getattr(loaded.model, "feature_names_in_", None) is None
-            and not loaded.manifest.get("decode_labels")
-        )
+        self._twin: Any = None  # the matrix-fed twin, once warm() has proven it
+
+    @property
+    def matrix(self) -> bool:
+        """Whether requests go to the model as one float matrix (no pandas)."""
+        return self._twin is not None
 
     def predict(self, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
-        if self.matrix:
-            matrix = np.column_stack([arrays[name] for name in self.schema.names])
-            return np.asarray(self.loaded.model.predict(matrix.astype(np.float64, copy=False)))
+        if self._twin is not None:
+            return np.asarray(self._twin.predict(self._stack(arrays)))
         import pandas as pd
 
         return self.loaded.predict(pd.DataFrame(arrays, columns=self.schema.names, copy=False))
 
     def warm(self) -> None:
-        """Predict the input example, so the first request pays no first-call costs; if the
-        matrix call disagrees with the model's own predict, use the DataFrame call."""
+        """Predict the input example, so the first request pays no first-call costs, and
+        choose the matrix call if it gives the same predictions."""
         example = self.loaded.example_frame
         arrays = {name: example[name].to_numpy() for name in self.schema.names}
-        if self.matrix and not np.array_equal(self.predict(arrays), self.loaded.predict(example)):
-            self.matrix = False
+        self._twin = self._matrix_twin(arrays, np.asarray(self.loaded.predict(example)))
         self.predict(arrays)
+
+    def _stack(self, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+        matrix = np.column_stack([arrays[name] for name in self.schema.names])
+        return matrix.astype(np.float64, copy=False)
+
+    def _matrix_twin(self, arrays: Mapping[str, np.ndarray], expected: np.ndarray) -> Any:
+        if not self.schema.numeric or self.loaded.manifest.get("decode_labels"):
+            return None
+        twin = without_feature_names(self.loaded.model)
+        try:
+            found = np.asarray(twin.predict(self._stack(arrays)))
+        except Exception:  # it needs its column names: keep the DataFrame call
+            return None
+        return twin if found.shape == expected.shape and np.array_equal(found, expected) else None
+
+
+def without_feature_names(model: Any) -> Any:
+    """A copy of ``model`` whose estimators (steps of a pipeline too) forget the column
+    names they were fitted with, so a matrix is not refused or warned about."""
+    twin = copy.deepcopy(model)
+    pending = [twin]
+    while pending:
+        estimator = pending.pop()
+        with contextlib.suppress(AttributeError):  # absent, or a pipeline's read-only view
+            del estimator.feature_names_in_
+        pending.extend(step for _, step in getattr(estimator, "steps", ()) or ())
+    return twin

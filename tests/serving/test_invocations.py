@@ -6,6 +6,7 @@ import io
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +17,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from sklearn.linear_model import LogisticRegression
 from tests.conftest import free_port, wait_healthy
 
 import shipyard
+from shipyard.api.deps import get_principal
+from shipyard.serving.app import create_serving_app
 from shipyard.stores.control.base import Variant
 
 # The in-process reference call gives a DataFrame to a model fitted on a matrix.
@@ -226,3 +231,60 @@ def test_a_second_process_picks_up_a_weight_change(served: dict[str, Any]) -> No
                 event="weights",
                 variants=[Variant("main", "delay", 1, 1.0), Variant("spare", "delay", 2, 0.0)],
             )
+
+
+@pytest.fixture
+def in_process(served: dict[str, Any]) -> Iterator[tuple[str, FastAPI]]:
+    """The serving app over every endpoint, with a request timeout no prediction on a
+    worker thread meets, on uvicorn in a thread of this process."""
+    runtime = shipyard.open_runtime(served["home"])
+    app = create_serving_app(runtime, request_timeout=1e-6)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base)
+        yield base, app
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        app.state.serving.stop()
+        runtime.close()
+
+
+def test_unknown_endpoints_timeouts_and_denials_get_their_status(
+    in_process: tuple[str, FastAPI], served: dict[str, Any]
+) -> None:
+    base, app = in_process
+    small = {"records": frame(1, 6).to_dict("records")}
+    assert httpx.post(f"{base}/endpoints/nope/invocations", json=small).status_code == 404
+    assert httpx.post(f"{base}/endpoints/flights/invocations", json=small).status_code == 200
+
+    slow = httpx.post(
+        f"{base}/endpoints/flights/invocations", json={"records": frame(100, 6).to_dict("records")}
+    )
+    assert slow.status_code == 503 and slow.headers["Retry-After"] == "1"
+    assert "took over" in slow.json()["message"]
+
+    with shipyard.connect(served["home"]) as ws:
+        ws.security.put_policy(
+            "other-endpoint",
+            {
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "endpoints:Invoke",
+                        "Resource": "shipyard:endpoint:other",
+                    }
+                ]
+            },
+        )
+        ws.security.attach("other-endpoint", principal="bob")
+    app.dependency_overrides[get_principal] = lambda: "bob"
+    try:
+        denied = httpx.post(f"{base}/endpoints/flights/invocations", json=small)
+    finally:
+        app.dependency_overrides.clear()
+    assert denied.status_code == 403 and "endpoints:Invoke" in denied.json()["message"]

@@ -171,3 +171,14 @@ def test_the_predictor_takes_the_cheapest_call_that_predicts_the_same(name: str)
     expected = predictor.loaded.predict(example)
     np.testing.assert_array_equal(predictor.predict(arrays), expected)
     assert hasattr(model, "feature_names_in_")  # the served twin is a copy
+
+
+def test_a_value_the_model_refuses_is_the_callers_problem() -> None:
+    model, example, _ = pipelines()["text_column"]
+    predictor = Predictor(loaded_model(model, example.head(5)))
+    predictor.warm()
+    arrays = {column: example[column].head(1).to_numpy() for column in predictor.schema.names}
+    arrays["origin"] = np.array(["EWR"], dtype=object)  # never seen in training
+    with pytest.raises(InvalidRequest, match="the model refused the input") as caught:
+        predictor.predict(arrays)
+    assert caught.value.http_status == 422

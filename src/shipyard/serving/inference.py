@@ -350,6 +350,17 @@ class Predictor:
         return self._twin is not None
 
     def predict(self, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Predictions for checked ``arrays``; a value the model itself refuses (a
+        category it never saw, say) is the caller's problem (422), not a server error."""
+        try:
+            return self._predict(arrays)
+        except ValueError as exc:
+            raise InvalidRequest(
+                [f"the model refused the input: {str(exc)[:300]}"],
+                hint="Send values like those the model was trained on.",
+            ) from None
+
+    def _predict(self, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
         if self._twin is not None:
             return np.asarray(self._twin.predict(self._stack(arrays)))
         import pandas as pd

@@ -148,3 +148,27 @@ def test_delete_keeps_the_history(ws: shipyard.Workspace) -> None:
         ws.endpoints.get("e")
     assert [e.event for e in ws.endpoints.history("e")] == ["created", "deleted"]
     assert ws.endpoints.list() == []
+
+
+def test_of_two_writers_at_one_revision_exactly_one_wins(ws: shipyard.Workspace) -> None:
+    """Eight threads set different weights, each against revision 2: one change lands,
+    the others get Conflict, and the endpoint holds the winner's split."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ws.endpoints.create("e", "delay@1")
+    ws.endpoints.add_variant("e", "challenger", "delay@2")
+
+    def attempt(weight: int) -> int | None:
+        try:
+            ws.endpoints.set_weights("e", {"challenger": weight}, expected_revision=2)
+        except Conflict:
+            return None
+        return weight
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(attempt, range(1, 9)))
+    winners = [w for w in outcomes if w is not None]
+    assert len(winners) == 1
+    now = ws.endpoints.get("e")
+    assert now.revision == 3
+    assert {v.name: v.weight for v in now.variants}["challenger"] == winners[0]

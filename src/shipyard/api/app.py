@@ -65,9 +65,8 @@ def create_control_app(
     >>> import shipyard, tempfile
     >>> from shipyard.api.app import create_app
     >>> with shipyard.connect(tempfile.mkdtemp()) as ws:
-    ...     sorted(route.path for route in create_app(ws).routes if "docs" not in route.path)
-    ['/endpoints', '/endpoints/{name}', '/features/freshness', '/features/online', '/health',
-     '/metrics', '/openapi.json', '/version']
+    ...     " ".join(sorted(create_app(ws).openapi()["paths"]))
+    '/endpoints /endpoints/{name} /features/freshness /features/online /health /metrics /version'
     """
     return build_app(
         title="Shipyard",

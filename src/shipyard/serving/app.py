@@ -14,8 +14,13 @@ handlers, body limits (413) and a metrics registry of its own. A request:
    ``Retry-After`` past it); models load on first use (within ``load_timeout``)
    through the runtime's model cache, and are warmed on the input example.
 
-Not here yet (issue 15's later parts): capture, enrichment from the online store,
-micro-batching, multi-model endpoints.
+A sampled request is captured (:mod:`shipyard.serving.capture`) off the request path.
+
+Not here yet (issue 15's later parts): enrichment from the online store,
+multi-model endpoints.
+
+Concurrent requests for one variant of an endpoint whose spec has ``batching`` on (the
+default) share predict calls (:mod:`shipyard.serving.batching`).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
@@ -38,9 +44,11 @@ from shipyard.config import Settings
 from shipyard.errors import BackendUnavailable, ShipyardError
 from shipyard.jsonsafe import jsonable
 from shipyard.runtime import Runtime
+from shipyard.serving.batching import Batcher
+from shipyard.serving.capture import CaptureWriter, RequestCapture
 from shipyard.serving.inference import JSON_TYPE, Predictor, media_type, parse_body
 from shipyard.serving.routing import REFRESH_SECONDS, EndpointStates, choose_variant, primaries
-from shipyard.stores.control.base import Variant
+from shipyard.stores.control.base import Endpoint, Variant
 
 LOAD_TIMEOUT = 120.0  # seconds a model may take to load and warm
 REQUEST_TIMEOUT = 10.0  # seconds a prediction may take
@@ -62,11 +70,13 @@ class Serving:
         app: FastAPI,
         endpoints: Sequence[str] | None,
         *,
+        home: Path,
         refresh_seconds: float,
         load_timeout: float,
         request_timeout: float,
     ) -> None:
         self.app = app
+        self.capture = CaptureWriter(home / "capture", app.state.metrics.registry)
         self.names = None if endpoints is None else list(endpoints)
         self.refresh_seconds = refresh_seconds
         self.load_timeout = load_timeout
@@ -89,6 +99,14 @@ class Serving:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
             registry=registry,
         )
+        self.batch_requests = Histogram(
+            "shipyard_endpoint_batch_requests",
+            "Requests per micro-batched predict call, by endpoint and variant.",
+            ["endpoint", "variant"],
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+            registry=registry,
+        )
+        self._batchers: dict[tuple[str, str, str, int], Batcher] = {}
 
     @property
     def states(self) -> EndpointStates:
@@ -146,6 +164,23 @@ class Serving:
             hint="Send fewer rows per request, or raise the request timeout.",
         )
 
+    async def infer(
+        self, endpoint: Endpoint, variant: Variant, predictor: Predictor, arrays: Any, rows: int
+    ) -> Any:
+        """Predictions for one request: micro-batched with concurrent requests for the
+        same variant if the endpoint's spec has ``batching`` on (the default)."""
+        if not endpoint.spec.get("batching", True):
+            return await self.predict(predictor, arrays, rows)
+        key = (endpoint.name, variant.name, variant.model, variant.version)
+        batcher = self._batchers.get(key)
+        if batcher is None:  # one per variant and model version; only the event loop adds
+            histogram = self.batch_requests.labels(endpoint.name, variant.name)
+            batcher = self._batchers[key] = Batcher(
+                lambda stacked, total: self.predict(predictor, stacked, total),
+                on_batch=lambda requests, _rows: histogram.observe(requests),
+            )
+        return await batcher.submit(arrays, rows)
+
     def ready(self) -> list[str]:
         """What is not ready: each served primary variant not yet loaded and warmed."""
         pending = []
@@ -158,6 +193,7 @@ class Serving:
         return pending
 
     def stop(self) -> None:
+        self.capture.close()  # writes every captured request still queued
         if self._states is not None:
             self._states.stop()
 
@@ -196,19 +232,25 @@ def _router(serving: Serving) -> APIRouter:
     ) -> Response:
         started = time.perf_counter()
         request_id = request_id or uuid.uuid4().hex
+        capture = RequestCapture(serving.capture, request_id, key)
         variant_name = "none"
         status = 500
         try:
             workspace.authorize("endpoints:Invoke", endpoint_resource(name))
             endpoint = serving.states.get(name)
+            capture.endpoint(endpoint.spec)
             variant = choose_variant(endpoint, target)
             variant_name = variant.name
             predictor = await serving.loaded(variant)
+            capture.parsing()
             columns, rows = parse_body(
                 await request.body(), request.headers.get("content-type"), await _json(request)
             )
+            capture.columns = columns
             arrays = predictor.schema.convert(columns, rows)
-            predictions = await serving.predict(predictor, arrays, rows)
+            capture.checked(arrays)
+            predictions = await serving.infer(endpoint, variant, predictor, arrays, rows)
+            capture.predicted(predictor, predictions)
             status = 200
         except ShipyardError as exc:
             status = exc.http_status
@@ -216,10 +258,12 @@ def _router(serving: Serving) -> APIRouter:
             if isinstance(exc, BackendUnavailable):
                 headers["Retry-After"] = "1"
             body = {**exc.to_dict(), "request_id": request_id}
+            capture.error = body
             return JSONResponse(jsonable(body), status_code=status, headers=headers)
         finally:
             serving.requests.labels(name, variant_name, str(status)).inc()
             serving.latency.labels(name, variant_name).observe(time.perf_counter() - started)
+            capture.done(name, variant_name, status)
         body = {
             "predictions": predictions.tolist(),
             "request_id": request_id,
@@ -264,9 +308,12 @@ def create_serving_app(
         runtime=runtime,
         settings=settings,
     )
+    chosen = runtime.settings if runtime is not None else settings
+    assert chosen is not None  # build_app has refused neither
     serving = Serving(
         app,
         endpoints,
+        home=Path(chosen.home),
         refresh_seconds=refresh_seconds,
         load_timeout=load_timeout,
         request_timeout=request_timeout,

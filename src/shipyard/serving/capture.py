@@ -1,0 +1,383 @@
+"""Capture of sampled invocations to Parquet, off the request path.
+
+A request is sampled by hashing its request id against the endpoint's ``capture_rate``
+(:func:`sampled`), so a replay with the same ids samples the same requests. The handler
+hands a :class:`CaptureRecord` to :meth:`CaptureWriter.offer`, which never blocks: the
+record goes on a bounded queue, or is dropped and counted
+(``shipyard_capture_dropped_total``) when the queue is full. A background thread
+batches records into Parquet files, one per endpoint, variant and hour::
+
+    <home>/capture/endpoint=NAME/variant=V/date=YYYY-MM-DD/hour=HH/part-<uuid>.parquet
+
+flushing every ``flush_records`` records, every ``flush_seconds`` and at
+:meth:`CaptureWriter.close`. The model's scores (``predict_proba`` when the model has
+it) are computed on that thread too, so a captured request costs the caller nothing
+but the ``offer``. :func:`read_capture` reads an endpoint's files back as one table.
+
+Columns: ``request_id``, ``time`` (UTC), ``endpoint``, ``variant``, ``key``,
+``status``, ``parse_seconds``, ``model_seconds``, ``total_seconds``, and as JSON text
+(the input of a refused request may hold any JSON value, so no one Arrow type fits):
+``input`` (the parsed columns, name -> values), ``output`` (the predictions),
+``scores`` (probabilities per row, or the raw predictions) and ``error`` (the error
+body, with its ``problems``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter
+
+log = logging.getLogger(__name__)
+
+QUEUE_SIZE = 10_000
+FLUSH_RECORDS = 1_000
+FLUSH_SECONDS = 2.0
+_SCALE = float(1 << 64)
+
+
+def sampled(request_id: str, rate: float) -> bool:
+    """Whether ``request_id`` falls in the ``rate`` fraction captured (stable per id)."""
+    if rate <= 0:
+        return False
+    if rate >= 1:
+        return True
+    digest = hashlib.blake2b(request_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / _SCALE < rate
+
+
+def capture_rate(spec: Mapping[str, Any]) -> float:
+    """The endpoint spec's capture rate (1 when the spec predates the setting)."""
+    return float(spec.get("capture_rate", 1.0))
+
+
+@dataclass
+class CaptureRecord:
+    """One captured request, as the handler knows it; turned into a row off the path."""
+
+    request_id: str
+    endpoint: str
+    variant: str
+    key: str | None
+    status: int
+    parse_seconds: float | None
+    model_seconds: float | None
+    total_seconds: float
+    columns: Mapping[str, Any] | None = None  # the parsed input
+    arrays: Mapping[str, np.ndarray] | None = None  # the checked input, for the scores
+    predictor: Any = None
+    predictions: Any = None
+    error: Mapping[str, Any] | None = None
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+class CaptureWriter:
+    """A bounded queue of records and the thread writing them to Parquet under ``root``."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        registry: CollectorRegistry | None = None,
+        *,
+        queue_size: int = QUEUE_SIZE,
+        flush_records: int = FLUSH_RECORDS,
+        flush_seconds: float = FLUSH_SECONDS,
+        autostart: bool = True,
+    ) -> None:
+        self.root = Path(root)
+        self.flush_records = flush_records
+        self.flush_seconds = flush_seconds
+        self._queue: queue.Queue[CaptureRecord] = queue.Queue(maxsize=queue_size)
+        self._stop = threading.Event()
+        self._flushed = threading.Condition()
+        self._requested = self._served = 0  # flushes asked for, and done
+        self._thread = threading.Thread(target=self._run, name="shipyard-capture", daemon=True)
+        self.dropped = Counter(
+            "shipyard_capture_dropped",
+            "Captured requests dropped because the capture queue was full.",
+            ["endpoint"],
+            registry=registry,
+        )
+        self.written = 0
+        self.autostart = autostart  # False: nothing is written until flush or close
+        self._starting = threading.Lock()
+
+    def start(self) -> None:
+        """Start the writing thread (the first :meth:`offer` does)."""
+        with self._starting:
+            if not self._thread.is_alive() and not self._stop.is_set():
+                self._thread.start()
+
+    def offer(self, record: CaptureRecord) -> bool:
+        """Queue ``record`` for writing; never blocks (False, and counted, when full)."""
+        if self.autostart and not self._thread.is_alive():
+            self.start()
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            self.dropped.labels(record.endpoint).inc()
+            return False
+        return True
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Write every record offered before this call, and wait until it is written."""
+        if not self._thread.is_alive():
+            self._write(self._drain([]))
+            return
+        with self._flushed:
+            self._requested += 1
+            wanted = self._requested
+            self._flushed.wait_for(lambda: self._served >= wanted, timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the thread after writing every record queued."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        else:
+            self._write(self._drain([]))
+
+    def _drain(self, pending: list[CaptureRecord]) -> list[CaptureRecord]:
+        while True:
+            try:
+                pending.append(self._queue.get_nowait())
+            except queue.Empty:
+                return pending
+
+    def _run(self) -> None:
+        pending: list[CaptureRecord] = []
+        oldest = time.monotonic()  # when the oldest pending record came
+        while not self._stop.is_set():
+            wanted = self._requested  # flushes asked for before this drain
+            if not pending:
+                oldest = time.monotonic()
+            with contextlib.suppress(queue.Empty):
+                pending.append(self._queue.get(timeout=0.05))
+            asked = wanted > self._served
+            if asked:
+                self._drain(pending)
+            due = pending and time.monotonic() - oldest >= self.flush_seconds
+            if asked or due or len(pending) >= self.flush_records:
+                self._write(pending)
+                pending = []
+            if asked:
+                with self._flushed:
+                    self._served = wanted
+                    self._flushed.notify_all()
+        self._write(self._drain(pending))
+
+    def _write(self, records: list[CaptureRecord]) -> None:
+        if not records:
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+        for record in records:
+            at = record.time.astimezone(UTC)
+            where = (record.endpoint, record.variant, at.strftime("%Y-%m-%d"), f"{at.hour:02d}")
+            groups.setdefault(where, []).append(_row(record))
+        for (endpoint, variant, date, hour), rows in groups.items():
+            folder = (
+                self.root / f"endpoint={endpoint}" / f"variant={variant}" / f"date={date}"
+            ) / f"hour={hour}"
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                table = pa.Table.from_pylist(rows, schema=ROW_SCHEMA)
+                pq.write_table(table, folder / f"part-{uuid.uuid4().hex}.parquet")
+                self.written += len(rows)
+            except Exception:  # a full disk must not stop serving; the log says what failed
+                log.exception("Could not write %d captured requests to %s", len(rows), folder)
+
+
+class RequestCapture:
+    """What one request's handler notes as it goes; :meth:`done` offers it if sampled."""
+
+    def __init__(self, writer: CaptureWriter, request_id: str, key: str | None) -> None:
+        self.writer = writer
+        self.request_id = request_id
+        self.key = key
+        self.started = time.perf_counter()
+        self.rate = 0.0  # until the endpoint is known: an unknown endpoint is not captured
+        self.columns: Mapping[str, Any] | None = None
+        self.error: Mapping[str, Any] | None = None
+        self._arrays: Mapping[str, np.ndarray] | None = None
+        self._predictor: Any = None
+        self._predictions: Any = None
+        self._parsing: float | None = None
+        self._checked: float | None = None
+        self._predicted: float | None = None
+
+    def endpoint(self, spec: Mapping[str, Any]) -> None:
+        self.rate = capture_rate(spec)
+
+    def parsing(self) -> None:
+        self._parsing = time.perf_counter()
+
+    def checked(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self._checked = time.perf_counter()
+        self._arrays = arrays
+
+    def predicted(self, predictor: Any, predictions: Any) -> None:
+        self._predicted = time.perf_counter()
+        self._predictor = predictor
+        self._predictions = predictions
+
+    def done(self, endpoint: str, variant: str, status: int) -> None:
+        if not sampled(self.request_id, self.rate):
+            return
+        now = time.perf_counter()
+        parse = model = None
+        if self._parsing is not None:
+            parse = (self._checked or now) - self._parsing
+        if self._checked is not None:
+            model = (self._predicted or now) - self._checked
+        self.writer.offer(
+            CaptureRecord(
+                request_id=self.request_id,
+                endpoint=endpoint,
+                variant=variant,
+                key=self.key,
+                status=status,
+                parse_seconds=parse,
+                model_seconds=model,
+                total_seconds=now - self.started,
+                columns=self.columns,
+                arrays=self._arrays,
+                predictor=self._predictor,
+                predictions=self._predictions,
+                error=self.error,
+            )
+        )
+
+
+def _schema() -> Any:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("request_id", pa.string()),
+            ("time", pa.timestamp("us", tz="UTC")),
+            ("key", pa.string()),
+            ("status", pa.int32()),
+            ("parse_seconds", pa.float64()),
+            ("model_seconds", pa.float64()),
+            ("total_seconds", pa.float64()),
+            ("input", pa.string()),
+            ("output", pa.string()),
+            ("scores", pa.string()),
+            ("error", pa.string()),
+        ]
+    )
+
+
+ROW_SCHEMA = _schema()
+
+
+def _row(record: CaptureRecord) -> dict[str, Any]:
+    return {
+        "request_id": record.request_id,
+        "time": record.time,
+        "key": record.key,
+        "status": record.status,
+        "parse_seconds": record.parse_seconds,
+        "model_seconds": record.model_seconds,
+        "total_seconds": record.total_seconds,
+        "input": _json(record.columns),
+        "output": _json(record.predictions),
+        "scores": _json(_scores(record)),
+        "error": _json(record.error),
+    }
+
+
+def _scores(record: CaptureRecord) -> Any:
+    """Class probabilities when the model gives them, else the raw predictions."""
+    if record.predictions is None or record.predictor is None or record.arrays is None:
+        return None
+    try:
+        return model_scores(record.predictor, record.arrays)
+    except Exception:  # scores are a best effort: the prediction itself was served
+        log.debug("No scores for request %s", record.request_id, exc_info=True)
+        return record.predictions
+
+
+def model_scores(predictor: Any, arrays: Mapping[str, np.ndarray]) -> Any:
+    """``predict_proba`` of the predictor's model (by the same call its predictions took),
+    or the predictions when the model has no probabilities."""
+    twin = getattr(predictor, "_twin", None)
+    if twin is not None and hasattr(twin, "predict_proba"):
+        return np.asarray(twin.predict_proba(predictor._stack(arrays)))
+    model = predictor.loaded.model
+    if not hasattr(model, "predict_proba"):
+        return predictor.predict(arrays)
+    import pandas as pd
+
+    frame = pd.DataFrame(arrays, columns=predictor.schema.names, copy=False)
+    return np.asarray(model.predict_proba(frame))
+
+
+def _json(value: Any) -> str | None:
+    if value is None:
+        return None
+    return json.dumps(_plain(value), default=str)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and value != value:
+        return None  # NaN: JSON has none
+    return value
+
+
+def read_capture(
+    home: str | Path,
+    endpoint: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> Any:
+    """Every captured row of ``endpoint`` under ``home`` with ``start <= time < end``, as a
+    ``pyarrow.Table`` (with the ``endpoint``, ``variant``, ``date`` and ``hour``
+    partition columns); an empty table when nothing was captured."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    folder = Path(home) / "capture" / f"endpoint={endpoint}"
+    partitions = pa.schema([("variant", pa.string()), ("date", pa.string()), ("hour", pa.string())])
+    empty = pa.schema([("endpoint", pa.string()), *partitions, *ROW_SCHEMA])
+    if not folder.is_dir():
+        return empty.empty_table()
+    dataset = ds.dataset(
+        folder,
+        schema=pa.schema([*ROW_SCHEMA, *partitions]),
+        format="parquet",
+        partitioning=ds.partitioning(partitions, flavor="hive"),
+    )
+    condition = None
+    for bound, op in ((start, "ge"), (end, "lt")):
+        if bound is not None:
+            at = pa.scalar(bound.astimezone(UTC), type=pa.timestamp("us", tz="UTC"))
+            test = ds.field("time") >= at if op == "ge" else ds.field("time") < at
+            condition = test if condition is None else condition & test
+    table = dataset.to_table(filter=condition)
+    table = table.append_column("endpoint", pa.array([endpoint] * table.num_rows, pa.string()))
+    return table.sort_by("time")

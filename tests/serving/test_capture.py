@@ -117,6 +117,33 @@ def test_a_capture_rate_of_zero_captures_nothing(serving: tuple[str, FastAPI, Pa
     assert not (home / "capture" / "endpoint=none").exists()
 
 
+def test_the_app_writes_what_it_captured_when_its_lifespan_ends(
+    serving: tuple[str, FastAPI, Path],
+) -> None:
+    """Without a flush: ending the server (as SIGTERM to `shipyard serve` does, before
+    uvicorn raises the signal again and the process ends) writes the queue."""
+    _, _, home = serving
+    runtime = shipyard.open_runtime(home)
+    app = create_serving_app(runtime, endpoints=["all"])
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base)
+        body = {"records": frame(1, 4).to_dict("records")}
+        ids = [
+            httpx.post(f"{base}/endpoints/all/invocations", json=body).json()["request_id"]
+            for _ in range(20)
+        ]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        runtime.close()
+    assert set(ids) <= set(read_capture(home, "all").column("request_id").to_pylist())
+
+
 def test_sampling_is_stable_per_request_id_and_near_the_rate() -> None:
     ids = [f"req-{i}" for i in range(4000)]
     chosen = [i for i in ids if sampled(i, 0.25)]

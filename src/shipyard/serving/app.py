@@ -45,7 +45,7 @@ from shipyard.errors import BackendUnavailable, ShipyardError
 from shipyard.jsonsafe import jsonable
 from shipyard.runtime import Runtime
 from shipyard.serving.batching import Batcher
-from shipyard.serving.capture import CaptureWriter, RequestCapture
+from shipyard.serving.capture import CaptureWriter, RequestCapture, close_on_shutdown
 from shipyard.serving.inference import JSON_TYPE, Predictor, media_type, parse_body
 from shipyard.serving.routing import REFRESH_SECONDS, EndpointStates, choose_variant, primaries
 from shipyard.stores.control.base import Endpoint, Variant
@@ -319,5 +319,6 @@ def create_serving_app(
         request_timeout=request_timeout,
     )
     app.state.serving = serving
+    close_on_shutdown(app, serving.capture)
     app.include_router(_router(serving))
     return app

@@ -32,7 +32,8 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -262,6 +263,24 @@ class RequestCapture:
                 error=self.error,
             )
         )
+
+
+def close_on_shutdown(app: Any, writer: CaptureWriter) -> None:
+    """Close ``writer`` (writing what is queued) when ``app``'s lifespan ends.
+
+    The lifespan, not code after ``uvicorn.run``: on SIGTERM uvicorn shuts the app down
+    and then raises the signal again, which ends the process before that code runs."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[Any]:
+        async with inner(app) as state:
+            try:
+                yield state
+            finally:
+                writer.close()
+
+    app.router.lifespan_context = lifespan
 
 
 def _schema() -> Any:

@@ -191,6 +191,7 @@ class CaptureWriter:
             at = record.time.astimezone(UTC)
             where = (record.endpoint, record.variant, at.strftime("%Y-%m-%d"), f"{at.hour:02d}")
             groups.setdefault(where, []).append(_row(record))
+            time.sleep(0)  # let the request threads have the GIL between rows
         for (endpoint, variant, date, hour), rows in groups.items():
             folder = (
                 self.root / f"endpoint={endpoint}" / f"variant={variant}" / f"date={date}"

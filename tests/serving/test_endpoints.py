@@ -35,7 +35,7 @@ def test_create_from_a_version_stores_one_primary_variant(ws: shipyard.Workspace
         ("primary", "delay", 1, 1.0, "primary")
     ]
     assert created.spec["capture_rate"] == 0.25
-    assert created.spec["batching"] is True and created.spec["production"] is False
+    assert created.spec["batching"] is False and created.spec["production"] is False
     assert ws.endpoints.get("delay-api") == created
     assert [e.name for e in ws.endpoints.list()] == ["delay-api"]
     assert ws.endpoints.effective_split("delay-api") == {"primary": 1.0}

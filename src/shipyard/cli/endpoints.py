@@ -38,7 +38,9 @@ def create(
         1.0, "--capture-rate", help="The fraction of requests captured, 0 to 1."
     ),
     batching: bool = typer.Option(
-        True, "--batching/--no-batching", help="Micro-batch concurrent requests."
+        False,
+        "--batching/--no-batching",
+        help="Micro-batch concurrent requests (off by default: it does not raise throughput yet).",
     ),
     production: bool = typer.Option(
         False, "--production", help="Mark it production: only the pipeline may change it."
@@ -72,7 +74,7 @@ def show(
         return
     spec = found.spec
     flags = [f"capture {float(spec.get('capture_rate', 1.0)):.0%}",
-             "batching" if spec.get("batching", True) else "no batching"]  # fmt: skip
+             "batching" if spec.get("batching", False) else "no batching"]  # fmt: skip
     if spec.get("production"):
         flags.append("production")
     console.print(

@@ -19,8 +19,9 @@ A sampled request is captured (:mod:`shipyard.serving.capture`) off the request 
 Not here yet (issue 15's later parts): enrichment from the online store,
 multi-model endpoints.
 
-Concurrent requests for one variant of an endpoint whose spec has ``batching`` on (the
-default) share predict calls (:mod:`shipyard.serving.batching`).
+Concurrent requests for one variant of an endpoint whose spec has ``batching`` on (off
+by default, until it raises throughput) share predict calls
+(:mod:`shipyard.serving.batching`).
 """
 
 from __future__ import annotations
@@ -168,8 +169,8 @@ class Serving:
         self, endpoint: Endpoint, variant: Variant, predictor: Predictor, arrays: Any, rows: int
     ) -> Any:
         """Predictions for one request: micro-batched with concurrent requests for the
-        same variant if the endpoint's spec has ``batching`` on (the default)."""
-        if not endpoint.spec.get("batching", True):
+        same variant if the endpoint's spec has ``batching`` on (off by default)."""
+        if not endpoint.spec.get("batching", False):
             return await self.predict(predictor, arrays, rows)
         key = (endpoint.name, variant.name, variant.model, variant.version)
         batcher = self._batchers.get(key)

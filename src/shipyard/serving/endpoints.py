@@ -122,7 +122,7 @@ class EndpointService:
         model: str,
         *,
         capture_rate: float = 1.0,
-        batching: bool = True,
+        batching: bool = False,
         production: bool = False,
     ) -> Endpoint:
         """A new endpoint serving ``model`` (``MODEL@VERSION``, ``MODEL@ALIAS`` resolved

@@ -136,6 +136,10 @@ def test_predictions_equal_the_model_for_records_columns_and_arrow(served: dict[
     )
     assert mine.headers["X-Request-Id"] == mine.json()["request_id"] == "req-42"
     assert mine.json()["key"] == "user-7"
+    for header in ("X-Request-Id", "X-Shipyard-Key"):  # echoed and stored: bounded
+        huge = invoke(base, json={"records": data.head(1).to_dict("records")},
+                      headers={header: "x" * 5000})  # fmt: skip
+        assert huge.status_code == 400 and header in huge.json()["message"]
 
 
 def test_weight_zero_gets_nothing_and_a_target_variant_overrides(served: dict[str, Any]) -> None:

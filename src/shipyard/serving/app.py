@@ -42,7 +42,7 @@ from prometheus_client import Counter, Histogram
 from shipyard.api.app import build_app
 from shipyard.api.deps import WorkspaceDep
 from shipyard.config import Settings
-from shipyard.errors import BackendUnavailable, ShipyardError
+from shipyard.errors import BackendUnavailable, InvalidInput, ShipyardError
 from shipyard.jsonsafe import jsonable
 from shipyard.runtime import Runtime
 from shipyard.serving.batching import Batcher
@@ -232,6 +232,8 @@ def _router(serving: Serving) -> APIRouter:
         request_id: Annotated[str | None, Header(alias="X-Request-Id")] = None,
     ) -> Response:
         started = time.perf_counter()
+        _check_header("X-Request-Id", request_id)  # echoed and stored: bounded first
+        _check_header("X-Shipyard-Key", key)
         request_id = request_id or uuid.uuid4().hex
         capture = RequestCapture(serving.capture, request_id, key)
         variant_name = "none"
@@ -323,3 +325,19 @@ def create_serving_app(
     close_on_shutdown(app, serving.capture)
     app.include_router(_router(serving))
     return app
+
+
+MAX_HEADER_ID = 128  # characters of a caller's X-Request-Id or X-Shipyard-Key
+
+
+def _check_header(name: str, value: str | None) -> None:
+    """A caller's id is echoed in headers and stored in the capture: 1 to 128 visible ASCII
+    characters, or a 400 saying so."""
+    if value is None:
+        return
+    if not 0 < len(value) <= MAX_HEADER_ID or not (value.isascii() and value.isprintable()):
+        raise InvalidInput(
+            f"{name} must be 1 to {MAX_HEADER_ID} printable ASCII characters "
+            f"(got {len(value)} characters).",
+            hint=f"Send a shorter id, such as a UUID, or leave {name} out.",
+        )

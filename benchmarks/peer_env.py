@@ -61,6 +61,15 @@ FEAST = Peer(
     ("feast", "ibis", "duckdb"),
 )
 MLFLOW = Peer("mlflow", {"mlflow": "3.17.2"}, ("mlflow",))
+# bench_serving.py: models pickled in Shipyard's environment are loaded in the peers',
+# so scikit-learn is pinned at Shipyard's version beside each serving peer. MLflow's
+# serving shares .venv-mlflow with bench_tracking.py (the same mlflow pin).
+MLFLOW_SERVING = Peer(
+    "mlflow",
+    {"mlflow": "3.17.2", "scikit-learn": "1.9.1", "pandas": "3.1.1"},
+    ("mlflow.pyfunc", "sklearn"),
+)
+BENTOML = Peer("bentoml", {"bentoml": "1.4.40", "scikit-learn": "1.9.1"}, ("bentoml", "sklearn"))
 EVIDENTLY = Peer(
     "evidently",
     {"evidently": "0.7.23", "pandas": "2.3.3", "pyarrow": "26.0.1"},  # pandas 3 breaks it

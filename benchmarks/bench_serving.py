@@ -108,7 +108,16 @@ def mlflow_save(pickle_path: str, example_path: str, out: str) -> None:
         out,
         signature=infer_signature(example, model.predict(example.to_numpy())),
         pip_requirements=[f"scikit-learn=={sklearn.__version__}"],  # no inference pass
+        # MLflow 3 saves with skops, which refuses the HistGradientBoosting's tree nodes
+        # unless they are named as trusted (this file was made by this run)
+        skops_trusted_types=[f"{cls.__module__}.{cls.__qualname__}" for cls in _tree_types()],
     )
+
+
+def _tree_types() -> list[type]:
+    from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+
+    return [TreePredictor]
 
 
 # --- servers ------------------------------------------------------------------------------------
@@ -152,6 +161,7 @@ class Server:
     answer: Callable[[Any], list[Any]]  # the parsed response -> the predictions
     cwd: Path
     env: dict[str, str] = field(default_factory=dict)
+    prepare: list[str] | None = None  # a command to run once before the first start
     port: int = 0
 
 
@@ -302,11 +312,8 @@ def servers_for(
     if pythons["mlflow"]:
         model_dir = scratch / f"mlflow-{kind}"
         example = scratch / "example.json"
-        if not model_dir.exists():
-            subprocess.run([pythons["mlflow"], __file__, "--mlflow-save", str(pickle_path),
-                            str(example), str(model_dir)], check=True, cwd=scratch,
-                           env=dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true",
-                                    DO_NOT_TRACK="true"))  # fmt: skip
+        save = [pythons["mlflow"], __file__, "--mlflow-save", str(pickle_path), str(example),
+                str(model_dir)]  # fmt: skip
         mlflow_bin = str(Path(pythons["mlflow"]).parent / "mlflow")
         mlflow_path = f"{Path(mlflow_bin).parent}{os.pathsep}{os.environ.get('PATH', '')}"
         found["mlflow"] = Server(
@@ -317,6 +324,7 @@ def servers_for(
             predictions, scratch,
             env={"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
                  "PATH": mlflow_path},  # it runs `uvicorn` from PATH
+            prepare=save,
         )  # fmt: skip
     if pythons["bentoml"]:
         bento_bin = str(Path(pythons["bentoml"]).parent / "bentoml")
@@ -332,6 +340,13 @@ def servers_for(
 
 
 def start(server: Server, scratch: Path) -> Running:
+    if server.prepare:
+        env = dict(os.environ, **server.env)
+        done = subprocess.run(server.prepare, cwd=scratch, env=env, capture_output=True,
+                              text=True, check=False)  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"preparing it failed:\n{done.stderr[-1500:]}")
+        server.prepare = None
     server.port = free_port()
     if server.name.startswith(("mlflow", "bentoml")):
         server.command = [*server.command, str(server.port)]  # their last option is the port
@@ -376,8 +391,8 @@ def run_model(
         body_file.write_text(json.dumps(server.body(row)))
         try:
             running = start(server, scratch)
-        except (RuntimeError, subprocess.CalledProcessError) as exc:
-            results[name] = Result(note=f"did not start: {str(exc)[-500:]}")
+        except RuntimeError as exc:
+            results[name] = Result(note=f"did not start: {str(exc)[-800:]}")
             print(f"  {name:18} {results[name].note}", flush=True)
             continue
         try:

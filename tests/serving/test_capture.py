@@ -154,7 +154,7 @@ def test_sampling_is_stable_per_request_id_and_near_the_rate() -> None:
 
 
 def record(request_id: str) -> CaptureRecord:
-    return CaptureRecord(request_id, "e", "v", None, 200, 0.001, 0.002, 0.004, {"a": [1.0]})
+    return CaptureRecord(request_id, "e", "v", None, 200, 0.001, 0.002, 0.004, columns={"a": [1.0]})
 
 
 def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path: Path) -> None:

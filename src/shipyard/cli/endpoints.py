@@ -24,15 +24,38 @@ app = typer.Typer(
 
 
 @app.command(
-    epilog="Example: shipyard endpoints create delay-api --model model:delay@3 --capture-rate 0.1"
+    epilog="Example: shipyard endpoints create delay-api --model model:delay@3 --capture-rate "
+    "0.1 --postprocess threshold:0.3 --on-missing weather__precip=default:0\n\n"
+    "Example: shipyard endpoints create many --models 'delay-*' --memory-budget 512"
 )
 def create(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="The endpoint's name."),
-    model: str = typer.Option(
-        ...,
+    model: str | None = typer.Option(
+        None,
         "--model",
         help="model:MODEL@VERSION, MODEL@VERSION or MODEL@ALIAS (an alias is resolved now).",
+    ),
+    models: str | None = typer.Option(
+        None,
+        "--models",
+        help="A multi-model endpoint instead: a glob of the model names it serves, each at "
+        "POST /endpoints/NAME/models/MODEL@VERSION/invocations.",
+    ),
+    memory_budget: float = typer.Option(
+        1024.0, "--memory-budget", help="A multi-model endpoint's memory for models, in MB."
+    ),
+    postprocess: str = typer.Option(
+        "predict",
+        "--postprocess",
+        help="The lossy step: predict, argmax, threshold:T (binary) or top_k:K.",
+    ),
+    on_missing: list[str] = typer.Option(
+        [],
+        "--on-missing",
+        help="An online feature's policy when missing or outside its ttl: "
+        "COLUMN=missing (the default), COLUMN=refuse or COLUMN=default:VALUE; COLUMN * "
+        "means every feature. Repeat for more.",
     ),
     capture_rate: float = typer.Option(
         1.0, "--capture-rate", help="The fraction of requests captured, 0 to 1."
@@ -47,12 +70,28 @@ def create(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Create an endpoint serving one model version as its `primary` variant at weight 1."""
+    """Create an endpoint serving one model version as its `primary` variant at weight 1,
+    or, with --models, a multi-model endpoint."""
     created = workspace(ctx).endpoints.create(
-        name, model, capture_rate=capture_rate, batching=batching, production=production
+        name,
+        model,
+        capture_rate=capture_rate,
+        batching=batching,
+        production=production,
+        postprocess=postprocess,
+        on_missing=on_missing,
+        models=models,
+        memory_budget_mb=memory_budget,
     )
     if as_json:
         _print_json(created)
+        return
+    if not created.variants:
+        console.print(
+            f"multi-model endpoint {created.name} created: serves models matching "
+            f"{created.spec['multi_model']['models']!r} within "
+            f"{created.spec['multi_model']['memory_budget_mb']:g} MB"
+        )
         return
     variant = created.variants[0]
     console.print(
@@ -77,6 +116,15 @@ def show(
              "batching" if spec.get("batching", False) else "no batching"]  # fmt: skip
     if spec.get("production"):
         flags.append("production")
+    step = spec.get("postprocess") or {"kind": "predict"}
+    flags.append("postprocess " + ":".join(str(v) for v in step.values()))
+    if spec.get("on_missing"):
+        flags.append("on missing " + ", ".join(
+            f"{c}={p['action']}" + (f":{p['value']}" if "value" in p else "")
+            for c, p in spec["on_missing"].items()))  # fmt: skip
+    multi = spec.get("multi_model")
+    if multi:
+        flags.append(f"multi-model {multi['models']!r} within {multi['memory_budget_mb']:g} MB")
     console.print(
         f"[bold]{found.name}[/bold] revision {found.revision} ({', '.join(flags)}); "
         f"updated {found.updated_at:%Y-%m-%d %H:%M:%S} by {found.updated_by}"

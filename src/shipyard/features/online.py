@@ -2,7 +2,9 @@
 
 A value is ``present`` only when it is within its view's ttl of now; an older
 value is reported ``outside_ttl`` and not returned, so a model never serves on
-a stale feature by accident; an entity never materialized is ``missing``.
+a stale feature by accident; an entity never materialized is ``missing``. A value
+stamped after ``now`` is ``future`` and not returned either: a request stating an
+earlier time (a replay) must not see what was not known then.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from shipyard.features.key_kinds import check_key
 if TYPE_CHECKING:
     from shipyard.stores.online import OnlineStore
 
-PRESENT, MISSING, OUTSIDE_TTL = "present", "missing", "outside_ttl"
+PRESENT, MISSING, OUTSIDE_TTL, FUTURE = "present", "missing", "outside_ttl", "future"
 # Entities per store read: a stop request is seen between reads, and no single read
 # holds a store (Redis runs one command at a time) for long.
 ENTITIES_PER_READ = 1_000
@@ -114,6 +116,8 @@ def read_online(
                     status, value, stamp = MISSING, None, None
                 elif oldest is not None and record.event_timestamp < oldest:
                     status, value, stamp = OUTSIDE_TTL, None, record.event_timestamp
+                elif record.event_timestamp > now:
+                    status, value, stamp = FUTURE, None, record.event_timestamp
                 else:
                     status, value, stamp = (
                         PRESENT,

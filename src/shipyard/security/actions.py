@@ -55,7 +55,6 @@ class ActionInfo:
         }
 
 
-_SERVING = "serving (endpoints, variants, invocation)"
 _DEPLOYING = "deployment strategies"
 
 RESOURCE_TYPES: dict[str, ResourceType] = {
@@ -158,13 +157,14 @@ CATALOGUE: tuple[ActionInfo, ...] = (
         "shipyard:endpoint:NAME/production) only the pipeline may, unless a policy "
         "explicitly allows it.",
     ),
+    ActionInfo("endpoints:Invoke", ("endpoint",), "Send inference requests to an endpoint."),
+    ActionInfo(
+        "endpoints:Replay",
+        ("endpoint",),
+        "State the time a request is made at (X-Shipyard-Event-Time): replay or backfill "
+        "through an endpoint as of then.",
+    ),
     # -- registered now, checked by the work that adds them --
-    ActionInfo(
-        "endpoints:Invoke", ("endpoint",), "Send inference requests to an endpoint.", _SERVING
-    ),
-    ActionInfo(
-        "endpoints:Replay", ("endpoint",), "Replay captured requests against an endpoint.", _SERVING
-    ),
     ActionInfo("deployments:Read", ("endpoint",), "Read an endpoint's deployments.", _DEPLOYING),
     ActionInfo(
         "deployments:Write",

@@ -16,8 +16,12 @@ handlers, body limits (413) and a metrics registry of its own. A request:
 
 A sampled request is captured (:mod:`shipyard.serving.capture`) off the request path.
 
-Not here yet (issue 15's later parts): enrichment from the online store,
-multi-model endpoints.
+A model whose inputs came from feature views (its lineage says which) has an enrich
+stage (:mod:`shipyard.serving.enrich`): the request carries entity keys, and the online
+store fills the features as of the request's time, which is now, or the time a replay
+states in ``X-Shipyard-Event-Time`` (``endpoints:Replay`` only). The endpoint's
+postprocess step (:mod:`shipyard.serving.postprocess`) turns the model's scores into
+the answer.
 
 Concurrent requests for one variant of an endpoint whose spec has ``batching`` on (off
 by default, until it raises throughput) share predict calls
@@ -31,6 +35,7 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -47,7 +52,10 @@ from shipyard.jsonsafe import jsonable
 from shipyard.runtime import Runtime
 from shipyard.serving.batching import Batcher
 from shipyard.serving.capture import CaptureWriter, RequestCapture, close_on_shutdown
+from shipyard.serving.enrich import Enriched, plan_enrichment
 from shipyard.serving.inference import JSON_TYPE, Predictor, media_type, parse_body
+from shipyard.serving.postprocess import apply as postprocess
+from shipyard.serving.postprocess import needs_scores
 from shipyard.serving.routing import REFRESH_SECONDS, EndpointStates, choose_variant, primaries
 from shipyard.stores.control.base import Endpoint, Variant
 
@@ -107,7 +115,7 @@ class Serving:
             buckets=(1, 2, 4, 8, 16, 32, 64),
             registry=registry,
         )
-        self._batchers: dict[tuple[str, str, str, int], Batcher] = {}
+        self._batchers: dict[tuple[str, str, str, int, bool], Batcher] = {}
 
     @property
     def states(self) -> EndpointStates:
@@ -133,11 +141,38 @@ class Serving:
         with lock:
             found = self._predictors.get(key)
             if found is None:
-                workspace = self.app.state.workspaces.get(self.app.state.principal)
-                found = Predictor(workspace.models.load(variant.model, variant.version))
-                found.warm()
+                found = self.load(variant.model, variant.version)
                 self._predictors[key] = found
         return found
+
+    def load(self, model: str, version: int) -> Predictor:
+        """The model version loaded, warmed and planned for serving (its enrich stage)."""
+        workspace = self.app.state.workspaces.get(self.app.state.principal)
+        found = Predictor(workspace.models.load(model, version))
+        found.warm()
+        lineage = workspace.models.get(model, version).lineage
+        found.enrichment = plan_enrichment(workspace, lineage, found.schema)
+        return found
+
+    async def enrich(
+        self, endpoint: Endpoint, predictor: Predictor, arrays: Any, rows: int, at: datetime
+    ) -> Enriched:
+        """The request's online features as of ``at``, read on a worker thread (the
+        online store may be across the network)."""
+        runtime: Runtime = self.app.state.runtime
+        policies = endpoint.spec.get("on_missing") or {}
+        plan = predictor.enrichment
+
+        def read() -> Enriched:
+            return plan.enrich(runtime.online, arrays, rows, now=at, policies=policies)
+
+        with anyio.move_on_after(self.request_timeout) as scope:
+            return await anyio.to_thread.run_sync(read, abandon_on_cancel=True)
+        assert scope.cancelled_caught
+        raise Overloaded(
+            f"Reading online features took over {self.request_timeout:g} s.",
+            hint="Check the online store, or raise the request timeout.",
+        )
 
     async def loaded(self, variant: Variant) -> Predictor:
         found = self._predictors.get((variant.model, variant.version))
@@ -152,13 +187,17 @@ class Serving:
             hint="Retry shortly (the load goes on), or raise the load timeout.",
         )
 
-    async def predict(self, predictor: Predictor, arrays: Any, rows: int) -> Any:
-        """Predictions for ``arrays``: a few rows on the event loop (a thread hop would
-        cost more than the model), more on a worker thread within the request timeout."""
+    async def predict(
+        self, predictor: Predictor, arrays: Any, rows: int, scores: bool = False
+    ) -> Any:
+        """Predictions (or, with ``scores``, class probabilities) for ``arrays``: a few
+        rows on the event loop (a thread hop would cost more than the model), more on a
+        worker thread within the request timeout."""
+        call = predictor.predict_proba if scores else predictor.predict
         if rows <= INLINE_ROWS and predictor.matrix:
-            return predictor.predict(arrays)
+            return call(arrays)
         with anyio.move_on_after(self.request_timeout) as scope:
-            return await anyio.to_thread.run_sync(predictor.predict, arrays, abandon_on_cancel=True)
+            return await anyio.to_thread.run_sync(call, arrays, abandon_on_cancel=True)
         assert scope.cancelled_caught
         raise Overloaded(
             f"The prediction took over {self.request_timeout:g} s.",
@@ -166,18 +205,25 @@ class Serving:
         )
 
     async def infer(
-        self, endpoint: Endpoint, variant: Variant, predictor: Predictor, arrays: Any, rows: int
+        self,
+        endpoint: Endpoint,
+        variant: Variant,
+        predictor: Predictor,
+        arrays: Any,
+        rows: int,
+        scores: bool = False,
     ) -> Any:
-        """Predictions for one request: micro-batched with concurrent requests for the
-        same variant if the endpoint's spec has ``batching`` on (off by default)."""
+        """Predictions (or probabilities, with ``scores``) for one request: micro-batched
+        with concurrent requests for the same variant if the endpoint's spec has
+        ``batching`` on (off by default)."""
         if not endpoint.spec.get("batching", False):
-            return await self.predict(predictor, arrays, rows)
-        key = (endpoint.name, variant.name, variant.model, variant.version)
+            return await self.predict(predictor, arrays, rows, scores)
+        key = (endpoint.name, variant.name, variant.model, variant.version, scores)
         batcher = self._batchers.get(key)
         if batcher is None:  # one per variant and model version; only the event loop adds
             histogram = self.batch_requests.labels(endpoint.name, variant.name)
             batcher = self._batchers[key] = Batcher(
-                lambda stacked, total: self.predict(predictor, stacked, total),
+                lambda stacked, total: self.predict(predictor, stacked, total, scores),
                 on_batch=lambda requests, _rows: histogram.observe(requests),
             )
         return await batcher.submit(arrays, rows)
@@ -230,6 +276,7 @@ def _router(serving: Serving) -> APIRouter:
         target: Annotated[str | None, Header(alias="X-Shipyard-Target-Variant")] = None,
         key: Annotated[str | None, Header(alias="X-Shipyard-Key")] = None,
         request_id: Annotated[str | None, Header(alias="X-Request-Id")] = None,
+        event_time: Annotated[str | None, Header(alias="X-Shipyard-Event-Time")] = None,
     ) -> Response:
         started = time.perf_counter()
         _check_header("X-Request-Id", request_id)  # echoed and stored: bounded first
@@ -240,6 +287,8 @@ def _router(serving: Serving) -> APIRouter:
         status = 500
         try:
             workspace.authorize("endpoints:Invoke", endpoint_resource(name))
+            at = _stated_time(event_time, workspace, name)
+            capture.at = at
             endpoint = serving.states.get(name)
             capture.endpoint(endpoint.spec)
             variant = choose_variant(endpoint, target)
@@ -250,10 +299,25 @@ def _router(serving: Serving) -> APIRouter:
                 await request.body(), request.headers.get("content-type"), await _json(request)
             )
             capture.columns = columns
-            arrays = predictor.schema.convert(columns, rows)
+            plan = predictor.enrichment
+            if plan is not None:
+                plan.check_request(columns)
+            arrays = predictor.request_schema.convert(columns, rows)
             capture.checked(arrays)
-            predictions = await serving.infer(endpoint, variant, predictor, arrays, rows)
-            capture.predicted(predictor, predictions)
+            if plan is not None:
+                enriched = await serving.enrich(
+                    endpoint, predictor, arrays, rows, at or datetime.now(UTC)
+                )
+                arrays = {**arrays, **enriched.arrays}
+                capture.enriched(enriched, arrays)
+            step = endpoint.spec.get("postprocess") or {"kind": "predict"}
+            if needs_scores(endpoint.spec):
+                scores = await serving.infer(endpoint, variant, predictor, arrays, rows, True)
+                predictions = postprocess(step, scores, predictor.loaded.classes)
+                capture.predicted(predictor, predictions, scores)
+            else:
+                predictions = await serving.infer(endpoint, variant, predictor, arrays, rows)
+                capture.predicted(predictor, predictions)
             status = 200
         except ShipyardError as exc:
             status = exc.http_status
@@ -268,7 +332,7 @@ def _router(serving: Serving) -> APIRouter:
             serving.latency.labels(name, variant_name).observe(time.perf_counter() - started)
             capture.done(name, variant_name, status)
         body = {
-            "predictions": predictions.tolist(),
+            "predictions": predictions if isinstance(predictions, list) else predictions.tolist(),
             "request_id": request_id,
             "variant": variant.name,
         }
@@ -341,3 +405,20 @@ def _check_header(name: str, value: str | None) -> None:
             f"(got {len(value)} characters).",
             hint=f"Send a shorter id, such as a UUID, or leave {name} out.",
         )
+
+
+def _stated_time(text: str | None, workspace: Any, endpoint: str) -> datetime | None:
+    """The time a replay states its request was made at (``X-Shipyard-Event-Time``, ISO
+    8601, UTC when it names no zone), allowed with ``endpoints:Replay`` only; None for an
+    ordinary request, which is made now."""
+    if text is None:
+        return None
+    workspace.authorize("endpoints:Replay", endpoint_resource(endpoint))
+    try:
+        at = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(
+            f"X-Shipyard-Event-Time {text[:40]!r} is not an ISO 8601 time.",
+            hint="For example 2013-07-01T09:00:00Z.",
+        ) from None
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)

@@ -14,12 +14,18 @@ flushing every ``flush_records`` records, every ``flush_seconds`` and at
 it) are computed on that thread too, so a captured request costs the caller nothing
 but the ``offer``. :func:`read_capture` reads an endpoint's files back as one table.
 
-Columns: ``request_id``, ``time`` (UTC), ``endpoint``, ``variant``, ``key``,
-``status``, ``parse_seconds``, ``model_seconds``, ``total_seconds``, and as JSON text
-(the input of a refused request may hold any JSON value, so no one Arrow type fits):
-``input`` (the parsed columns, name -> values), ``output`` (the predictions),
-``scores`` (probabilities per row, or the raw predictions) and ``error`` (the error
-body, with its ``problems``).
+Columns: ``request_id``, ``time`` (UTC: when the request was made, which a replay
+states with ``X-Shipyard-Event-Time``; it also picks the hour partition),
+``replayed`` (whether the caller stated that time), ``endpoint``, ``variant``,
+``key``, ``status``, the latency of each stage (``parse_seconds``: parse and check,
+``enrich_seconds``: online features, ``model_seconds``: the model and its
+postprocess step, ``total_seconds``) and, as JSON text (the input of a refused request
+may hold any JSON value, so no one Arrow type fits): ``input`` (the raw input: the
+parsed columns, name -> values), ``enriched`` (the columns the online store filled,
+name -> values), ``statuses`` (their statuses, name -> one per row: present, missing,
+outside_ttl, future), ``scores`` (the model's scores before the lossy step:
+probabilities per row when the model has them, else the raw predictions), ``output``
+(the answer the caller got) and ``error`` (the error body, with its ``problems``).
 """
 
 from __future__ import annotations
@@ -77,12 +83,17 @@ class CaptureRecord:
     parse_seconds: float | None
     model_seconds: float | None
     total_seconds: float
+    enrich_seconds: float | None = None
     columns: Mapping[str, Any] | None = None  # the parsed input
-    arrays: Mapping[str, np.ndarray] | None = None  # the checked input, for the scores
+    arrays: Mapping[str, np.ndarray] | None = None  # the model's input, for the scores
+    enriched: Mapping[str, np.ndarray] | None = None
+    statuses: Mapping[str, list[str]] | None = None
     predictor: Any = None
-    predictions: Any = None
+    scores: Any = None  # when the postprocess step computed them on the request path
+    predictions: Any = None  # the final output
     error: Mapping[str, Any] | None = None
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    replayed: bool = False
 
 
 class CaptureWriter:
@@ -214,56 +225,71 @@ class RequestCapture:
         self.key = key
         self.started = time.perf_counter()
         self.rate = 0.0  # until the endpoint is known: an unknown endpoint is not captured
+        self.at: datetime | None = None  # a time the caller stated (a replay)
         self.columns: Mapping[str, Any] | None = None
         self.error: Mapping[str, Any] | None = None
         self._arrays: Mapping[str, np.ndarray] | None = None
+        self._enriched: Any = None
         self._predictor: Any = None
+        self._scores: Any = None
         self._predictions: Any = None
-        self._parsing: float | None = None
-        self._checked: float | None = None
-        self._predicted: float | None = None
+        self._marks: dict[str, float] = {}  # stage -> when it ended (perf_counter)
 
     def endpoint(self, spec: Mapping[str, Any]) -> None:
         self.rate = capture_rate(spec)
 
     def parsing(self) -> None:
-        self._parsing = time.perf_counter()
+        self._marks["start"] = time.perf_counter()
 
     def checked(self, arrays: Mapping[str, np.ndarray]) -> None:
-        self._checked = time.perf_counter()
+        self._marks["checked"] = time.perf_counter()
         self._arrays = arrays
 
-    def predicted(self, predictor: Any, predictions: Any) -> None:
-        self._predicted = time.perf_counter()
+    def enriched(self, enriched: Any, arrays: Mapping[str, np.ndarray]) -> None:
+        """The enrich stage's result (``serving.enrich.Enriched``) and the model's input."""
+        self._marks["enriched"] = time.perf_counter()
+        self._enriched = enriched
+        self._arrays = arrays
+
+    def predicted(self, predictor: Any, predictions: Any, scores: Any = None) -> None:
+        self._marks["predicted"] = time.perf_counter()
         self._predictor = predictor
         self._predictions = predictions
+        self._scores = scores
 
     def done(self, endpoint: str, variant: str, status: int) -> None:
         if not sampled(self.request_id, self.rate):
             return
         now = time.perf_counter()
-        parse = model = None
-        if self._parsing is not None:
-            parse = (self._checked or now) - self._parsing
-        if self._checked is not None:
-            model = (self._predicted or now) - self._checked
-        self.writer.offer(
-            CaptureRecord(
-                request_id=self.request_id,
-                endpoint=endpoint,
-                variant=variant,
-                key=self.key,
-                status=status,
-                parse_seconds=parse,
-                model_seconds=model,
-                total_seconds=now - self.started,
-                columns=self.columns,
-                arrays=self._arrays,
-                predictor=self._predictor,
-                predictions=self._predictions,
-                error=self.error,
-            )
+        marks = self._marks
+        checked = marks.get("checked")
+        enriched = marks.get("enriched")
+        ready = enriched or checked  # when the model's input was ready
+        parse = None if "start" not in marks else (checked or now) - marks["start"]
+        enrich = None if checked is None or self._enriched is None else (enriched or now) - checked
+        model = None if ready is None else marks.get("predicted", now) - ready
+        record = CaptureRecord(
+            request_id=self.request_id,
+            endpoint=endpoint,
+            variant=variant,
+            key=self.key,
+            status=status,
+            parse_seconds=parse,
+            model_seconds=model,
+            total_seconds=now - self.started,
+            enrich_seconds=enrich,
+            columns=self.columns,
+            arrays=self._arrays,
+            enriched=None if self._enriched is None else self._enriched.arrays,
+            statuses=None if self._enriched is None else self._enriched.statuses,
+            predictor=self._predictor,
+            scores=self._scores,
+            predictions=self._predictions,
+            error=self.error,
         )
+        if self.at is not None:
+            record.time, record.replayed = self.at, True
+        self.writer.offer(record)
 
 
 def close_on_shutdown(app: Any, writer: CaptureWriter) -> None:
@@ -291,12 +317,16 @@ def _schema() -> Any:
         [
             ("request_id", pa.string()),
             ("time", pa.timestamp("us", tz="UTC")),
+            ("replayed", pa.bool_()),
             ("key", pa.string()),
             ("status", pa.int32()),
             ("parse_seconds", pa.float64()),
+            ("enrich_seconds", pa.float64()),
             ("model_seconds", pa.float64()),
             ("total_seconds", pa.float64()),
             ("input", pa.string()),
+            ("enriched", pa.string()),
+            ("statuses", pa.string()),
             ("output", pa.string()),
             ("scores", pa.string()),
             ("error", pa.string()),
@@ -311,12 +341,16 @@ def _row(record: CaptureRecord) -> dict[str, Any]:
     return {
         "request_id": record.request_id,
         "time": record.time,
+        "replayed": record.replayed,
         "key": record.key,
         "status": record.status,
         "parse_seconds": record.parse_seconds,
+        "enrich_seconds": record.enrich_seconds,
         "model_seconds": record.model_seconds,
         "total_seconds": record.total_seconds,
         "input": _json(record.columns),
+        "enriched": _json(record.enriched),
+        "statuses": _json(record.statuses),
         "output": _json(record.predictions),
         "scores": _json(_scores(record)),
         "error": _json(record.error),
@@ -325,6 +359,8 @@ def _row(record: CaptureRecord) -> dict[str, Any]:
 
 def _scores(record: CaptureRecord) -> Any:
     """Class probabilities when the model gives them, else the raw predictions."""
+    if record.scores is not None:
+        return record.scores
     if record.predictions is None or record.predictor is None or record.arrays is None:
         return None
     try:
@@ -335,18 +371,11 @@ def _scores(record: CaptureRecord) -> Any:
 
 
 def model_scores(predictor: Any, arrays: Mapping[str, np.ndarray]) -> Any:
-    """``predict_proba`` of the predictor's model (by the same call its predictions took),
-    or the predictions when the model has no probabilities."""
-    twin = getattr(predictor, "_twin", None)
-    if twin is not None and hasattr(twin, "predict_proba"):
-        return np.asarray(twin.predict_proba(predictor._stack(arrays)))
-    model = predictor.loaded.model
-    if not hasattr(model, "predict_proba"):
+    """The predictor's class probabilities (by the same call its predictions took), or
+    its predictions when the model has no probabilities."""
+    if not predictor.loaded.supports_proba:
         return predictor.predict(arrays)
-    import pandas as pd
-
-    frame = pd.DataFrame(arrays, columns=predictor.schema.names, copy=False)
-    return np.asarray(model.predict_proba(frame))
+    return predictor.predict_proba(arrays)
 
 
 def _json(value: Any) -> str | None:

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import AccessDenied, InvalidInput, NotFound
 from shipyard.security.actions import resource_name
+from shipyard.serving.enrich import parse_policies
+from shipyard.serving.postprocess import check_model, parse_postprocess
 from shipyard.stores.control.base import ControlEvent, ControlStore, Endpoint, Variant
 from shipyard.types import check_name
 
@@ -34,6 +36,7 @@ __all__ = ["PRIMARY", "EndpointService", "effective_split", "parse_model_ref"]
 Authorize = Callable[[str, "str | Sequence[str]"], None]
 
 PRIMARY = "primary"  # the name of the variant an endpoint is created with
+DEFAULT_BUDGET_MB = 1024.0  # a multi-model endpoint's memory for loaded models
 ROLES = ("primary", "shadow")
 _REF_HINT = "Write MODEL@VERSION or MODEL@ALIAS (or model:MODEL@VERSION), e.g. 'delay@3'."
 
@@ -119,23 +122,56 @@ class EndpointService:
     def create(
         self,
         name: str,
-        model: str,
+        model: str | None = None,
         *,
         capture_rate: float = 1.0,
         batching: bool = False,
         production: bool = False,
+        postprocess: str | Mapping[str, Any] | None = None,
+        on_missing: Mapping[str, Any] | Sequence[str] | None = None,
+        models: str | None = None,
+        memory_budget_mb: float = DEFAULT_BUDGET_MB,
     ) -> Endpoint:
         """A new endpoint serving ``model`` (``MODEL@VERSION``, ``MODEL@ALIAS`` resolved
-        now, or ``model:MODEL@VERSION``) as one ``primary`` variant at weight 1."""
+        now, or ``model:MODEL@VERSION``) as one ``primary`` variant at weight 1.
+
+        ``postprocess`` is the lossy step (:mod:`shipyard.serving.postprocess`:
+        ``predict``, ``argmax``, ``threshold:T``, ``top_k:K``); ``on_missing`` the
+        enrich stage's policy per online feature (:mod:`shipyard.serving.enrich`, e.g.
+        ``["weather__precip=default:0", "*=refuse"]``).
+
+        With ``models`` (a glob of model names, e.g. ``"delay-*"``) instead of ``model``,
+        a multi-model endpoint: no variants; ``POST /endpoints/NAME/models/MODEL@V/
+        invocations`` serves any version of a matching model, loaded on first use and
+        evicted least recently used past ``memory_budget_mb``.
+        """
         check_name(name, "Endpoint name")
-        spec = {
+        if (model is None) == (models is None):
+            raise InvalidInput(
+                "Give exactly one of model (one model version) or models (a multi-model "
+                "endpoint's glob of model names).",
+                hint="For example model='delay@3', or models='delay-*'.",
+            )
+        step = parse_postprocess(postprocess)
+        spec: dict[str, Any] = {
             "capture_rate": _capture_rate(capture_rate),
             "batching": _flag(batching, "batching"),
             "production": _flag(production, "production"),
-            "created_from": model,
+            "postprocess": step,
+            "on_missing": parse_policies(on_missing),
+            "created_from": model if model is not None else f"models:{models}",
         }
+        if models is not None:
+            spec["multi_model"] = {
+                "models": _pattern(models),
+                "memory_budget_mb": _budget(memory_budget_mb),
+            }
         self._authorize("endpoints:Write", _write_resource(name, spec))
+        if model is None:
+            return self._control.create_endpoint(name, spec, [], by=self.principal)
         version = self._resolve(model)
+        classes = version.signature.classes  # a classifier's; None for a regressor
+        check_model(step, classes, classes is not None, str(version.ref))
         variant = _variant(PRIMARY, version, model, weight=1.0, role="primary")
         return self._control.create_endpoint(name, spec, [variant], by=self.principal)
 
@@ -355,6 +391,29 @@ def _capture_rate(value: object) -> float:
         raise InvalidInput(
             f"The capture rate must be a number from 0 to 1, got {value!r}.",
             hint="1 captures every request, 0.1 one in ten, 0 none.",
+        )
+    return float(value)
+
+
+def _pattern(value: object) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 200:
+        raise InvalidInput(
+            f"models must be a glob of model names, got {value!r}.",
+            hint="For example 'delay-*' (every model whose name starts delay-) or '*'.",
+        )
+    return value.strip()
+
+
+def _budget(value: object) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise InvalidInput(
+            f"The memory budget must be a number of megabytes above 0, got {value!r}.",
+            hint="For example 512.",
         )
     return float(value)
 

@@ -343,6 +343,14 @@ class Predictor:
         self.loaded = loaded
         self.schema = InputSchema.compile(loaded.signature, loaded.example_frame)
         self._twin: Any = None  # the matrix-fed twin, once warm() has proven it
+        # The enrich stage's plan (serving.enrich.EnrichPlan) when the model reads online
+        # features: then a request carries entity keys instead of those columns.
+        self.enrichment: Any = None
+
+    @property
+    def request_schema(self) -> InputSchema:
+        """What a request must carry: the model's inputs, or the enrich plan's."""
+        return self.schema if self.enrichment is None else self.enrichment.request
 
     @property
     def matrix(self) -> bool:
@@ -354,6 +362,28 @@ class Predictor:
         category it never saw, say) is the caller's problem (422), not a server error."""
         try:
             return self._predict(arrays)
+        except ValueError as exc:
+            raise InvalidRequest(
+                [f"the model refused the input: {str(exc)[:300]}"],
+                hint="Send values like those the model was trained on.",
+            ) from None
+
+    def predict_proba(self, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Class probabilities for checked ``arrays`` (one column per class, in
+        ``loaded.classes`` order), by the same call predictions take."""
+        if not self.loaded.supports_proba:
+            raise InvalidInput(
+                "This endpoint's postprocess step needs class probabilities, and its model "
+                "gives none.",
+                hint="Recreate the endpoint with --postprocess predict.",
+            )
+        try:
+            if self._twin is not None and hasattr(self._twin, "predict_proba"):
+                return np.asarray(self._twin.predict_proba(self._stack(arrays)))
+            import pandas as pd
+
+            frame = pd.DataFrame(arrays, columns=self.schema.names, copy=False)
+            return np.asarray(self.loaded.model.predict_proba(frame))
         except ValueError as exc:
             raise InvalidRequest(
                 [f"the model refused the input: {str(exc)[:300]}"],

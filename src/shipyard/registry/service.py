@@ -214,22 +214,27 @@ class ModelRegistry(AliasOperations, ReviewOperations):
         *,
         alias: str | None = None,
         trust: bool = False,
+        cached: bool = True,
     ) -> LoadedModel:
         """The version's package, verified and loaded, ready to predict.
 
         A pickled model (flavor ``python``) runs code when it is loaded: pass
         ``trust=True`` if you trust whoever registered it (AccessDenied otherwise).
+        ``cached=False`` loads a copy of its own, outside the process's cache of loaded
+        models: for a caller that keeps (and drops) models itself, such as a
+        multi-model endpoint's pool.
         """
         record = self._lookup(name, version, alias)
         digest = str(record.attributes["package"])
         trusted = bool(trust) or self._pipeline_loads_its_own(record)
         key = f"{digest}:{'trusted' if trusted else 'plain'}"  # a refused load is never cached
-        cached = self._cache.get(key) if self._cache is not None else None
-        if cached is not None:
-            return cached
+        cache = self._cache if cached else None
+        found = cache.get(key) if cache is not None else None
+        if found is not None:
+            return found
         loaded = load_package(self._artifacts, digest, trust=trusted, label=str(record.ref))
-        if self._cache is not None:
-            self._cache.put(key, loaded)
+        if cache is not None:
+            cache.put(key, loaded)
         return loaded
 
     def set_description(self, name: str, version: int, description: str) -> ModelVersion:

@@ -1,4 +1,5 @@
-"""The data-plane app: ``POST /endpoints/{name}/invocations``, ``/health``, ``/ready``.
+"""The data-plane app: ``POST /endpoints/{name}/invocations``, ``/health``, ``/ready``,
+and ``POST /endpoints/{name}/models/{model}/invocations`` for a multi-model endpoint.
 
 Built with :func:`shipyard.api.app.build_app`, so it has the control plane's error
 handlers, body limits (413) and a metrics registry of its own. A request:
@@ -23,6 +24,11 @@ states in ``X-Shipyard-Event-Time`` (``endpoints:Replay`` only). The endpoint's
 postprocess step (:mod:`shipyard.serving.postprocess`) turns the model's scores into
 the answer.
 
+A multi-model endpoint (:mod:`shipyard.serving.multi_model`) has no variants: the path
+names the model (``MODEL@VERSION`` or ``MODEL@ALIAS``), which its pool loads on first
+use and evicts least recently used past the endpoint's memory budget. Both routes share
+every stage after the choice of model (:func:`_serve`).
+
 Concurrent requests for one variant of an endpoint whose spec has ``batching`` on (off
 by default, until it raises throughput) share predict calls
 (:mod:`shipyard.serving.batching`).
@@ -34,13 +40,14 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, FastAPI, Header, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import Counter, Histogram
 
@@ -54,6 +61,7 @@ from shipyard.serving.batching import Batcher
 from shipyard.serving.capture import CaptureWriter, RequestCapture, close_on_shutdown
 from shipyard.serving.enrich import Enriched, plan_enrichment
 from shipyard.serving.inference import JSON_TYPE, Predictor, media_type, parse_body
+from shipyard.serving.multi_model import MultiModels, is_multi_model, parse_target
 from shipyard.serving.postprocess import apply as postprocess
 from shipyard.serving.postprocess import needs_scores
 from shipyard.serving.routing import REFRESH_SECONDS, EndpointStates, choose_variant, primaries
@@ -115,7 +123,13 @@ class Serving:
             buckets=(1, 2, 4, 8, 16, 32, 64),
             registry=registry,
         )
-        self._batchers: dict[tuple[str, str, str, int, bool], Batcher] = {}
+        self._batchers: dict[tuple[Any, ...], Batcher] = {}
+        self.multi = MultiModels(
+            lambda model, version: self.load(model, version, cached=False),
+            self._alias_version,
+            registry=registry,
+            refresh_seconds=refresh_seconds,
+        )
 
     @property
     def states(self) -> EndpointStates:
@@ -145,14 +159,22 @@ class Serving:
                 self._predictors[key] = found
         return found
 
-    def load(self, model: str, version: int) -> Predictor:
-        """The model version loaded, warmed and planned for serving (its enrich stage)."""
-        workspace = self.app.state.workspaces.get(self.app.state.principal)
-        found = Predictor(workspace.models.load(model, version))
+    def load(self, model: str, version: int, *, cached: bool = True) -> Predictor:
+        """The model version loaded, warmed and planned for serving (its enrich stage);
+        ``cached=False`` keeps it out of the process's model cache (a pool's model, whose
+        memory must go when the pool evicts it)."""
+        workspace = self._workspace()
+        found = Predictor(workspace.models.load(model, version, cached=cached))
         found.warm()
         lineage = workspace.models.get(model, version).lineage
         found.enrichment = plan_enrichment(workspace, lineage, found.schema)
         return found
+
+    def _workspace(self) -> Any:
+        return self.app.state.workspaces.get(self.app.state.principal)
+
+    def _alias_version(self, model: str, alias: str) -> int:
+        return int(self._workspace().models.get(model, alias=alias).version)
 
     async def enrich(
         self, endpoint: Endpoint, predictor: Predictor, arrays: Any, rows: int, at: datetime
@@ -205,28 +227,50 @@ class Serving:
         )
 
     async def infer(
-        self,
-        endpoint: Endpoint,
-        variant: Variant,
-        predictor: Predictor,
-        arrays: Any,
-        rows: int,
-        scores: bool = False,
+        self, endpoint: Endpoint, route: Route, arrays: Any, rows: int, scores: bool = False
     ) -> Any:
         """Predictions (or probabilities, with ``scores``) for one request: micro-batched
         with concurrent requests for the same variant if the endpoint's spec has
-        ``batching`` on (off by default)."""
-        if not endpoint.spec.get("batching", False):
+        ``batching`` on (off by default; a multi-model endpoint's models never batch)."""
+        predictor = route.predictor
+        if route.batch_key is None or not endpoint.spec.get("batching", False):
             return await self.predict(predictor, arrays, rows, scores)
-        key = (endpoint.name, variant.name, variant.model, variant.version, scores)
+        key = (endpoint.name, *route.batch_key, scores)
         batcher = self._batchers.get(key)
         if batcher is None:  # one per variant and model version; only the event loop adds
-            histogram = self.batch_requests.labels(endpoint.name, variant.name)
+            histogram = self.batch_requests.labels(endpoint.name, route.label)
             batcher = self._batchers[key] = Batcher(
                 lambda stacked, total: self.predict(predictor, stacked, total, scores),
                 on_batch=lambda requests, _rows: histogram.observe(requests),
             )
         return await batcher.submit(arrays, rows)
+
+    async def resolve(self, endpoint: Endpoint, target: str) -> tuple[str, int]:
+        """The (model, version) a multi-model request names: MODEL@VERSION, or
+        MODEL@ALIAS looked up at most once per refresh period."""
+        model, version, alias = parse_target(endpoint, target)
+        if version is not None:
+            return model, version
+        assert alias is not None
+        found = self.multi.cached_version(model, alias)
+        if found is None:
+            found = await anyio.to_thread.run_sync(self.multi.look_up, model, alias)
+        return model, found
+
+    async def pooled(self, endpoint: Endpoint, model: str, version: int) -> Predictor:
+        """The model from the endpoint's pool, loaded (within the load timeout) on first
+        use, evicting the least recently used past the endpoint's memory budget."""
+        pool = self.multi.pool(endpoint)
+        found = pool.peek(model, version)
+        if found is not None:
+            return found
+        with anyio.move_on_after(self.load_timeout) as scope:
+            return await anyio.to_thread.run_sync(pool.get, model, version, abandon_on_cancel=True)
+        assert scope.cancelled_caught
+        raise Overloaded(
+            f"Loading model {model} version {version} took over {self.load_timeout:g} s.",
+            hint="Retry shortly (the load goes on), or raise the load timeout.",
+        )
 
     def ready(self) -> list[str]:
         """What is not ready: each served primary variant not yet loaded and warmed."""
@@ -245,6 +289,17 @@ class Serving:
             self._states.stop()
 
 
+@dataclass(frozen=True)
+class Route:
+    """What serves one request: its label in metrics, capture and the answer (the
+    variant, or MODEL@VERSION on a multi-model endpoint), its model, and the key its
+    micro-batches share (None: never batched)."""
+
+    label: str
+    predictor: Predictor
+    batch_key: tuple[Any, ...] | None
+
+
 class Overloaded(BackendUnavailable):
     """Too slow or too busy right now: 503 with Retry-After."""
 
@@ -260,6 +315,28 @@ async def _json(request: Request) -> Any:
         return None
 
 
+@dataclass(frozen=True)
+class Caller:
+    """The headers a caller may send with an invocation."""
+
+    target: str | None
+    key: str | None
+    request_id: str | None
+    event_time: str | None
+
+
+def _caller(
+    target: Annotated[str | None, Header(alias="X-Shipyard-Target-Variant")] = None,
+    key: Annotated[str | None, Header(alias="X-Shipyard-Key")] = None,
+    request_id: Annotated[str | None, Header(alias="X-Request-Id")] = None,
+    event_time: Annotated[str | None, Header(alias="X-Shipyard-Event-Time")] = None,
+) -> Caller:
+    return Caller(target, key, request_id, event_time)
+
+
+CallerDep = Annotated[Caller, Depends(_caller)]
+
+
 def _router(serving: Serving) -> APIRouter:
     router = APIRouter(tags=["serving"])
 
@@ -270,79 +347,46 @@ def _router(serving: Serving) -> APIRouter:
         "returns the predictions, the request id and the variant that served.",
     )
     async def invoke(
-        name: str,
-        request: Request,
-        workspace: WorkspaceDep,
-        target: Annotated[str | None, Header(alias="X-Shipyard-Target-Variant")] = None,
-        key: Annotated[str | None, Header(alias="X-Shipyard-Key")] = None,
-        request_id: Annotated[str | None, Header(alias="X-Request-Id")] = None,
-        event_time: Annotated[str | None, Header(alias="X-Shipyard-Event-Time")] = None,
+        name: str, request: Request, workspace: WorkspaceDep, caller: CallerDep
     ) -> Response:
-        started = time.perf_counter()
-        _check_header("X-Request-Id", request_id)  # echoed and stored: bounded first
-        _check_header("X-Shipyard-Key", key)
-        request_id = request_id or uuid.uuid4().hex
-        capture = RequestCapture(serving.capture, request_id, key)
-        variant_name = "none"
-        status = 500
-        try:
-            workspace.authorize("endpoints:Invoke", endpoint_resource(name))
-            at = _stated_time(event_time, workspace, name)
-            capture.at = at
-            endpoint = serving.states.get(name)
-            capture.endpoint(endpoint.spec)
-            variant = choose_variant(endpoint, target)
-            variant_name = variant.name
-            predictor = await serving.loaded(variant)
-            capture.parsing()
-            columns, rows = parse_body(
-                await request.body(), request.headers.get("content-type"), await _json(request)
-            )
-            capture.columns = columns
-            plan = predictor.enrichment
-            if plan is not None:
-                plan.check_request(columns)
-            arrays = predictor.request_schema.convert(columns, rows)
-            capture.checked(arrays)
-            if plan is not None:
-                enriched = await serving.enrich(
-                    endpoint, predictor, arrays, rows, at or datetime.now(UTC)
+        async def choose(endpoint: Endpoint) -> Route:
+            if is_multi_model(endpoint):
+                raise InvalidInput(
+                    f"Endpoint {name!r} serves many models: name one in the path.",
+                    hint=f"POST /endpoints/{name}/models/MODEL@VERSION/invocations.",
                 )
-                arrays = {**arrays, **enriched.arrays}
-                capture.enriched(enriched, arrays)
-            step = endpoint.spec.get("postprocess") or {"kind": "predict"}
-            if needs_scores(endpoint.spec):
-                scores = await serving.infer(endpoint, variant, predictor, arrays, rows, True)
-                predictions = postprocess(step, scores, predictor.loaded.classes)
-                capture.predicted(predictor, predictions, scores)
-            else:
-                predictions = await serving.infer(endpoint, variant, predictor, arrays, rows)
-                capture.predicted(predictor, predictions)
-            status = 200
-        except ShipyardError as exc:
-            status = exc.http_status
-            headers = {"X-Request-Id": request_id, "X-Shipyard-Variant": variant_name}
-            if isinstance(exc, BackendUnavailable):
-                headers["Retry-After"] = "1"
-            body = {**exc.to_dict(), "request_id": request_id}
-            capture.error = body
-            return JSONResponse(jsonable(body), status_code=status, headers=headers)
-        finally:
-            serving.requests.labels(name, variant_name, str(status)).inc()
-            serving.latency.labels(name, variant_name).observe(time.perf_counter() - started)
-            capture.done(name, variant_name, status)
-        body = {
-            "predictions": predictions if isinstance(predictions, list) else predictions.tolist(),
-            "request_id": request_id,
-            "variant": variant.name,
-        }
-        if key is not None:
-            body["key"] = key
-        return Response(
-            json.dumps(body, allow_nan=False, default=str).encode(),
-            media_type="application/json",
-            headers={"X-Request-Id": request_id, "X-Shipyard-Variant": variant.name},
-        )
+            variant = choose_variant(endpoint, caller.target)
+            predictor = await serving.loaded(variant)
+            key = (variant.name, variant.model, variant.version)
+            return Route(variant.name, predictor, key)
+
+        return await _serve(serving, name, request, workspace, caller, choose)
+
+    @router.post(
+        "/endpoints/{name}/models/{model}/invocations",
+        summary="Predict with one model of a multi-model endpoint.",
+        description="MODEL@VERSION or MODEL@ALIAS, of a model the endpoint's glob matches, "
+        "loaded on first use; the body and answer are those of /endpoints/{name}/invocations.",
+    )
+    async def invoke_model(
+        name: str, model: str, request: Request, workspace: WorkspaceDep, caller: CallerDep
+    ) -> Response:
+        async def choose(endpoint: Endpoint) -> Route:
+            if not is_multi_model(endpoint):
+                raise InvalidInput(
+                    f"Endpoint {name!r} serves its variants, not a model named in the path.",
+                    hint=f"POST /endpoints/{name}/invocations.",
+                )
+            if caller.target is not None:
+                raise InvalidInput(
+                    "A multi-model endpoint has no variants: leave X-Shipyard-Target-Variant "
+                    "out, the path names the model."
+                )
+            chosen, version = await serving.resolve(endpoint, model)
+            predictor = await serving.pooled(endpoint, chosen, version)
+            return Route(f"{chosen}@{version}", predictor, None)
+
+        return await _serve(serving, name, request, workspace, caller, choose)
 
     @router.get("/ready", summary="Every primary variant loaded and warmed.")
     def ready() -> JSONResponse:
@@ -354,6 +398,81 @@ def _router(serving: Serving) -> APIRouter:
         return JSONResponse({"ready": True, "pending": []})
 
     return router
+
+
+async def _serve(
+    serving: Serving,
+    name: str,
+    request: Request,
+    workspace: Any,
+    caller: Caller,
+    choose: Callable[[Endpoint], Awaitable[Route]],
+) -> Response:
+    """One invocation, whichever route: check, route (``choose``), parse, enrich,
+    predict, postprocess, capture; a ShipyardError becomes its 4xx/503 JSON body."""
+    started = time.perf_counter()
+    _check_header("X-Request-Id", caller.request_id)  # echoed and stored: bounded first
+    _check_header("X-Shipyard-Key", caller.key)
+    request_id = caller.request_id or uuid.uuid4().hex
+    capture = RequestCapture(serving.capture, request_id, caller.key)
+    label = "none"
+    status = 500
+    try:
+        workspace.authorize("endpoints:Invoke", endpoint_resource(name))
+        at = _stated_time(caller.event_time, workspace, name)
+        capture.at = at
+        endpoint = serving.states.get(name)
+        capture.endpoint(endpoint.spec)
+        route = await choose(endpoint)
+        label, predictor = route.label, route.predictor
+        capture.parsing()
+        columns, rows = parse_body(
+            await request.body(), request.headers.get("content-type"), await _json(request)
+        )
+        capture.columns = columns
+        plan = predictor.enrichment
+        if plan is not None:
+            plan.check_request(columns)
+        arrays = predictor.request_schema.convert(columns, rows)
+        capture.checked(arrays)
+        if plan is not None:
+            now = at or datetime.now(UTC)
+            enriched = await serving.enrich(endpoint, predictor, arrays, rows, now)
+            arrays = {**arrays, **enriched.arrays}
+            capture.enriched(enriched, arrays)
+        step = endpoint.spec.get("postprocess") or {"kind": "predict"}
+        if needs_scores(endpoint.spec):
+            scores = await serving.infer(endpoint, route, arrays, rows, True)
+            predictions = postprocess(step, scores, predictor.loaded.classes)
+            capture.predicted(predictor, predictions, scores)
+        else:
+            predictions = await serving.infer(endpoint, route, arrays, rows)
+            capture.predicted(predictor, predictions)
+        status = 200
+    except ShipyardError as exc:
+        status = exc.http_status
+        headers = {"X-Request-Id": request_id, "X-Shipyard-Variant": label}
+        if isinstance(exc, BackendUnavailable):
+            headers["Retry-After"] = "1"
+        body = {**exc.to_dict(), "request_id": request_id}
+        capture.error = body
+        return JSONResponse(jsonable(body), status_code=status, headers=headers)
+    finally:
+        serving.requests.labels(name, label, str(status)).inc()
+        serving.latency.labels(name, label).observe(time.perf_counter() - started)
+        capture.done(name, label, status)
+    answer = {
+        "predictions": predictions if isinstance(predictions, list) else predictions.tolist(),
+        "request_id": request_id,
+        "variant": label,
+    }
+    if caller.key is not None:
+        answer["key"] = caller.key
+    return Response(
+        json.dumps(answer, allow_nan=False, default=str).encode(),
+        media_type="application/json",
+        headers={"X-Request-Id": request_id, "X-Shipyard-Variant": label},
+    )
 
 
 def create_serving_app(

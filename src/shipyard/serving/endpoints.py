@@ -152,6 +152,12 @@ class EndpointService:
                 "endpoint's glob of model names).",
                 hint="For example model='delay@3', or models='delay-*'.",
             )
+        if models is not None and batching:
+            raise InvalidInput(
+                "A multi-model endpoint does not micro-batch: each request names its own "
+                "model, so few would share a predict call.",
+                hint="Leave batching off, or serve the model from an endpoint of its own.",
+            )
         step = parse_postprocess(postprocess)
         spec: dict[str, Any] = {
             "capture_rate": _capture_rate(capture_rate),

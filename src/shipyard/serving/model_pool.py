@@ -200,6 +200,12 @@ class ModelPool:
                 if loading.users == 0:
                     del self._loading[key]
 
+    def peek(self, model: str, version: int) -> Predictor | None:
+        """The model's predictor if the pool holds it (marked most recently used), else
+        None; never loads, so it is safe on the event loop."""
+        with self._lock:
+            return self._touch((model, version))
+
     def loaded(self) -> list[Key]:
         """The (model, version) pairs held, least recently used first."""
         with self._lock:

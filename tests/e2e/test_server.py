@@ -39,3 +39,44 @@ def test_bad_settings_stop_the_server_before_it_listens(tmp_path: Path, port: in
     )
     assert done.returncode == 2
     assert done.stderr.strip().startswith("error: ") and "oracle" in done.stderr
+
+
+def test_the_server_hosts_every_endpoint_beside_the_control_plane(
+    shipyard_server: tuple[str, int], tmp_path: Path
+) -> None:
+    """Endpoints created after the server started are served from its port within a few
+    seconds: a variant endpoint and a multi-model one, listed by the control plane."""
+    import time
+
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    import shipyard
+
+    server = shipyard_server[0]
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame(rng.normal(size=(100, 2)), columns=["a", "b"])
+    with shipyard.connect(tmp_path / "ws") as ws:
+        for name, column in (("up", "a"), ("down", "b")):
+            model = LogisticRegression().fit(train, (train[column] > 0).astype(int))
+            ws.models.register(name, model, input_example=train.head(3))
+        ws.endpoints.create("one", "up@1")
+        ws.endpoints.create("many", models="*")
+        expected = {m: ws.models.load(m, 1).predict(train).tolist() for m in ("up", "down")}
+    body = {"columns": train.to_dict("list")}
+    paths = {
+        "up": "/endpoints/one/invocations",
+        "down": "/endpoints/many/models/down@1/invocations",
+    }
+    for model, path in paths.items():
+        deadline = time.monotonic() + 30
+        while True:
+            response = httpx.post(f"{server}{path}", json=body, timeout=30)
+            if response.status_code != 404 or time.monotonic() > deadline:
+                break
+            time.sleep(0.25)
+        assert response.status_code == 200, response.text
+        assert response.json()["predictions"] == expected[model]
+    listed = httpx.get(f"{server}/endpoints").json()
+    assert {"one", "many"} <= {e["name"] for e in listed}

@@ -1,4 +1,4 @@
-"""The app factories: the control plane now, a data plane (serving) beside it next.
+"""The app factories: the control plane here, the data plane in :mod:`shipyard.serving.app`.
 
 :func:`build_app` makes an app of any plane from its routers and metric
 collectors, and gives every app the same parts:
@@ -12,10 +12,10 @@ collectors, and gives every app the same parts:
 
 :func:`create_control_app` (also ``create_app``, the name callers know) is the
 control plane: its domain routers are :data:`ROUTERS`, its collectors
-:data:`COLLECTORS`. The serving issue adds ``create_data_app`` beside it,
-``build_app(title=..., routers=(serving.router,), collectors=(...))``, so one
-process can run both planes over one runtime, or each plane can run and scale
-as processes of its own.
+:data:`COLLECTORS`. The data plane (``shipyard.serving.app``) is built with
+:func:`build_app` too: ``add_serving`` mounts it on the control plane (``shipyard
+server`` runs both planes over one runtime), ``create_serving_app`` gives it an app of
+its own (``shipyard serve``), so each plane can also run and scale as its own processes.
 
 An app is built over a runtime it is given (``runtime=``, or the runtime of a
 ``workspace=``, whose principal then becomes the server's), or over one it

@@ -1,10 +1,11 @@
-"""`shipyard server`: the HTTP API (and later the endpoints and UI) on uvicorn, with the
+"""`shipyard server`: the HTTP API and every endpoint's invocations on uvicorn, with the
 scheduler and the job workers running beside it (see :mod:`shipyard.jobs`)."""
 
 from __future__ import annotations
 
 import signal
 import threading
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -25,9 +26,16 @@ def server(
     scheduler: bool = typer.Option(
         True, "--scheduler/--no-scheduler", help="Fire due schedules from this server."
     ),
+    serving: bool = typer.Option(
+        True,
+        "--serving/--no-serving",
+        help="Serve every endpoint here too (POST /endpoints/NAME/invocations); "
+        "--no-serving when `shipyard serve` processes do.",
+    ),
 ) -> None:
-    """Run the Shipyard server: control plane API with /health, /version and /docs, the
-    scheduler (fires `shipyard schedules`) and job workers (run scheduled pipelines).
+    """Run the Shipyard server: control plane API with /health, /version and /docs, every
+    endpoint's invocations (unless --no-serving), the scheduler (fires `shipyard
+    schedules`) and job workers (run scheduled pipelines).
 
     Several servers may share one database: each schedule interval fires once, and each
     job runs on one server. On shutdown (Ctrl-C, SIGTERM) running jobs get 30 s to finish.
@@ -39,6 +47,7 @@ def server(
     from shipyard.api.app import create_app
     from shipyard.jobs.background import BackgroundWork
     from shipyard.runtime import runtime_from_settings
+    from shipyard.serving.app import add_serving
 
     # Open the runtime before listening, so bad settings fail here in one line; requests
     # get a workspace of it per principal (shipyard.api.deps).
@@ -46,12 +55,16 @@ def server(
     ctx.call_on_close(runtime.close)
     console.print(
         f"Shipyard server on http://{host}:{port} (docs at /docs), home {runtime.settings.home}; "
-        f"{job_workers} job workers, scheduler {'on' if scheduler else 'off'}"
+        f"{job_workers} job workers, scheduler {'on' if scheduler else 'off'}, "
+        f"serving {'every endpoint' if serving else 'off'}"
     )
+    app = create_app(runtime=runtime)
+    if serving:
+        add_serving(app, home=Path(runtime.settings.home))
     previous = _stop_on_sigterm()
     try:
         with BackgroundWork(runtime, workers=job_workers, scheduler=scheduler):
-            uvicorn.run(create_app(runtime=runtime), host=host, port=port, log_level=log_level)
+            uvicorn.run(app, host=host, port=port, log_level=log_level)
     except _Stopped:
         pass  # SIGTERM: the HTTP server, then the scheduler and the workers, stopped in turn
     finally:

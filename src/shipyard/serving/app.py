@@ -486,17 +486,16 @@ def create_serving_app(
 ) -> FastAPI:
     """The data-plane app serving ``endpoints`` (every endpoint when None) over ``runtime``
     (or one opened from ``settings`` at start-up)."""
-    router = APIRouter()
     app = build_app(
         title="Shipyard serving",
         description="Real-time inference on Shipyard endpoints.",
-        routers=(router,),
+        routers=(),
         runtime=runtime,
         settings=settings,
     )
     chosen = runtime.settings if runtime is not None else settings
     assert chosen is not None  # build_app has refused neither
-    serving = Serving(
+    add_serving(
         app,
         endpoints,
         home=Path(chosen.home),
@@ -504,10 +503,34 @@ def create_serving_app(
         load_timeout=load_timeout,
         request_timeout=request_timeout,
     )
+    return app
+
+
+def add_serving(
+    app: FastAPI,
+    endpoints: Sequence[str] | None = None,
+    *,
+    home: Path,
+    refresh_seconds: float = REFRESH_SECONDS,
+    load_timeout: float = LOAD_TIMEOUT,
+    request_timeout: float = REQUEST_TIMEOUT,
+) -> Serving:
+    """Serve ``endpoints`` (every endpoint when None) from ``app``, an app of
+    :func:`~shipyard.api.app.build_app`: the invocation routes and ``/ready``, the
+    serving metrics in its registry, captures under ``home``. ``shipyard server`` adds
+    it to the control plane; ``create_serving_app`` to an app of its own."""
+    serving = Serving(
+        app,
+        endpoints,
+        home=home,
+        refresh_seconds=refresh_seconds,
+        load_timeout=load_timeout,
+        request_timeout=request_timeout,
+    )
     app.state.serving = serving
     close_on_shutdown(app, serving.capture)
     app.include_router(_router(serving))
-    return app
+    return serving
 
 
 MAX_HEADER_ID = 128  # characters of a caller's X-Request-Id or X-Shipyard-Key

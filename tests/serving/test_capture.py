@@ -183,3 +183,25 @@ def test_the_writer_flushes_every_n_records_on_its_thread(tmp_path: Path) -> Non
         assert read_capture(tmp_path, "e").num_rows == 3
     finally:
         writer.close()
+
+
+def test_missing_values_are_captured_as_json_null(tmp_path: Path) -> None:
+    """An enriched feature the online store lacked is NaN in the model's input; the
+    capture's JSON text must still be JSON (null), which other readers than Python parse."""
+    captured = record("r0")
+    captured.enriched = {"weather__temp": np.array([np.nan, 21.5])}
+    captured.statuses = {"weather__temp": ["outside_ttl", "present"]}
+    captured.columns = {"origin": ["JFK", "EWR"], "hour": np.array([7, 8])}
+    writer = CaptureWriter(tmp_path / "capture", autostart=False)
+    writer.offer(captured)
+    writer.close()
+    row = read_capture(tmp_path, "e").to_pylist()[0]
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    assert json.loads(row["enriched"], parse_constant=refuse) == {"weather__temp": [None, 21.5]}
+    assert json.loads(row["input"], parse_constant=refuse) == {
+        "origin": ["JFK", "EWR"],
+        "hour": [7, 8],
+    }

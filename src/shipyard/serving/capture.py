@@ -385,8 +385,8 @@ def _json(value: Any) -> str | None:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
+    if isinstance(value, np.ndarray):  # through the list: a NaN in it must become null
+        return _plain(value.tolist()) if value.dtype.kind in "fcO" else value.tolist()
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

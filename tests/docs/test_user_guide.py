@@ -192,6 +192,8 @@ def test_the_user_guide_runs_top_to_bottom(tmp_path: Path, monkeypatch: pytest.M
         monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))  # as `python` started in the folder
+    # as in a shell where the environment is active: the guide's Python starts `shipyard`
+    monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     namespace = run_blocks(blocks, tmp_path, str(GUIDE.relative_to(ROOT)))
     workspace = namespace.get("ws")
     if workspace is not None:

@@ -149,6 +149,8 @@ def test_served_predictions_equal_the_point_in_time_training_rows(
     assert set(json.loads(first["enriched"])) == {c for c in inputs if "__" in c}
     assert first["time"] == rows["event_timestamp"].iloc[0]  # the stated time, partitioned
     assert first["enrich_seconds"] > 0
+    metrics = httpx.get(f"{base}/metrics", timeout=10).text
+    assert 'shipyard_endpoint_stage_seconds_count{endpoint="delay",stage="enrich"' in metrics
 
 
 def test_features_are_not_taken_from_callers_and_policies_apply(

@@ -204,6 +204,11 @@ def test_bad_input_gets_its_4xx_listing_every_problem_and_serving_goes_on(
     assert 'shipyard_endpoint_requests_total{endpoint="flights",status="422",variant="main"}' in (
         metrics
     )
+    for stage in ("parse", "model"):  # this model has no enrich stage
+        assert f'shipyard_endpoint_stage_seconds_count{{endpoint="flights",stage="{stage}",' in (
+            metrics
+        )
+    assert 'stage="enrich"' not in metrics
 
 
 def test_a_second_process_picks_up_a_weight_change(served: dict[str, Any]) -> None:

@@ -73,6 +73,7 @@ REQUEST_TIMEOUT = 10.0  # seconds a prediction may take
 # linear model or a small forest that is well under a millisecond, less than the hop to
 # a worker thread costs under load. Larger requests go to a thread, under the timeout.
 INLINE_ROWS = 16
+STAGES = ("parse", "enrich", "model")  # as RequestCapture.stages gives them
 
 
 def endpoint_resource(name: str) -> str:
@@ -114,6 +115,14 @@ class Serving:
             "Invocation latency (parse, check, predict) by endpoint and variant.",
             ["endpoint", "variant"],
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=registry,
+        )
+        self.stage_latency = Histogram(
+            "shipyard_endpoint_stage_seconds",
+            "Time in each stage of an invocation (parse: parse and check; enrich: online "
+            "features; model: predict and postprocess) by endpoint and variant.",
+            ["endpoint", "variant", "stage"],
+            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 1),
             registry=registry,
         )
         self.batch_requests = Histogram(
@@ -436,8 +445,8 @@ async def _serve(
         arrays = predictor.request_schema.convert(columns, rows)
         capture.checked(arrays)
         if plan is not None:
-            now = at or datetime.now(UTC)
-            enriched = await serving.enrich(endpoint, predictor, arrays, rows, now)
+            as_of = at or datetime.now(UTC)
+            enriched = await serving.enrich(endpoint, predictor, arrays, rows, as_of)
             arrays = {**arrays, **enriched.arrays}
             capture.enriched(enriched, arrays)
         step = endpoint.spec.get("postprocess") or {"kind": "predict"}
@@ -458,9 +467,13 @@ async def _serve(
         capture.error = body
         return JSONResponse(jsonable(body), status_code=status, headers=headers)
     finally:
+        ended = time.perf_counter()
         serving.requests.labels(name, label, str(status)).inc()
-        serving.latency.labels(name, label).observe(time.perf_counter() - started)
-        capture.done(name, label, status)
+        serving.latency.labels(name, label).observe(ended - started)
+        for stage, seconds in zip(STAGES, capture.stages(ended), strict=True):
+            if seconds is not None:
+                serving.stage_latency.labels(name, label, stage).observe(seconds)
+        capture.done(name, label, status, ended)
     answer = {
         "predictions": predictions if isinstance(predictions, list) else predictions.tolist(),
         "request_id": request_id,

@@ -257,10 +257,9 @@ class RequestCapture:
         self._predictions = predictions
         self._scores = scores
 
-    def done(self, endpoint: str, variant: str, status: int) -> None:
-        if not sampled(self.request_id, self.rate):
-            return
-        now = time.perf_counter()
+    def stages(self, now: float) -> tuple[float | None, float | None, float | None]:
+        """Seconds spent parsing and checking, enriching and in the model (with its
+        postprocess), each None when the request never reached that stage."""
         marks = self._marks
         checked = marks.get("checked")
         enriched = marks.get("enriched")
@@ -268,6 +267,13 @@ class RequestCapture:
         parse = None if "start" not in marks else (checked or now) - marks["start"]
         enrich = None if checked is None or self._enriched is None else (enriched or now) - checked
         model = None if ready is None else marks.get("predicted", now) - ready
+        return parse, enrich, model
+
+    def done(self, endpoint: str, variant: str, status: int, now: float | None = None) -> None:
+        if not sampled(self.request_id, self.rate):
+            return
+        now = time.perf_counter() if now is None else now
+        parse, enrich, model = self.stages(now)
         record = CaptureRecord(
             request_id=self.request_id,
             endpoint=endpoint,

@@ -251,8 +251,9 @@ def wrk(url: str, body_file: Path, threads: int, connections: int, seconds: floa
         errors += sum(int(n) for n in sockets.groups())
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        "p50": _ms(latency["50"]),
-        "p99": _ms(latency["99"]),
+        # no percentiles when no request finished (a peer too slow for the run): NaN
+        "p50": _ms(latency["50"]) if "50" in latency else float("nan"),
+        "p99": _ms(latency["99"]) if "99" in latency else float("nan"),
         "requests": int(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
         "errors": errors,
     }

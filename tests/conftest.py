@@ -12,8 +12,10 @@ so nothing is skipped silently in CI.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -172,3 +174,29 @@ def port() -> int:
 def healthy() -> Any:
     """``wait_healthy(base, proc=None)``: wait until a server started by the test answers."""
     return wait_healthy
+
+
+@contextmanager
+def serving_in_thread(home: Path, **options: Any) -> Iterator[tuple[str, Any]]:
+    """The serving app over every endpoint of ``home`` (``options`` go to
+    ``create_serving_app``) on uvicorn in a thread of this process: (base URL, app)."""
+    import uvicorn
+
+    import shipyard
+    from shipyard.serving.app import create_serving_app
+
+    runtime = shipyard.open_runtime(home)
+    app = create_serving_app(runtime, **options)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base)
+        yield base, app
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        app.state.serving.stop()
+        runtime.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,9 +12,8 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-import uvicorn
 from sklearn.linear_model import LogisticRegression
-from tests.conftest import free_port, wait_healthy
+from tests.conftest import serving_in_thread
 
 import shipyard
 from shipyard.serving.batching import Batcher
@@ -146,7 +144,6 @@ def frame(rows: int, seed: int) -> pd.DataFrame:
 def two_endpoints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One model behind endpoint `batched` (batching on) and `single` (off), served by the
     app on uvicorn in a thread of this process."""
-    from shipyard.serving.app import create_serving_app
 
     home: Path = tmp_path_factory.mktemp("batching") / "ws"
     train = frame(200, 1)
@@ -159,21 +156,8 @@ def two_endpoints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             ws.runtime.control.create_endpoint(
                 name, {"batching": batching}, [Variant("main", "delay", 1, 1.0)], by="pipeline"
             )
-    runtime = shipyard.open_runtime(home)
-    app = create_serving_app(runtime)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base)
+    with serving_in_thread(home) as (base, _app):
         yield base
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        app.state.serving.stop()
-        runtime.close()
 
 
 def test_concurrent_requests_predict_the_same_with_batching_on_and_off(two_endpoints: str) -> None:

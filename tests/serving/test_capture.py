@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from sklearn.linear_model import LogisticRegression
-from tests.conftest import free_port, wait_healthy
+from tests.conftest import free_port, serving_in_thread, wait_healthy
 
 import shipyard
 from shipyard.serving.app import create_serving_app
@@ -45,21 +45,8 @@ def serving(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Fas
             ws.runtime.control.create_endpoint(
                 name, {"capture_rate": rate}, [Variant("main", "delay", 1, 1.0)], by="pipeline"
             )
-    runtime = shipyard.open_runtime(home)
-    app = create_serving_app(runtime)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base)
+    with serving_in_thread(home) as (base, app):
         yield base, app, home
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        app.state.serving.stop()
-        runtime.close()
 
 
 def test_every_request_good_or_bad_is_captured_under_its_request_id(

@@ -6,7 +6,6 @@ training row (no training/serving skew)."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,17 +14,15 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-import uvicorn
 import yaml
 from fastapi import FastAPI
-from tests.conftest import free_port, wait_healthy
+from tests.conftest import serving_in_thread
 
 import shipyard
 from shipyard.api.deps import get_principal
 from shipyard.pipeline.standard import build, parse_config
 from shipyard.quickstart.flights import load_tables
 from shipyard.quickstart.run import copy_scenario
-from shipyard.serving.app import create_serving_app
 from shipyard.serving.capture import read_capture
 
 VIEWS = ["weather", "carrier_daily"]
@@ -68,22 +65,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
             {"Statement": [{"Effect": "Allow", "Action": "endpoints:Invoke", "Resource": "*"}]},
         )
         ws.security.attach("invoke-only", principal="bob")
-    runtime = shipyard.open_runtime(home)
-    app = create_serving_app(runtime)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base)
+    with serving_in_thread(home) as (base, app):
         yield {"home": home, "base": base, "app": app, "tables": tables,
                "training": training, "model": model}  # fmt: skip
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        app.state.serving.stop()
-        runtime.close()
 
 
 def request_columns(model: Any) -> list[str]:

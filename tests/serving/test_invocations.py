@@ -6,7 +6,6 @@ import io
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,14 +16,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sklearn.linear_model import LogisticRegression
-from tests.conftest import free_port, wait_healthy
+from tests.conftest import free_port, serving_in_thread, wait_healthy
 
 import shipyard
 from shipyard.api.deps import get_principal
-from shipyard.serving.app import create_serving_app
 from shipyard.stores.control.base import Variant
 
 # The in-process reference call gives a DataFrame to a model fitted on a matrix.
@@ -246,21 +243,8 @@ def test_a_second_process_picks_up_a_weight_change(served: dict[str, Any]) -> No
 def in_process(served: dict[str, Any]) -> Iterator[tuple[str, FastAPI]]:
     """The serving app over every endpoint, with a request timeout no prediction on a
     worker thread meets, on uvicorn in a thread of this process."""
-    runtime = shipyard.open_runtime(served["home"])
-    app = create_serving_app(runtime, request_timeout=1e-6)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base)
+    with serving_in_thread(served["home"], request_timeout=1e-6) as (base, app):
         yield base, app
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        app.state.serving.stop()
-        runtime.close()
 
 
 def test_unknown_endpoints_timeouts_and_denials_get_their_status(

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from shipyard.data.datasets import DatasetService
     from shipyard.data.quality_service import QualityService
     from shipyard.data.split_service import SplitService
+    from shipyard.deploy.service import DeploymentService
     from shipyard.features.store import FeatureStore
     from shipyard.jobs.service import JobService
     from shipyard.pipeline import PipelineService
@@ -231,6 +232,20 @@ class Workspace:
 
         return EndpointService(
             self.runtime.control, self.models, principal=self.principal, authorize=self.authorize
+        )
+
+    @cached_property
+    def deployments(self) -> DeploymentService:
+        """Roll a model version out on an endpoint behind guard alarms: canary, linear,
+        blue/green; roll back; read the record."""
+        from shipyard.deploy.service import DeploymentService
+
+        return DeploymentService(
+            self.runtime.control,
+            self.endpoints,
+            home=self.runtime.settings.home,
+            principal=self.principal,
+            authorize=self.authorize,
         )
 
     @cached_property

@@ -14,6 +14,7 @@ from shipyard.cli import (
     artifacts,
     data,
     db,
+    deployments,
     endpoints,
     features,
     jobs,
@@ -26,6 +27,7 @@ from shipyard.cli import (
 )
 from shipyard.cli.audit import audit
 from shipyard.cli.context import state
+from shipyard.cli.deployments import deploy
 from shipyard.cli.lineage import lineage
 from shipyard.cli.quickstart import quickstart
 from shipyard.cli.serve import serve
@@ -78,6 +80,10 @@ app.command(epilog="Example: shipyard info --json")(info)
 app.command(epilog="Example: shipyard quickstart ./qs   (again: cached, much faster)")(quickstart)
 app.command(epilog="Example: shipyard server --host 127.0.0.1 --port 8080")(server)
 app.command(epilog="Example: shipyard serve flights --port 8081")(serve)
+app.command(
+    epilog="Example: shipyard deploy delay-api model:delay@3 --strategy canary --steps 10,50,100 "
+    "--bake 5m --wait"
+)(deploy)
 app.command(epilog="Example: shipyard lineage model:delay@7 --json")(lineage)
 app.command(epilog="Example: shipyard audit --action models:SetAlias --since 2026-12-01 --json")(
     audit
@@ -85,6 +91,7 @@ app.command(epilog="Example: shipyard audit --action models:SetAlias --since 202
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(data.app, name="data")
 app.add_typer(db.app, name="db")
+app.add_typer(deployments.app, name="deployments")
 app.add_typer(endpoints.app, name="endpoints")
 app.add_typer(features.app, name="features")
 app.add_typer(jobs.app, name="jobs")

@@ -82,6 +82,9 @@ class JobHandlers:
 
 def default_handlers() -> JobHandlers:
     """The handlers ``shipyard server`` runs."""
+    from shipyard.deploy.job import JOB_KIND as DEPLOYMENT
+    from shipyard.deploy.job import LEASE as DEPLOYMENT_LEASE
+    from shipyard.deploy.job import run_deployment
     from shipyard.jobs.pipelines import run_scheduled_pipeline
     from shipyard.pipeline.live import RUN_JOB_KIND, RUN_LEASE
 
@@ -93,5 +96,8 @@ def default_handlers() -> JobHandlers:
         repeatable=False,  # a run registers models and moves aliases: never twice by itself
         concurrency=1,  # a step's log capture redirects this process's stdout and logging
         lease=RUN_LEASE,
+    )
+    handlers.register(  # its state is stored: another worker resumes where it stopped
+        DEPLOYMENT, run_deployment, retry=True, repeatable=True, lease=DEPLOYMENT_LEASE
     )
     return handlers

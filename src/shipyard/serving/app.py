@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import threading
 import time
 import uuid
@@ -69,6 +70,8 @@ from shipyard.serving.postprocess import apply as postprocess
 from shipyard.serving.postprocess import needs_scores
 from shipyard.serving.routing import REFRESH_SECONDS, EndpointStates, choose_variant, primaries
 from shipyard.stores.control.base import Endpoint, Variant
+
+log = logging.getLogger(__name__)
 
 LOAD_TIMEOUT = 120.0  # seconds a model may take to load and warm
 REQUEST_TIMEOUT = 10.0  # seconds a prediction may take
@@ -103,6 +106,7 @@ class Serving:
         self.load_timeout = load_timeout
         self.request_timeout = request_timeout
         self._states: EndpointStates | None = None
+        self._warming: threading.Thread | None = None
         self._predictors: dict[tuple[str, int], Predictor] = {}
         self._loading: dict[tuple[str, int], threading.Lock] = {}
         self._lock = threading.Lock()
@@ -152,7 +156,10 @@ class Serving:
                     if runtime is None:
                         raise BackendUnavailable("The server has not opened its stores yet.")
                     self._states = EndpointStates(
-                        runtime.control, self.names, refresh_seconds=self.refresh_seconds
+                        runtime.control,
+                        self.names,
+                        refresh_seconds=self.refresh_seconds,
+                        on_refresh=self.warm_all,
                     )
         return self._states
 
@@ -170,6 +177,30 @@ class Serving:
                 found = self.load(variant.model, variant.version)
                 self._predictors[key] = found
         return found
+
+    def warm_all(self, endpoints: list[Endpoint]) -> None:
+        """Load every variant of ``endpoints`` not loaded yet, weight 0 too, on a thread
+        of its own: a deployment's candidate is warm before it gets traffic, and a
+        stable variant at weight 0 stays loaded for an instant rollback."""
+        pending = [
+            variant
+            for endpoint in endpoints
+            if not is_multi_model(endpoint)
+            for variant in endpoint.variants
+            if (variant.model, variant.version) not in self._predictors
+        ]
+        if not pending or (self._warming is not None and self._warming.is_alive()):
+            return
+
+        def warm() -> None:
+            for variant in pending:
+                try:
+                    self.predictor(variant)
+                except Exception:  # its requests will say why; warming is best effort
+                    log.warning("could not warm %s@%s", variant.model, variant.version)
+
+        self._warming = threading.Thread(target=warm, name="shipyard-warm", daemon=True)
+        self._warming.start()
 
     def load(self, model: str, version: int, *, cached: bool = True) -> Predictor:
         """The model version loaded, warmed and planned for serving (its enrich stage);

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import random
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from shipyard.errors import InvalidInput, NotFound, ShipyardError
@@ -70,8 +70,10 @@ class EndpointStates:
         names: Sequence[str] | None = None,
         *,
         refresh_seconds: float = REFRESH_SECONDS,
+        on_refresh: Callable[[list[Endpoint]], None] | None = None,
     ) -> None:
         self.control = control
+        self.on_refresh = on_refresh  # called with the endpoints after each refresh
         self.names = None if names is None else list(names)
         self.refresh_seconds = refresh_seconds
         self._states: dict[str, Endpoint] = {}
@@ -109,6 +111,8 @@ class EndpointStates:
                 with contextlib.suppress(NotFound):
                     fresh[name] = self.control.endpoint(name)
         self._states = fresh
+        if self.on_refresh is not None:
+            self.on_refresh(list(fresh.values()))
 
     def start(self) -> None:
         """Read the endpoints and start refreshing them (once; later calls do nothing)."""

@@ -1,0 +1,167 @@
+"""`shipyard deploy` (roll a model version out on an endpoint behind guard alarms) and
+`shipyard deployments` (list, show, rollback)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.table import Table
+
+from shipyard.cli.context import console, workspace
+from shipyard.errors import GateFailed
+from shipyard.jsonsafe import jsonable
+
+if TYPE_CHECKING:
+    from shipyard.stores.control import Deployment
+
+app = typer.Typer(
+    help="Deployments: roll-outs of a model version on an endpoint: list, show, rollback.",
+    no_args_is_help=True,
+)
+
+
+def deploy(
+    ctx: typer.Context,
+    endpoint: str = typer.Argument(..., help="The endpoint to deploy to."),
+    model: str = typer.Argument(..., help="model:NAME@VERSION, NAME@VERSION or NAME@ALIAS."),
+    strategy: str = typer.Option("canary", help="canary, linear or blue-green."),
+    steps: str | None = typer.Option(
+        None,
+        help="Percents for canary and blue-green (default 10,50,100 and 100); "
+        "a count for linear (default 4).",
+    ),
+    bake: str = typer.Option("5m", help="How long each step runs before the next: 30s, 5m."),
+    warm: str = typer.Option("5s", help="How long the candidate warms at weight 0 first."),
+    alarm: list[str] | None = typer.Option(
+        None,
+        "--alarm",
+        help="A guard alarm KIND>THRESHOLD (repeatable; replaces the defaults "
+        "error_rate>0.01, p99_ratio>2, prediction_drift>0.2).",
+    ),
+    min_requests: int = typer.Option(
+        20, "--min-requests", min=1, help="Candidate requests a step needs before it ends."
+    ),
+    force: bool = typer.Option(False, "--force", help="Allow a deployment with no alarm."),
+    wait: bool = typer.Option(
+        False, "--wait", help="Run it here until it ends: exit 0 promoted, 6 rolled back."
+    ),
+) -> None:
+    """Roll MODEL out on ENDPOINT step by step; a guard alarm rolls it back.
+
+    Without --wait the deployment is queued for a `shipyard server`'s job workers.
+    """
+    from shipyard.deploy.job import launch
+
+    ws = workspace(ctx)
+    found = ws.deployments.start(
+        endpoint,
+        model,
+        strategy=strategy,
+        steps=steps,
+        bake=bake,
+        warm=warm,
+        alarms=alarm or None,
+        min_requests=min_requests,
+        force=force,
+    )
+    console.print(f"deployment {found.id}: {found.spec['model']} on {endpoint} ({strategy})")
+    if not wait:
+        launch(ws.runtime, found.id, ws.principal, wait=False)
+        console.print(f"queued; follow it with: shipyard deployments show {found.id}")
+        return
+    ended = launch(ws.runtime, found.id, ws.principal, wait=True)
+    reason = ended.status.get("reason", "")
+    if ended.state != "promoted":
+        raise GateFailed(
+            f"Deployment {ended.id} was {ended.state.replace('_', ' ')}: {reason}",
+            hint=f"shipyard deployments show {ended.id} has the values.",
+        )
+    console.print(f"promoted: {reason}")
+
+
+@app.command(name="list", epilog="Example: shipyard deployments list --endpoint delay-api")
+def list_deployments(
+    ctx: typer.Context,
+    endpoint: str | None = typer.Option(None, help="Only this endpoint's."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Deployments, newest first: endpoint, model, strategy, state, step."""
+    found = workspace(ctx).deployments.list(endpoint)
+    if as_json:
+        typer.echo(json.dumps([_dict(d) for d in found], indent=2))
+        return
+    table = Table("id", "endpoint", "model", "strategy", "state", "step", "started", "by")
+    for d in found:
+        table.add_row(d.id, d.endpoint, str(d.spec.get("model")), d.strategy, d.state,
+                      _step(d), f"{d.created_at:%Y-%m-%d %H:%M:%S}", d.created_by)  # fmt: skip
+    console.print(table)
+
+
+@app.command(epilog="Example: shipyard deployments show 3f2a... --json")
+def show(
+    ctx: typer.Context,
+    deployment: str = typer.Argument(..., help="The deployment's id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """A deployment: plan, alarms, state, each step, and why it ended."""
+    ws = workspace(ctx)
+    found = ws.deployments.get(deployment)
+    if as_json:
+        typer.echo(json.dumps({**_dict(found), "events": _events(ws, found)}, indent=2))
+        return
+    spec, status = found.spec, found.status
+    console.print(
+        f"{found.id}: {spec.get('model')} on {found.endpoint}, {found.strategy} "
+        f"(steps {', '.join(f'{s:.0%}' for s in spec.get('shares', []))}, bake "
+        f"{spec.get('bake_seconds'):g} s), {found.state}, step {_step(found)}"
+    )
+    console.print(f"alarms: {', '.join(spec.get('alarms', [])) or 'none (forced)'}")
+    for event in _events(ws, found):
+        console.print(f"  {event['at']}  {event['event']}  {json.dumps(event['detail'])}")
+    if status.get("reason"):
+        console.print(f"reason: {status['reason']}")
+
+
+@app.command(epilog="Example: shipyard deployments rollback 3f2a...")
+def rollback(
+    ctx: typer.Context,
+    deployment: str = typer.Argument(..., help="The deployment's id."),
+    reason: str = typer.Option("rolled back by hand", help="Why, for the record."),
+) -> None:
+    """Send all traffic back to the stable variant now and end the deployment."""
+    ended = workspace(ctx).deployments.rollback(deployment, reason)
+    console.print(f"deployment {ended.id} rolled back: {reason}")
+
+
+def _step(found: Deployment) -> str:
+    step = int(found.status.get("step", -1))
+    shares = found.spec.get("shares", [])
+    if step < 0:
+        return "warming"
+    return f"{step + 1}/{len(shares)} ({shares[step]:.0%})"
+
+
+def _dict(found: Deployment) -> dict[str, Any]:
+    return jsonable(
+        {
+            "id": found.id,
+            "endpoint": found.endpoint,
+            "strategy": found.strategy,
+            "state": found.state,
+            "revision": found.revision,
+            "spec": dict(found.spec),
+            "status": dict(found.status),
+            "created_at": found.created_at,
+            "created_by": found.created_by,
+            "updated_at": found.updated_at,
+        }
+    )
+
+
+def _events(ws: Any, found: Deployment) -> list[dict[str, Any]]:
+    return [
+        jsonable({"at": e.at, "event": e.event, "by": e.by, "detail": dict(e.detail)})
+        for e in ws.deployments.history(found.id)
+    ]

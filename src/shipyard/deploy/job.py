@@ -1,0 +1,51 @@
+"""The durable job that runs a deployment: ``deployment`` jobs, claimed by any server's
+job workers or started by ``shipyard deploy --wait`` in its own process.
+
+The job ticks the stored state machine until the deployment ends. It is repeatable: a
+worker that dies mid-way leaves the lease to run out, and the next worker to claim the
+job resumes at the stored step, bake time included.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shipyard.runtime import Runtime
+    from shipyard.stores.jobs import Job
+
+JOB_KIND = "deployment"
+LEASE = timedelta(seconds=30)
+
+
+def run_deployment(runtime: Runtime, job: Job) -> dict[str, Any]:
+    """Tick the deployment of ``job.payload["deployment"]`` as the principal who started
+    it, until it ends; the result says how."""
+    workspace = runtime.workspace(job.created_by)
+    ended = workspace.deployments.run(str(job.payload["deployment"]))
+    return {"deployment": ended.id, "state": ended.state, "reason": ended.status.get("reason")}
+
+
+def launch(runtime: Runtime, deployment_id: str, principal: str, *, wait: bool) -> Any:
+    """Hand the deployment to a job: queued for a server's workers, or (``wait``) run
+    here now, under a lease a heartbeat keeps, returning the ended deployment."""
+    from shipyard.pipeline.live import this_process
+    from shipyard.stores.jobs.lease import LeaseKeeper
+
+    payload = {"deployment": deployment_id}
+    store = runtime.jobs
+    if not wait:
+        return store.enqueue(JOB_KIND, payload, created_by=principal, max_attempts=10)
+    job = store.start(
+        JOB_KIND, payload, created_by=principal, worker=this_process(), lease=LEASE,
+        max_attempts=10,
+    )  # fmt: skip
+    with LeaseKeeper(store, job, lease=LEASE) as keeper:
+        try:
+            result = run_deployment(runtime, job)
+        except BaseException as exc:  # Ctrl-C too: the job is failed, a worker resumes it
+            store.fail(keeper.job, f"{type(exc).__name__}: {exc}")
+            raise
+    store.complete(keeper.job, result)
+    return runtime.workspace(principal).deployments.get(deployment_id)

@@ -1,0 +1,140 @@
+"""Deployments against a real `shipyard serve` process under steady traffic: a good
+model is promoted through every step, planted bad models are rolled back within their
+bake period (one that fails on a share of inputs, one that predicts one class), the
+CLI exits 6 on a rollback, and no client request fails because of a move."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.compose import make_column_transformer
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+from tests.serving.test_invocations import start_serving
+
+import shipyard
+from shipyard.deploy.job import launch
+
+pytestmark = pytest.mark.filterwarnings("ignore:X has feature names:UserWarning")
+SHIPYARD = str(Path(sys.executable).with_name("shipyard"))
+CITIES = ["x", "y", "z"]
+
+
+def fitted(rows: pd.DataFrame, unknown: str, c: float = 1.0) -> Any:
+    encode = make_column_transformer(
+        (OneHotEncoder(handle_unknown=unknown), ["city"]), remainder="passthrough"
+    )
+    return make_pipeline(encode, LogisticRegression(C=c)).fit(rows, rows["a"] > 0)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Endpoint `e` on model `m`: version 1 stable; 2 good; 3 never saw city z (fails on
+    a third of the requests); 4 predicts True always."""
+    home = tmp_path_factory.mktemp("deploy") / "ws"
+    rng = np.random.default_rng(0)
+    rows = pd.DataFrame({"a": rng.normal(size=400), "city": rng.choice(CITIES, 400)})
+    known = rows[rows["city"] != "z"]
+    with shipyard.connect(home) as ws:
+        ws.models.register("m", fitted(rows, "ignore"), input_example=rows.head(3))
+        ws.models.register("m", fitted(rows, "ignore", c=0.5), input_example=rows.head(3))
+        ws.models.register("m", fitted(known, "error"), input_example=known.head(3))
+        always = DummyClassifier(strategy="constant", constant=True).fit(rows, rows["a"] > 0)
+        ws.models.register("m", always, input_example=rows.head(3))
+        ws.endpoints.create("e", "m@1")
+    base, proc = start_serving(home, "e")
+    try:
+        yield {"home": home, "base": base}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+class Traffic:
+    """A client sending one-row requests until stopped; what it got, by variant."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.statuses: Counter[tuple[str, int]] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        rng = np.random.default_rng(1)
+        with httpx.Client(timeout=10) as client:
+            while not self._stop.is_set():
+                row = {"a": float(rng.normal()), "city": str(rng.choice(CITIES))}
+                answer = client.post(
+                    f"{self.base}/endpoints/e/invocations", json={"records": [row]}
+                )
+                variant = answer.headers.get("X-Shipyard-Variant", "?")
+                self.statuses[(variant, answer.status_code)] += 1
+                time.sleep(0.005)
+
+    def __enter__(self) -> Traffic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def deploy(home: Path, model: str, bake: str) -> tuple[Any, float]:
+    with shipyard.connect(home) as ws:
+        found = ws.deployments.start("e", model, steps="50,100", bake=bake, warm="1s")
+        began = time.monotonic()
+        ended = launch(ws.runtime, found.id, ws.principal, wait=True)
+        return ended, time.monotonic() - began
+
+
+def test_a_good_model_is_promoted_and_no_request_fails(served: dict[str, Any]) -> None:
+    with Traffic(served["base"]) as traffic:
+        ended, _ = deploy(served["home"], "m@2", bake="2s")
+    assert ended.state == "promoted", ended.status
+    assert [s["share"] for s in ended.status["steps"]] == [0.5, 1.0]
+    assert {status for (_, status) in traffic.statuses} == {200}
+    assert traffic.statuses[("candidate", 200)] >= 20  # the candidate served its share
+    with shipyard.connect(served["home"]) as ws:
+        [variant] = ws.endpoints.get("e").variants
+    assert (variant.name, variant.version, variant.weight) == ("primary", 2, 1.0)
+
+
+def test_a_model_failing_on_a_share_of_inputs_is_rolled_back(served: dict[str, Any]) -> None:
+    with Traffic(served["base"]):
+        ended, took = deploy(served["home"], "m@3", bake="60s")
+    assert ended.state == "rolled_back", ended.status
+    assert took < 60  # within the first bake period
+    [alarm] = [a for a in ended.status["alarms"] if a["alarm"].startswith("error_rate")]
+    assert 0.15 < alarm["candidate"] < 0.5 and alarm["stable"] == 0.0
+    with shipyard.connect(served["home"]) as ws:
+        assert [v.version for v in ws.endpoints.get("e").variants] == [2]
+
+
+def test_the_cli_exits_6_when_one_class_predictions_roll_back(served: dict[str, Any]) -> None:
+    with Traffic(served["base"]):
+        done = subprocess.run(
+            [SHIPYARD, "--home", str(served["home"]), "deploy", "e", "m@4", "--steps", "50,100",
+             "--bake", "60s", "--warm", "1s", "--wait"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert done.returncode == 6, done.stdout + done.stderr
+    assert "rolled back" in done.stderr and "predictions differ" in done.stderr
+    listed = subprocess.run(
+        [SHIPYARD, "--home", str(served["home"]), "deployments", "list", "--json"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert '"state": "rolled_back"' in listed.stdout

@@ -69,6 +69,7 @@ class Traffic:
     def __init__(self, base: str) -> None:
         self.base = base
         self.statuses: Counter[tuple[str, int]] = Counter()
+        self.answers: list[tuple[dict[str, Any], Any, str]] = []  # row, answer, request id
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -82,6 +83,9 @@ class Traffic:
                 )
                 variant = answer.headers.get("X-Shipyard-Variant", "?")
                 self.statuses[(variant, answer.status_code)] += 1
+                if answer.status_code == 200:
+                    body = answer.json()
+                    self.answers.append((row, body["predictions"][0], body["request_id"]))
                 time.sleep(0.005)
 
     def __enter__(self) -> Traffic:
@@ -138,3 +142,31 @@ def test_the_cli_exits_6_when_one_class_predictions_roll_back(served: dict[str, 
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert '"state": "rolled_back"' in listed.stdout
+
+
+def test_a_shadow_sees_copies_answers_nobody_and_is_reported(served: dict[str, Any]) -> None:
+    home, base = served["home"], served["base"]
+    with shipyard.connect(home) as ws:
+        shadow = ws.deployments.start("e", "m@1", strategy="shadow", sample=1.0)
+        serving = ws.models.load("m", 2)
+    time.sleep(2)  # every serving process sees the shadow (refresh 0.5 s) and warms it
+    with Traffic(base) as traffic:
+        time.sleep(4)
+    time.sleep(3)  # the capture writer's flush
+    assert set(traffic.statuses) == {("primary", 200)}  # only the primary answers
+    rows = pd.DataFrame([row for row, _, _ in traffic.answers])
+    answered = [answer for _, answer, _ in traffic.answers]
+    assert answered == serving.predict(rows).tolist()  # the shadow changed no answer
+    with shipyard.connect(home) as ws:
+        from shipyard.serving.capture import read_capture
+
+        captured = read_capture(home, "e", start=shadow.created_at).to_pandas()
+        copies = set(captured[captured["variant"] == "candidate"]["request_id"])
+        sent = {request_id for _, _, request_id in traffic.answers}
+        assert sent <= copies  # a copy of every request, under its request id
+        report = ws.deployments.report(shadow.id)
+        assert report["paired"]["requests"] >= len(sent)
+        assert 0.8 < report["paired"]["agreement"] <= 1.0  # C=1 beside C=0.5
+        assert report["paired"]["score_difference"]["max"] > 0
+        ws.deployments.rollback(shadow.id, "seen enough")
+        assert [v.name for v in ws.endpoints.get("e").variants] == ["primary"]

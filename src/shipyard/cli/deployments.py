@@ -26,7 +26,7 @@ def deploy(
     ctx: typer.Context,
     endpoint: str = typer.Argument(..., help="The endpoint to deploy to."),
     model: str = typer.Argument(..., help="model:NAME@VERSION, NAME@VERSION or NAME@ALIAS."),
-    strategy: str = typer.Option("canary", help="canary, linear or blue-green."),
+    strategy: str = typer.Option("canary", help="canary, linear, blue-green or shadow."),
     steps: str | None = typer.Option(
         None,
         help="Percents for canary and blue-green (default 10,50,100 and 100); "
@@ -34,6 +34,9 @@ def deploy(
     ),
     bake: str = typer.Option("5m", help="How long each step runs before the next: 30s, 5m."),
     warm: str = typer.Option("5s", help="How long the candidate warms at weight 0 first."),
+    sample: float = typer.Option(
+        1.0, help="shadow: the share of requests the shadow gets a copy of (0 to 1)."
+    ),
     alarm: list[str] | None = typer.Option(
         None,
         "--alarm",
@@ -62,11 +65,18 @@ def deploy(
         steps=steps,
         bake=bake,
         warm=warm,
+        sample=sample,
         alarms=alarm or None,
         min_requests=min_requests,
         force=force,
     )
     console.print(f"deployment {found.id}: {found.spec['model']} on {endpoint} ({strategy})")
+    if strategy == "shadow":
+        console.print(
+            f"shadowing until ended: shipyard deployments report {found.id}; "
+            f"shipyard deployments rollback {found.id} ends it"
+        )
+        return
     if not wait:
         launch(ws.runtime, found.id, ws.principal, wait=False)
         console.print(f"queued; follow it with: shipyard deployments show {found.id}")
@@ -135,9 +145,47 @@ def rollback(
     console.print(f"deployment {ended.id} rolled back: {reason}")
 
 
+@app.command(epilog="Example: shipyard deployments report 3f2a... --json")
+def report(
+    ctx: typer.Context,
+    deployment: str = typer.Argument(..., help="The deployment's id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """The candidate beside the stable variant since the deployment started: requests,
+    errors, latency; for a shadow, agreement and score differences on the same requests."""
+    found = workspace(ctx).deployments.report(deployment)
+    if as_json:
+        typer.echo(json.dumps(jsonable(found), indent=2))
+        return
+    table = Table("variant", "model", "requests", "errors", "p50 ms", "p99 ms")
+    for side in ("stable", "candidate"):
+        row = found[side]
+        table.add_row(
+            f"{row['name']} ({side})", f"{row['model']}@{row['version']}", str(row["requests"]),
+            str(row["errors"]), _ms(row["p50_ms"]), _ms(row["p99_ms"]),
+        )  # fmt: skip
+    console.print(table)
+    pairs = found.get("paired")
+    if pairs and pairs.get("requests"):
+        scores = pairs["score_difference"]
+        console.print(
+            f"paired requests {pairs['requests']}: agreement {pairs['agreement']:.1%}; "
+            f"largest score difference per request: mean {scores.get('mean', 0):.4f}, "
+            f"p95 {scores.get('p95', 0):.4f}, max {scores.get('max', 0):.4f} "
+            f"({scores.get('max_request_id', '-')}); model time difference p50 "
+            f"{pairs['model_ms_difference']['p50']:+.2f} ms"
+        )
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def _step(found: Deployment) -> str:
     step = int(found.status.get("step", -1))
     shares = found.spec.get("shares", [])
+    if found.strategy == "shadow":
+        return f"shadow ({float(found.spec.get('sample', 1.0)):.0%} of requests)"
     if step < 0:
         return "warming"
     return f"{step + 1}/{len(shares)} ({shares[step]:.0%})"

@@ -4,7 +4,10 @@ step bakes before the next.
 - ``canary``: the steps given as percents (default ``10,50,100``);
 - ``linear``: N equal steps (default 4: 25, 50, 75, 100);
 - ``blue-green``: green is warmed with no traffic, then takes everything at once
-  (default ``100``), or after one canary step (``--steps 10,100``).
+  (default ``100``), or after one canary step (``--steps 10,100``);
+- ``shadow``: the candidate is a shadow variant that gets a copy of a ``sample`` of the
+  requests and answers none, until the deployment is ended by hand; its report compares
+  the two variants' answers to the same requests.
 
 Every strategy starts with a warm-up with the candidate at weight 0 (serving processes
 load and warm every variant of their endpoints in the background), and bakes its last
@@ -23,8 +26,8 @@ from typing import Any
 from shipyard.errors import InvalidInput
 from shipyard.features.definitions import parse_duration
 
-STRATEGIES = ("canary", "linear", "blue-green")
-DEFAULT_STEPS = {"canary": "10,50,100", "linear": "4", "blue-green": "100"}
+STRATEGIES = ("canary", "linear", "blue-green", "shadow")
+DEFAULT_STEPS = {"canary": "10,50,100", "linear": "4", "blue-green": "100", "shadow": ""}
 DEFAULT_BAKE = timedelta(minutes=5)
 DEFAULT_WARM = timedelta(seconds=5)  # longer than the serving processes' refresh period
 
@@ -35,6 +38,7 @@ class Plan:
     shares: tuple[float, ...]  # the candidate's share at each step, the last 1.0
     bake: timedelta
     warm: timedelta = DEFAULT_WARM
+    sample: float = 1.0  # a shadow's share of the requests it gets copies of
 
     def to_spec(self) -> dict[str, Any]:
         return {
@@ -42,6 +46,7 @@ class Plan:
             "shares": list(self.shares),
             "bake_seconds": self.bake.total_seconds(),
             "warm_seconds": self.warm.total_seconds(),
+            "sample": self.sample,
         }
 
     @classmethod
@@ -51,6 +56,7 @@ class Plan:
             tuple(float(s) for s in spec["shares"]),
             timedelta(seconds=float(spec["bake_seconds"])),
             timedelta(seconds=float(spec["warm_seconds"])),
+            float(spec.get("sample", 1.0)),
         )
 
 
@@ -59,14 +65,25 @@ def make_plan(
     steps: str | Sequence[float] | int | None = None,
     bake: Any = DEFAULT_BAKE,
     warm: Any = DEFAULT_WARM,
+    sample: Any = 1.0,
 ) -> Plan:
     """The plan for ``strategy`` with ``steps`` (percents, or a count for linear) and a
-    ``bake`` period per step (``30s``, ``5m``, seconds, or a timedelta)."""
+    ``bake`` period per step (``30s``, ``5m``, seconds, or a timedelta); a shadow's
+    ``sample`` (above 0, at most 1)."""
     if strategy not in STRATEGIES:
         raise InvalidInput(
             f"Unknown strategy {strategy!r}.",
-            hint=f"Use one of: {', '.join(STRATEGIES)} (shadow and A/B tests come later).",
+            hint=f"Use one of: {', '.join(STRATEGIES)} (A/B tests come later).",
         )
+    if strategy == "shadow":
+        if steps:
+            raise InvalidInput("A shadow deployment has no steps: give --sample instead.")
+        if isinstance(sample, bool) or not isinstance(sample, int | float) or not 0 < sample <= 1:
+            raise InvalidInput(
+                f"The shadow's sample must be above 0 and at most 1, got {sample!r}.",
+                hint="For example --sample 0.2: a copy of one request in five.",
+            )
+        return Plan(strategy, (), DEFAULT_BAKE, timedelta(0), float(sample))
     text = DEFAULT_STEPS[strategy] if steps is None else steps
     shares = _linear(text) if strategy == "linear" else _percents(text)
     baked = _positive(parse_duration(bake, "The bake period"), "The bake period")

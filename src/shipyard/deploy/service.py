@@ -23,7 +23,7 @@ from __future__ import annotations
 import builtins
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,7 @@ class DeploymentService:
         steps: Any = None,
         bake: Any = "5m",
         warm: Any = "5s",
+        sample: float = 1.0,
         alarms: Sequence[str] | None = None,
         min_requests: int = MIN_REQUESTS,
         force: bool = False,
@@ -88,11 +89,12 @@ class DeploymentService:
         """Roll ``model`` (``MODEL@VERSION`` or ``MODEL@ALIAS``, resolved now) out on
         ``endpoint`` by ``strategy``. ``alarms`` replace the default guard alarms; a
         deployment with none is refused unless ``force`` (and recorded as forced)."""
-        plan = make_plan(strategy, steps, bake, warm)
-        guards = parse_alarms(alarms)
+        plan = make_plan(strategy, steps, bake, warm, sample)
+        shadow = plan.strategy == "shadow"  # answers nobody: nothing to guard
+        guards = () if shadow else parse_alarms(alarms)
         if not isinstance(min_requests, int) or min_requests < 1:
             raise InvalidInput(f"min_requests must be 1 or more, got {min_requests!r}.")
-        if not guards and not force:
+        if not guards and not force and not shadow:
             raise InvalidInput(
                 "A deployment with no guard alarm cannot roll itself back.",
                 hint="Keep the default alarms, give --alarm KIND>THRESHOLD, or pass --force.",
@@ -101,13 +103,20 @@ class DeploymentService:
         self._refuse_if_running(endpoint)
         stable = _the_stable_variant(current)
         version = self._endpoints._resolve(model)
-        candidate = Variant("candidate", version.name, version.version, 0.0)
+        candidate = Variant(
+            "candidate",
+            version.name,
+            version.version,
+            0.0,
+            role="shadow" if shadow else "primary",
+            spec={"sample": plan.sample} if shadow else {},
+        )
         if (candidate.model, candidate.version) == (stable.model, stable.version):
             raise InvalidInput(f"Endpoint {endpoint!r} already serves {version.ref}.")
-        if guards and float(current.spec.get("capture_rate", 1.0)) <= 0:
+        if (guards or shadow) and float(current.spec.get("capture_rate", 1.0)) <= 0:
             raise InvalidInput(
-                f"Endpoint {endpoint!r} captures no requests, so its guard alarms would "
-                "see nothing.",
+                f"Endpoint {endpoint!r} captures no requests, so its guard alarms (or a "
+                "shadow's report) would see nothing.",
                 hint="Create it with a capture rate above 0, or pass --force with no alarm.",
             )
         spec = {
@@ -144,6 +153,29 @@ class DeploymentService:
         self.get(deployment_id)
         return self._control.events("deployment", deployment_id)
 
+    def report(self, deployment_id: str) -> dict[str, Any]:
+        """How the candidate did beside the stable variant since the deployment started
+        (:mod:`shipyard.deploy.report`): per variant, and for a shadow, paired by request."""
+        from shipyard.deploy.report import paired, variant_summary
+        from shipyard.serving.capture import read_capture
+
+        found = self.get(deployment_id)
+        sides = Sides.of(dict(found.spec))
+        rows = read_capture(self._home, found.endpoint, start=found.created_at).to_pandas()
+        stable = rows[rows["variant"] == sides.stable.name] if len(rows) else None
+        candidate = rows[rows["variant"] == sides.candidate.name] if len(rows) else None
+        report: dict[str, Any] = {
+            "deployment": found.id,
+            "endpoint": found.endpoint,
+            "strategy": found.strategy,
+            "state": found.state,
+            "stable": {**_variant_spec(sides.stable), **variant_summary(stable)},
+            "candidate": {**_variant_spec(sides.candidate), **variant_summary(candidate)},
+        }
+        if sides.candidate.role == "shadow":
+            report["paired"] = paired(stable, candidate)
+        return report
+
     # -- moving -------------------------------------------------------------------------
 
     def rollback(self, deployment_id: str, reason: str = "rolled back by hand") -> Deployment:
@@ -167,6 +199,8 @@ class DeploymentService:
             return found
         now = now or _now()
         plan = Plan.from_spec(dict(found.spec))
+        if plan.strategy == "shadow":
+            return found  # runs until ended by hand; its report compares the answers
         status = dict(found.status)
         step = int(status["step"])
         started = datetime.fromisoformat(status["step_started"])
@@ -286,15 +320,18 @@ def desired_variants(found: Deployment, endpoint: Endpoint) -> list[Variant]:
     others = [v for v in endpoint.variants if v.name not in (sides.stable.name, "candidate")]
     stable, candidate = sides.stable, sides.candidate
     if found.state == PROMOTED:
-        return [*others, Variant(stable.name, candidate.model, candidate.version, 1.0)]
-    if found.state == ROLLED_BACK or found.state != RUNNING:
-        return [*others, Variant(stable.name, stable.model, stable.version, 1.0)]
+        return [*others, replace(stable, model=candidate.model, version=candidate.version,
+                                 weight=1.0)]  # fmt: skip
+    if found.state != RUNNING:  # rolled back
+        return [*others, replace(stable, weight=1.0)]
     step = int(found.status["step"])
     share = 0.0 if step < 0 else Plan.from_spec(dict(found.spec)).shares[step]
+    if candidate.role == "shadow":
+        return [*others, replace(stable, weight=1.0), candidate]
     return [
         *others,
-        Variant(stable.name, stable.model, stable.version, 1.0 - share),
-        Variant(candidate.name, candidate.model, candidate.version, share),
+        replace(stable, weight=1.0 - share),
+        replace(candidate, weight=share),
     ]
 
 
@@ -315,8 +352,8 @@ def _the_stable_variant(endpoint: Endpoint) -> Variant:
 
 
 def _same(wanted: Sequence[Variant], have: Sequence[Variant]) -> bool:
-    def key(v: Variant) -> tuple[str, str, int, float, str]:
-        return (v.name, v.model, v.version, round(v.weight, 9), v.role)
+    def key(v: Variant) -> tuple[str, str, int, float, str, str]:
+        return (v.name, v.model, v.version, round(v.weight, 9), v.role, repr(v.spec))
 
     return sorted(map(key, wanted)) == sorted(map(key, have))
 
@@ -327,7 +364,8 @@ def _alarms(found: Deployment) -> tuple[Alarm, ...]:
 
 def _variant_spec(variant: Variant) -> dict[str, Any]:
     return {"name": variant.name, "model": variant.model, "version": variant.version,
-            "weight": variant.weight, "role": variant.role}  # fmt: skip
+            "weight": variant.weight, "role": variant.role,
+            "spec": dict(variant.spec or {})}  # fmt: skip
 
 
 def _check_id(text: str) -> str:

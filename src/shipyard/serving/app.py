@@ -52,6 +52,7 @@ import anyio
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import Counter, Histogram
+from starlette.background import BackgroundTask
 from starlette.routing import Route as StarletteRoute
 
 from shipyard.api.app import build_app
@@ -62,7 +63,7 @@ from shipyard.errors import BackendUnavailable, InvalidInput, ShipyardError
 from shipyard.jsonsafe import jsonable
 from shipyard.runtime import Runtime
 from shipyard.serving.batching import Batcher
-from shipyard.serving.capture import CaptureWriter, RequestCapture, close_on_shutdown
+from shipyard.serving.capture import CaptureWriter, RequestCapture, close_on_shutdown, sampled
 from shipyard.serving.enrich import Enriched, plan_enrichment
 from shipyard.serving.inference import JSON_TYPE, Predictor, media_type, parse_body
 from shipyard.serving.multi_model import MultiModels, is_multi_model, parse_target
@@ -177,6 +178,50 @@ class Serving:
                 found = self.load(variant.model, variant.version)
                 self._predictors[key] = found
         return found
+
+    async def shadow(
+        self,
+        endpoint: Endpoint,
+        variants: list[Variant],
+        request_id: str,
+        key: str | None,
+        columns: Any,
+        rows: int,
+        at: datetime | None,
+    ) -> None:
+        """Run a served request's copy through each shadow variant after the answer has
+        gone: its prediction is captured under the same request id (as the shadow's
+        variant) and counted in the metrics, and never reaches the caller."""
+        for variant in variants:
+            started = time.perf_counter()
+            capture = RequestCapture(self.capture, request_id, key)
+            capture.at = at
+            capture.endpoint(endpoint.spec)
+            capture.columns = columns
+            status = 500
+            try:
+                predictor = await self.loaded(variant)
+                capture.parsing()
+                arrays = predictor.request_schema.convert(columns, rows)
+                capture.checked(arrays)
+                if predictor.enrichment is not None:
+                    as_of = at or datetime.now(UTC)
+                    enriched = await self.enrich(endpoint, predictor, arrays, rows, as_of)
+                    arrays = {**arrays, **enriched.arrays}
+                    capture.enriched(enriched, arrays)
+                predictions = await self.predict(predictor, arrays, rows)
+                capture.predicted(predictor, predictions)
+                status = 200
+            except ShipyardError as exc:
+                status = exc.http_status
+                capture.error = {**exc.to_dict(), "request_id": request_id}
+            except Exception:  # a shadow's failure is its own: log it, keep serving
+                log.exception("shadow %s of %s failed", variant.name, endpoint.name)
+            finally:
+                ended = time.perf_counter()
+                self.requests.labels(endpoint.name, variant.name, str(status)).inc()
+                self.latency.labels(endpoint.name, variant.name).observe(ended - started)
+                capture.done(endpoint.name, variant.name, status, ended)
 
     def warm_all(self, endpoints: list[Endpoint]) -> None:
         """Load every variant of ``endpoints`` not loaded yet, weight 0 too, on a thread
@@ -530,11 +575,29 @@ async def _serve(
     }
     if caller.key is not None:
         answer["key"] = caller.key
+    copies = shadows(endpoint, request_id)
     return Response(
         json.dumps(answer, allow_nan=False, default=str).encode(),
         media_type="application/json",
         headers={"X-Request-Id": request_id, "X-Shipyard-Variant": label},
+        background=BackgroundTask(
+            serving.shadow, endpoint, copies, request_id, caller.key, columns, rows, at
+        )
+        if copies
+        else None,
     )
+
+
+def shadows(endpoint: Endpoint, request_id: str) -> list[Variant]:
+    """The shadow variants that get a copy of this request: each samples requests at its
+    spec's ``sample`` rate (1 when unset), stably by request id."""
+    found = []
+    for variant in endpoint.variants:
+        if variant.role == "shadow":
+            rate = float((variant.spec or {}).get("sample", 1.0))
+            if sampled(f"{variant.name}:{request_id}", rate):
+                found.append(variant)
+    return found
 
 
 def create_serving_app(

@@ -170,3 +170,26 @@ def test_a_shadow_sees_copies_answers_nobody_and_is_reported(served: dict[str, A
         assert report["paired"]["score_difference"]["max"] > 0
         ws.deployments.rollback(shadow.id, "seen enough")
         assert [v.name for v in ws.endpoints.get("e").variants] == ["primary"]
+
+
+def test_an_ab_test_keeps_each_key_on_its_variant_over_http(served: dict[str, Any]) -> None:
+    home, base = served["home"], served["base"]
+    with shipyard.connect(home) as ws:
+        test = ws.deployments.start("e", "m@1", strategy="ab", weight=30, warm="0s")
+        ws.deployments.tick(test.id)
+    time.sleep(1.5)  # the serving process's refresh (0.5 s) picks up weights and salt
+    row = {"records": [{"a": 0.3, "city": "x"}]}
+    with httpx.Client(timeout=10) as client:
+
+        def variant(key: str) -> str:
+            answer = client.post(f"{base}/endpoints/e/invocations", json=row,
+                                 headers={"X-Shipyard-Key": key})  # fmt: skip
+            assert answer.status_code == 200, answer.text
+            return str(answer.headers["X-Shipyard-Variant"])
+
+        assert len({variant("user-7") for _ in range(50)}) == 1
+        split = Counter(variant(f"user-{i}") for i in range(300))
+    assert set(split) == {"primary", "candidate"}
+    assert 0.15 < split["candidate"] / 300 < 0.45
+    with shipyard.connect(home) as ws:
+        ws.deployments.rollback(test.id, "done")

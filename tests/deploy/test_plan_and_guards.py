@@ -79,6 +79,11 @@ def test_latency_and_prediction_alarms() -> None:
     stable = traffic([200] * 50, 0.010, [0, 1] * 25)
     slow = traffic([200] * 50, 0.210, [0, 1] * 25)
     constant = traffic([200] * 50, 0.010, [1] * 50)
+    a_little_slower = traffic([200] * 50, 0.025, [0, 1] * 25)  # 2.5x, but 15 ms
+    assert evaluate(parse_alarms(None), a_little_slower, stable, 20) == []
+    assert (
+        evaluate(parse_alarms(None), slow, traffic([200] * 49, 0.01, [0, 1] * 24 + [0]), 20) == []
+    )
     assert [f.alarm for f in evaluate(parse_alarms(None), slow, stable, 20)] == ["p99_ratio>2"]
     [drift] = evaluate(parse_alarms(None), constant, stable, 20)
     assert drift.alarm == "prediction_drift>0.2" and drift.candidate > 0.5

@@ -142,3 +142,20 @@ def test_what_a_deployment_refuses(ws: Any) -> None:
     ws.endpoints.create("quiet", "m@1", capture_rate=0.0)
     with pytest.raises(InvalidInput, match="captures no requests"):
         ws.deployments.start("quiet", "m@2")
+
+
+def test_an_ab_test_salts_the_endpoint_until_promoted(ws: Any) -> None:
+    d = ws.deployments.start("e", "m@2", strategy="ab", weight=30, warm="0s")
+    d = ws.deployments.tick(d.id, started(d))
+    assert weights(ws) == {"primary": ("m@1", 0.7), "candidate": ("m@2", 0.3)}
+    salt = ws.endpoints.get("e").spec["ab"]["salt"]
+    assert salt == d.spec["salt"]
+    later = ws.deployments.tick(d.id, started(d) + timedelta(days=3))
+    assert later.state == "running" and later.revision == d.revision  # ends by hand only
+    ws.deployments.promote(d.id, "B won")
+    assert weights(ws) == {"primary": ("m@2", 1.0)}
+    assert "ab" not in ws.endpoints.get("e").spec
+    second = ws.deployments.start("e", "m@1", strategy="ab", weight=50)
+    assert second.spec["salt"] != salt
+    with pytest.raises(InvalidInput, match="weight"):
+        ws.deployments.start("e", "m@3", strategy="ab", weight=100)

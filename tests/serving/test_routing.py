@@ -68,3 +68,27 @@ def test_states_refresh_in_the_background_and_swap_whole(tmp_path: Path) -> None
                 states.get("other")
         finally:
             states.stop()
+
+
+def test_an_ab_test_assigns_a_key_to_one_variant_and_splits_keys_by_weight() -> None:
+    from datetime import UTC, datetime
+
+    from shipyard.serving.routing import choose_variant
+    from shipyard.stores.control.base import Endpoint, Variant
+
+    at = datetime.now(UTC)
+    variants = (Variant("primary", "m", 1, 0.7), Variant("candidate", "m", 2, 0.3),
+                Variant("idle", "m", 3, 0.0))  # fmt: skip
+    endpoint = Endpoint("e", 1, {"ab": {"salt": "s1"}}, variants, at, "p", at, "p")
+    chosen = {choose_variant(endpoint, key="user-42").name for _ in range(1000)}
+    assert len(chosen) == 1  # sticky
+    keys = 10_000
+    share = sum(choose_variant(endpoint, key=f"user-{i}").name == "candidate" for i in range(keys))
+    # 99% binomial interval around 0.3: 0.3 +- 2.576 * sqrt(0.3 * 0.7 / n)
+    margin = 2.576 * (0.3 * 0.7 / keys) ** 0.5
+    assert abs(share / keys - 0.3) < margin, share
+    assert all(choose_variant(endpoint, key=f"k{i}").name != "idle" for i in range(2000))
+    other_salt = Endpoint("e", 1, {"ab": {"salt": "s2"}}, variants, at, "p", at, "p")
+    moved = sum(choose_variant(endpoint, key=f"u{i}").name
+                != choose_variant(other_salt, key=f"u{i}").name for i in range(2000))  # fmt: skip
+    assert moved > 500  # a new test's salt assigns keys afresh

@@ -26,7 +26,7 @@ def deploy(
     ctx: typer.Context,
     endpoint: str = typer.Argument(..., help="The endpoint to deploy to."),
     model: str = typer.Argument(..., help="model:NAME@VERSION, NAME@VERSION or NAME@ALIAS."),
-    strategy: str = typer.Option("canary", help="canary, linear, blue-green or shadow."),
+    strategy: str = typer.Option("canary", help="canary, linear, blue-green, shadow or ab."),
     steps: str | None = typer.Option(
         None,
         help="Percents for canary and blue-green (default 10,50,100 and 100); "
@@ -36,6 +36,9 @@ def deploy(
     warm: str = typer.Option("5s", help="How long the candidate warms at weight 0 first."),
     sample: float = typer.Option(
         1.0, help="shadow: the share of requests the shadow gets a copy of (0 to 1)."
+    ),
+    weight: float | None = typer.Option(
+        None, help="ab: the candidate's percent of traffic, sticky by X-Shipyard-Key."
     ),
     alarm: list[str] | None = typer.Option(
         None,
@@ -66,16 +69,20 @@ def deploy(
         bake=bake,
         warm=warm,
         sample=sample,
+        weight=weight,
         alarms=alarm or None,
         min_requests=min_requests,
         force=force,
     )
     console.print(f"deployment {found.id}: {found.spec['model']} on {endpoint} ({strategy})")
-    if strategy == "shadow":
+    if strategy in ("shadow", "ab"):
         console.print(
-            f"shadowing until ended: shipyard deployments report {found.id}; "
-            f"shipyard deployments rollback {found.id} ends it"
+            f"running until ended: shipyard deployments report {found.id}; "
+            f"shipyard deployments {'promote or ' if strategy == 'ab' else ''}rollback "
+            f"{found.id} ends it"
         )
+        if strategy == "ab":  # its job moves it past the warm-up and watches the alarms
+            launch(ws.runtime, found.id, ws.principal, wait=False)
         return
     if not wait:
         launch(ws.runtime, found.id, ws.principal, wait=False)
@@ -143,6 +150,17 @@ def rollback(
     """Send all traffic back to the stable variant now and end the deployment."""
     ended = workspace(ctx).deployments.rollback(deployment, reason)
     console.print(f"deployment {ended.id} rolled back: {reason}")
+
+
+@app.command(epilog="Example: shipyard deployments promote 3f2a...")
+def promote(
+    ctx: typer.Context,
+    deployment: str = typer.Argument(..., help="The deployment's id."),
+    reason: str = typer.Option("promoted by hand", help="Why, for the record."),
+) -> None:
+    """Send all traffic to the candidate now and end the deployment (an A/B test won)."""
+    ended = workspace(ctx).deployments.promote(deployment, reason)
+    console.print(f"deployment {ended.id} promoted: {reason}")
 
 
 @app.command(epilog="Example: shipyard deployments report 3f2a... --json")

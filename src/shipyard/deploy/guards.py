@@ -6,7 +6,9 @@ capture the serving processes write; see ``docs/operations.md``):
 - ``error_rate>X``: the candidate's share of answers that are not 200 is above X and
   above the stable variant's (so a burst of bad requests, which both refuse, is not the
   candidate's fault);
-- ``p99_ratio>X``: the candidate's 99th percentile latency is above X times the stable's;
+- ``p99_ratio>X``: the candidate's 99th percentile latency is above X times the stable's
+  and at least 25 ms above it, over at least 50 answered requests of each (with fewer,
+  a 99th percentile is one slow request: a pause of the process, not the model);
 - ``prediction_drift>X``: the Jensen-Shannon distance (0 to 1) between the two
   variants' predictions is above X (class frequencies, or ten bins of the stable's
   deciles for numbers).
@@ -31,6 +33,8 @@ from shipyard.errors import InvalidInput
 KINDS = ("error_rate", "p99_ratio", "prediction_drift")
 DEFAULT_ALARMS = ("error_rate>0.01", "p99_ratio>2", "prediction_drift>0.2")
 MIN_REQUESTS = 20
+P99_REQUESTS = 50  # answered requests of each variant before a p99 is compared
+P99_GAP_SECONDS = 0.025  # below this, a doubled p99 is noise, not a slow model
 _ALARM = re.compile(r"^\s*([a-z_0-9]+)\s*>\s*([0-9.eE+-]+)\s*$")
 
 
@@ -136,11 +140,12 @@ def _error_rate(limit: float, candidate: Traffic, stable: Traffic, _: int) -> Fi
 
 
 def _p99_ratio(limit: float, candidate: Traffic, stable: Traffic, least: int) -> Fired | None:
+    least = max(least, P99_REQUESTS)
     if len(candidate.seconds) < least or len(stable.seconds) < least:
         return None
     mine = float(np.percentile(candidate.seconds, 99))
     theirs = float(np.percentile(stable.seconds, 99))
-    if theirs > 0 and mine / theirs > limit:
+    if theirs > 0 and mine / theirs > limit and mine - theirs > P99_GAP_SECONDS:
         return Fired(
             f"p99_ratio>{limit:g}",
             mine,

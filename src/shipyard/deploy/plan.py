@@ -7,7 +7,9 @@ step bakes before the next.
   (default ``100``), or after one canary step (``--steps 10,100``);
 - ``shadow``: the candidate is a shadow variant that gets a copy of a ``sample`` of the
   requests and answers none, until the deployment is ended by hand; its report compares
-  the two variants' answers to the same requests.
+  the two variants' answers to the same requests;
+- ``ab``: an A/B test: the candidate takes ``weight`` percent of the traffic, assigned
+  stickily by the routing key, until the test is ended by hand (promoted or rolled back).
 
 Every strategy starts with a warm-up with the candidate at weight 0 (serving processes
 load and warm every variant of their endpoints in the background), and bakes its last
@@ -26,8 +28,8 @@ from typing import Any
 from shipyard.errors import InvalidInput
 from shipyard.features.definitions import parse_duration
 
-STRATEGIES = ("canary", "linear", "blue-green", "shadow")
-DEFAULT_STEPS = {"canary": "10,50,100", "linear": "4", "blue-green": "100", "shadow": ""}
+STRATEGIES = ("canary", "linear", "blue-green", "shadow", "ab")
+DEFAULT_STEPS = {"canary": "10,50,100", "linear": "4", "blue-green": "100", "shadow": "", "ab": ""}
 DEFAULT_BAKE = timedelta(minutes=5)
 DEFAULT_WARM = timedelta(seconds=5)  # longer than the serving processes' refresh period
 
@@ -66,15 +68,28 @@ def make_plan(
     bake: Any = DEFAULT_BAKE,
     warm: Any = DEFAULT_WARM,
     sample: Any = 1.0,
+    weight: Any = None,
 ) -> Plan:
     """The plan for ``strategy`` with ``steps`` (percents, or a count for linear) and a
     ``bake`` period per step (``30s``, ``5m``, seconds, or a timedelta); a shadow's
-    ``sample`` (above 0, at most 1)."""
+    ``sample`` (above 0, at most 1); an A/B test's ``weight`` (the candidate's percent)."""
     if strategy not in STRATEGIES:
         raise InvalidInput(
             f"Unknown strategy {strategy!r}.",
-            hint=f"Use one of: {', '.join(STRATEGIES)} (A/B tests come later).",
+            hint=f"Use one of: {', '.join(STRATEGIES)}.",
         )
+    if strategy == "ab":
+        if steps:
+            raise InvalidInput("An A/B test has no steps: give --weight (the candidate's %).")
+        share = _fraction(weight)
+        if share is None or not 0 < share < 1:
+            raise InvalidInput(
+                f"An A/B test's weight is the candidate's percent, above 0 and below 100, "
+                f"got {weight!r}.",
+                hint="For example --weight 30.",
+            )
+        return Plan(strategy, (share,), DEFAULT_BAKE, parse_duration(warm, "The warm-up")
+                    or timedelta(0))  # fmt: skip
     if strategy == "shadow":
         if steps:
             raise InvalidInput("A shadow deployment has no steps: give --sample instead.")
@@ -125,6 +140,15 @@ def _percents(steps: Any) -> tuple[float, ...]:
             hint="For example --steps 10,50,100: the last step sends everything.",
         )
     return tuple(p / 100 for p in percents)
+
+
+def _fraction(percent: Any) -> float | None:
+    if percent is None or isinstance(percent, bool):
+        return None
+    try:
+        return float(str(percent).strip().rstrip("%")) / 100
+    except ValueError:
+        return None
 
 
 def _positive(value: timedelta | None, what: str) -> timedelta:

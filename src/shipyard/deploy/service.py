@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import builtins
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -82,6 +83,7 @@ class DeploymentService:
         bake: Any = "5m",
         warm: Any = "5s",
         sample: float = 1.0,
+        weight: float | None = None,
         alarms: Sequence[str] | None = None,
         min_requests: int = MIN_REQUESTS,
         force: bool = False,
@@ -89,7 +91,7 @@ class DeploymentService:
         """Roll ``model`` (``MODEL@VERSION`` or ``MODEL@ALIAS``, resolved now) out on
         ``endpoint`` by ``strategy``. ``alarms`` replace the default guard alarms; a
         deployment with none is refused unless ``force`` (and recorded as forced)."""
-        plan = make_plan(strategy, steps, bake, warm, sample)
+        plan = make_plan(strategy, steps, bake, warm, sample, weight)
         shadow = plan.strategy == "shadow"  # answers nobody: nothing to guard
         guards = () if shadow else parse_alarms(alarms)
         if not isinstance(min_requests, int) or min_requests < 1:
@@ -128,6 +130,8 @@ class DeploymentService:
             "min_requests": min_requests,
             "forced": bool(force),
         }
+        if plan.strategy == "ab":  # the test's own salt: a key's variant is its own per test
+            spec["salt"] = uuid.uuid4().hex
         status = {"step": -1, "step_started": _iso(_now()), "steps": []}
         deployment = self._control.create_deployment(
             endpoint, plan.strategy, spec, by=self.principal, state=RUNNING, status=status
@@ -191,6 +195,22 @@ class DeploymentService:
         self._converge(ended)
         return ended
 
+    def promote(self, deployment_id: str, reason: str = "promoted by hand") -> Deployment:
+        """End a running deployment now with the candidate taking all traffic (how an
+        A/B test ends when the candidate wins)."""
+        found = self.get(deployment_id)
+        self._endpoints._for_writing(found.endpoint)
+        if found.state != RUNNING:
+            raise Conflict(f"Deployment {deployment_id} has already ended ({found.state}).")
+        if found.strategy == "shadow":
+            raise InvalidInput(
+                "A shadow answered nobody: roll it out with a canary instead of promoting it.",
+                hint=f"shipyard deploy {found.endpoint} {found.spec['model']} --strategy canary",
+            )
+        ended = self._end(found, PROMOTED, {"reason": reason, "by": self.principal})
+        self._converge(ended)
+        return ended
+
     def tick(self, deployment_id: str, now: datetime | None = None) -> Deployment:
         """One step of the state machine (see the module); returns the state after it."""
         found = self.get(deployment_id)
@@ -220,6 +240,8 @@ class DeploymentService:
                 )
                 self._converge(ended)
                 return ended
+            if plan.strategy == "ab":
+                return found  # an A/B test runs until ended by hand: promote or rollback
             baked = now - started >= plan.bake
             if not (baked and candidate.requests >= int(found.spec["min_requests"])):
                 return found
@@ -287,13 +309,15 @@ class DeploymentService:
         except NotFound:
             return  # deleted under the deployment: nothing to route
         wanted = desired_variants(found, endpoint)
-        if _same(wanted, endpoint.variants):
+        spec = desired_spec(found, endpoint)
+        if _same(wanted, endpoint.variants) and spec == dict(endpoint.spec):
             return
         self._control.update_endpoint(
             endpoint.name,
             expected_revision=endpoint.revision,
             by=self.principal,
             event=f"deployment-{found.state}",
+            spec=spec,
             variants=wanted,
             detail={"deployment": found.id, "step": found.status.get("step")},
         )
@@ -333,6 +357,15 @@ def desired_variants(found: Deployment, endpoint: Endpoint) -> list[Variant]:
         replace(stable, weight=1.0 - share),
         replace(candidate, weight=share),
     ]
+
+
+def desired_spec(found: Deployment, endpoint: Endpoint) -> dict[str, Any]:
+    """The endpoint's spec with the A/B test's salt while ``found`` runs one (so routing
+    keys stick to their variants), without it otherwise."""
+    spec = {k: v for k, v in endpoint.spec.items() if k != "ab"}
+    if found.strategy == "ab" and found.state == RUNNING:
+        spec["ab"] = {"salt": found.spec["salt"], "deployment": found.id}
+    return spec
 
 
 def _the_stable_variant(endpoint: Endpoint) -> Variant:

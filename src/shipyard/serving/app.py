@@ -438,7 +438,7 @@ def _routes(serving: Serving) -> list[StarletteRoute]:
                     f"Endpoint {name!r} serves many models: name one in the path.",
                     hint=f"POST /endpoints/{name}/models/MODEL@VERSION/invocations.",
                 )
-            variant = choose_variant(endpoint, caller.target)
+            variant = choose_variant(endpoint, caller.target, key=caller.key)
             predictor = await serving.loaded(variant)
             key = (variant.name, variant.model, variant.version)
             return Served(variant.name, predictor, key)

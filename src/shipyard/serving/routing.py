@@ -2,8 +2,10 @@
 
 - :func:`choose_variant`: weights are ratios over the primary variants with a weight
   above 0 (share = weight / sum; weight 0 gets nothing), a weighted random choice;
-  ``X-Shipyard-Target-Variant`` names a variant and overrides the weights. The routing
-  key (``X-Shipyard-Key``) is accepted and recorded; sticky hashing comes with A/B tests.
+  ``X-Shipyard-Target-Variant`` names a variant and overrides the weights. During an A/B
+  test (the endpoint's spec has ``ab.salt``), a request with a routing key
+  (``X-Shipyard-Key``) is assigned by hashing the key with the test's salt: the same key
+  gets the same variant for the test's life, and the keys split by the weights.
 - :class:`EndpointStates`: endpoints read from the control store, refreshed every
   ``refresh_seconds`` on a background thread, so several serving processes pick up a
   weight change within a few seconds. Each refresh builds a new dict and swaps it in
@@ -13,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import random
 import threading
@@ -36,9 +39,13 @@ def primaries(endpoint: Endpoint) -> list[Variant]:
 
 
 def choose_variant(
-    endpoint: Endpoint, target: str | None = None, rng: random.Random | None = None
+    endpoint: Endpoint,
+    target: str | None = None,
+    rng: random.Random | None = None,
+    key: str | None = None,
 ) -> Variant:
-    """The variant to serve with: ``target`` if named, else a weighted random primary."""
+    """The variant to serve with: ``target`` if named; during an A/B test, the one
+    ``key`` hashes to; else a weighted random primary."""
     if target:
         for variant in endpoint.variants:
             if variant.name == target:
@@ -56,8 +63,26 @@ def choose_variant(
         )
     if len(candidates) == 1:
         return candidates[0]
+    salt = (endpoint.spec.get("ab") or {}).get("salt")
+    if key is not None and salt:
+        return sticky(candidates, f"{salt}:{key}")
     chosen = (rng or random).choices(candidates, weights=[v.weight for v in candidates])
     return chosen[0]
+
+
+def sticky(candidates: Sequence[Variant], salted_key: str) -> Variant:
+    """The variant ``salted_key`` hashes to: a point in [0, 1) laid over the variants'
+    shares in name order, so it moves only if the weights or the salt do."""
+    digest = hashlib.blake2b(salted_key.encode(), digest_size=8).digest()
+    point = int.from_bytes(digest, "big") / float(1 << 64)
+    ordered = sorted(candidates, key=lambda v: v.name)
+    total = sum(v.weight for v in ordered)
+    edge = 0.0
+    for variant in ordered:
+        edge += variant.weight / total
+        if point < edge:
+            return variant
+    return ordered[-1]
 
 
 class EndpointStates:

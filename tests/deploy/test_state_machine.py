@@ -159,3 +159,11 @@ def test_an_ab_test_salts_the_endpoint_until_promoted(ws: Any) -> None:
     assert second.spec["salt"] != salt
     with pytest.raises(InvalidInput, match="weight"):
         ws.deployments.start("e", "m@3", strategy="ab", weight=100)
+
+
+def test_a_step_without_traffic_to_judge_rolls_back_in_the_end(ws: Any) -> None:
+    d = ws.deployments.start("e", "m@2", steps="100", bake="10s", warm="0s")
+    d = ws.deployments.tick(d.id, started(d))
+    assert ws.deployments.tick(d.id, started(d) + timedelta(seconds=99)).state == "running"
+    ended = ws.deployments.tick(d.id, started(d) + timedelta(seconds=101))
+    assert ended.state == "rolled_back" and "0 captured requests" in ended.status["reason"]

@@ -37,6 +37,7 @@ from shipyard.stores.control.base import ControlStore, Deployment, Endpoint, Var
 
 RUNNING, PROMOTED, ROLLED_BACK = "running", "promoted", "rolled_back"
 TICK_SECONDS = 1.0
+STALL_BAKES = 10  # a step without enough traffic to judge for this many bakes rolls back
 
 Authorize = Callable[[str, "str | Sequence[str]"], None]
 
@@ -243,7 +244,21 @@ class DeploymentService:
             if plan.strategy == "ab":
                 return found  # an A/B test runs until ended by hand: promote or rollback
             baked = now - started >= plan.bake
-            if not (baked and candidate.requests >= int(found.spec["min_requests"])):
+            enough = candidate.requests >= int(found.spec["min_requests"])
+            if not enough and now - started > plan.bake * STALL_BAKES:
+                ended = self._end(
+                    found,
+                    ROLLED_BACK,
+                    {
+                        "reason": f"the candidate got {candidate.requests} captured requests in "
+                        f"{STALL_BAKES} bake periods, fewer than the "
+                        f"{found.spec['min_requests']} a step needs to be judged",
+                        "step": step,
+                    },
+                )
+                self._converge(ended)
+                return ended
+            if not (baked and enough):
                 return found
             if step == len(plan.shares) - 1:
                 ended = self._end(found, PROMOTED, {"reason": "every step baked without alarm"})

@@ -49,10 +49,13 @@ if TYPE_CHECKING:
     from shipyard.data.datasets import DatasetService
     from shipyard.data.quality_service import QualityService
     from shipyard.data.split_service import SplitService
+    from shipyard.deploy.service import DeploymentService
     from shipyard.features.store import FeatureStore
     from shipyard.lineage import Lineage
     from shipyard.registry.service import ModelRegistry
+    from shipyard.runtime import Runtime
     from shipyard.security.service import SecurityService
+    from shipyard.serving.endpoints import EndpointService
     from shipyard.stores.artifacts import ArtifactStore
     from shipyard.stores.metadata import MetadataStore
     from shipyard.training.service import TrainingService
@@ -94,6 +97,12 @@ class StepWorkspace(Protocol):
     def features(self) -> FeatureStore: ...
     @property
     def models(self) -> ModelRegistry: ...
+    @property
+    def endpoints(self) -> EndpointService: ...
+    @property
+    def deployments(self) -> DeploymentService: ...
+    @property
+    def runtime(self) -> Runtime: ...
     def lineage(self, ref: str | Ref) -> Lineage: ...
 
 

@@ -1,14 +1,16 @@
 """The standard training pipeline, used with configuration only.
 
     resolve_inputs -> check_data -> training_set -> split_and_check -> train
-        -> evaluate -> gate -> register -> monitoring_baseline
+        -> evaluate -> gate -> register -> monitoring_baseline -> deploy
 
 Data version, data checks, the point-in-time training set from the feature
 store, the split with its leakage check (flagged features are refused and the
 run goes on without them), experiments with the best on validation, evaluation
 on ``testing`` and ``recent_testing``, the gate against production (or the
 baseline), registration with lineage and aliases, and the monitoring baseline.
-A deployment step can be appended later: the runner knows nothing of these.
+With a ``deploy`` section, the last step rolls the model out on an endpoint behind
+guard alarms (after an approval, for a production endpoint) and moves ``production``
+once it is promoted; the runner knows nothing of these.
 
 >>> pipeline = from_yaml("examples/breast_cancer/pipeline.yaml")  # doctest: +SKIP
 >>> ws.pipelines.run(pipeline).check()                      # doctest: +SKIP
@@ -26,6 +28,7 @@ from shipyard.pipeline.standard.data_steps import (
     split_and_check,
     training_set,
 )
+from shipyard.pipeline.standard.deploy_step import deploy
 from shipyard.pipeline.standard.model_steps import (
     evaluate,
     gate,
@@ -36,7 +39,7 @@ from shipyard.pipeline.standard.model_steps import (
 
 STEPS = (
     resolve_inputs, check_data, training_set, split_and_check, train, evaluate, gate, register,
-    monitoring_baseline,
+    monitoring_baseline, deploy,
 )  # fmt: skip
 
 

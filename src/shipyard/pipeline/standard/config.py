@@ -48,7 +48,11 @@ EXPERIMENT_TYPES = {
 _KEYS = {
     "name", "model", "dataset", "target", "task", "positive_label", "columns", "known_after",
     "candidate_columns", "expected_strong", "leakage", "features", "checks", "split",
-    "experiments", "metric", "gate", "evaluate", "aliases", "seed", "description",
+    "experiments", "metric", "gate", "evaluate", "aliases", "seed", "description", "deploy",
+}  # fmt: skip
+_DEPLOY_KEYS = {
+    "endpoint", "strategy", "steps", "bake", "warm", "alarms", "min_requests",
+    "require_approval", "force",
 }  # fmt: skip
 _GATE_KEYS = {
     "metrics", "default_drop", "max_drop", "slice_max_drop", "significant_only",
@@ -81,6 +85,7 @@ class StandardConfig:
     aliases: tuple[str, ...] = ("staging",)
     seed: int = 0
     description: str = ""
+    deploy: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -150,7 +155,42 @@ def parse_config(raw: Mapping[str, Any], *, base: Path) -> StandardConfig:
         aliases=_names(raw.get("aliases", ["staging"]), "aliases"),
         seed=int(raw.get("seed", 0)),
         description=str(raw.get("description", "")),
+        deploy=_deploy(raw.get("deploy")),
     )
+
+
+def _deploy(value: Any) -> dict[str, Any] | None:
+    """The ``deploy`` section: the endpoint the promoted model is rolled out on, and how
+    (checked here, so a typo fails before training)."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or "endpoint" not in value:
+        raise InvalidInput(
+            "deploy must be a mapping with at least an endpoint.",
+            hint="For example deploy: {endpoint: delay-api, strategy: canary, bake: 5m}.",
+        )
+    unknown = sorted(set(value) - _DEPLOY_KEYS)
+    if unknown:
+        raise InvalidInput(
+            f"Unknown deploy setting(s) {unknown}.", hint=f"Known: {sorted(_DEPLOY_KEYS)}."
+        )
+    from shipyard.deploy.guards import parse_alarms
+    from shipyard.deploy.plan import make_plan
+
+    deploy = dict(value)
+    check_name(str(deploy["endpoint"]), "deploy.endpoint")
+    plan = make_plan(str(deploy.get("strategy", "canary")), deploy.get("steps"),
+                     deploy.get("bake", "5m"), deploy.get("warm", "5s"))  # fmt: skip
+    if plan.strategy not in ("canary", "linear", "blue-green"):
+        raise InvalidInput(
+            f"The pipeline deploys by canary, linear or blue-green, not {plan.strategy}.",
+            hint="Run shadow deployments and A/B tests with shipyard deploy.",
+        )
+    parse_alarms(deploy.get("alarms"))
+    approval = deploy.get("require_approval")
+    if approval is not None and not isinstance(approval, bool):
+        raise InvalidInput(f"deploy.require_approval must be true or false, got {approval!r}.")
+    return deploy
 
 
 def _features(value: Any, base: Path) -> dict[str, Any] | None:

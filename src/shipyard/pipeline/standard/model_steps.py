@@ -164,6 +164,8 @@ def register(
     gates against the new production)."""
     ws = context.workspace
     aliases = list(config.get("aliases", []))
+    if config.get("deploy"):  # production moves with the deployment, once it is promoted
+        aliases = [a for a in aliases if a != "production"]
     expected = {"production": production} if "production" in aliases else {}
     existing = _registered(ws, config["model"], training["run"])
     if existing is not None:  # the same training run was registered already: reuse it

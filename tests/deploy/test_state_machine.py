@@ -16,6 +16,7 @@ from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 
 import shipyard
+from shipyard.cli.main import main
 from shipyard.errors import Conflict, InvalidInput
 from shipyard.serving.capture import CaptureRecord, CaptureWriter
 
@@ -59,7 +60,7 @@ def started(deployment: Any) -> datetime:
     return datetime.fromisoformat(deployment.status["step_started"])
 
 
-def test_a_canary_warms_steps_and_promotes(ws: Any) -> None:
+def test_a_canary_warms_steps_and_promotes(ws: Any, capsys: pytest.CaptureFixture[str]) -> None:
     d = ws.deployments.start("e", "m@2", steps="50,100", bake="10s", warm="5s")
     assert weights(ws) == {"primary": ("m@1", 1.0), "candidate": ("m@2", 0.0)}
     t0 = started(d)
@@ -85,6 +86,11 @@ def test_a_canary_warms_steps_and_promotes(ws: Any) -> None:
     assert weights(ws) == {"primary": ("m@2", 1.0)}
     events = [e.event for e in ws.deployments.history(d.id)]
     assert events == ["created", "step", "step", "promoted"]
+    home = str(ws.runtime.settings.home)
+    assert main(["--home", home, "deployments", "show", d.id, "--follow"]) == 0
+    shown = capsys.readouterr().out
+    assert "promoted, step 2/2 (100%)" in shown and "every step baked" in shown
+    assert shown.count(" step ") >= 2
 
 
 def test_an_alarm_rolls_back_and_a_new_canary_leaves_no_trace(ws: Any) -> None:

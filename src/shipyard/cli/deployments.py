@@ -116,29 +116,43 @@ def list_deployments(
     console.print(table)
 
 
-@app.command(epilog="Example: shipyard deployments show 3f2a... --json")
+@app.command(epilog="Example: shipyard deployments show 3f2a... --follow")
 def show(
     ctx: typer.Context,
     deployment: str = typer.Argument(..., help="The deployment's id."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    follow: bool = typer.Option(
+        False, "--follow", help="Keep printing each new step until the deployment ends."
+    ),
 ) -> None:
     """A deployment: plan, alarms, state, each step, and why it ended."""
+    import time
+
     ws = workspace(ctx)
     found = ws.deployments.get(deployment)
     if as_json:
         typer.echo(json.dumps({**_dict(found), "events": _events(ws, found)}, indent=2))
         return
-    spec, status = found.spec, found.status
+    spec = found.spec
     console.print(
         f"{found.id}: {spec.get('model')} on {found.endpoint}, {found.strategy} "
         f"(steps {', '.join(f'{s:.0%}' for s in spec.get('shares', []))}, bake "
-        f"{spec.get('bake_seconds'):g} s), {found.state}, step {_step(found)}"
+        f"{spec.get('bake_seconds'):g} s)"
     )
-    console.print(f"alarms: {', '.join(spec.get('alarms', [])) or 'none (forced)'}")
-    for event in _events(ws, found):
-        console.print(f"  {event['at']}  {event['event']}  {json.dumps(event['detail'])}")
-    if status.get("reason"):
-        console.print(f"reason: {status['reason']}")
+    console.print(f"alarms: {', '.join(spec.get('alarms', [])) or 'none'}")
+    shown = 0
+    while True:
+        events = _events(ws, found)
+        for event in events[shown:]:
+            console.print(f"  {event['at']}  {event['event']}  {json.dumps(event['detail'])}")
+        shown = len(events)
+        if not follow or found.state != "running":
+            break
+        time.sleep(1.0)
+        found = ws.deployments.get(deployment)
+    console.print(f"{found.state}, step {_step(found)}")
+    if found.status.get("reason"):
+        console.print(f"reason: {found.status['reason']}")
 
 
 @app.command(epilog="Example: shipyard deployments rollback 3f2a...")

@@ -292,6 +292,15 @@ class Workspace:
             exact = _pipeline_run_of_build(self.metadata, found.build_id)
             if exact is not None:
                 found = dataclasses.replace(found, pipeline_run=exact)
+        if subject.kind == "model":  # where the version went: its deployments, newest first
+            deployed = [
+                f"deployment:{d.id} {d.strategy} on endpoint {d.endpoint}: {d.state} "
+                f"({d.created_at:%Y-%m-%d %H:%M} by {d.created_by})"
+                for d in self.runtime.control.deployments(limit=1000)
+                if d.spec.get("model") == str(subject)
+            ]
+            if deployed:
+                found = dataclasses.replace(found, extra={**found.extra, "deployments": deployed})
         return found
 
     def info(self) -> WorkspaceInfo:

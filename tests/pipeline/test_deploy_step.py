@@ -85,3 +85,7 @@ def test_the_pipeline_deploys_only_approved_models(
     assert (variant.model, variant.version) == ("delay", 2)
     assert traffic.statuses[("candidate", 200)] > 0
     assert {status for (_, status) in traffic.statuses} == {200}
+    trace = ws.lineage("model:delay@2")  # approved, and where it was deployed
+    assert trace.approvals and "approved" in trace.approvals[0]
+    [deployed] = trace.extra["deployments"]
+    assert "canary on endpoint delay-api: promoted" in deployed and "by pipeline" in deployed

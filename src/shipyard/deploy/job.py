@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from shipyard.stores.jobs import Job
 
 JOB_KIND = "deployment"
-LEASE = timedelta(seconds=30)
+LEASE = timedelta(seconds=10)  # a worker that died hands the deployment on this soon
 
 
 def run_deployment(runtime: Runtime, job: Job) -> dict[str, Any]:

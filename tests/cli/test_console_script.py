@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-COMMANDS = ("init", "info", "quickstart", "server", "serve", "lineage", "audit")
+COMMANDS = ("init", "info", "quickstart", "server", "serve", "deploy", "lineage", "audit")
 GROUPS = (
     "artifacts",
     "data",
     "db",
+    "deployments",
     "endpoints",
     "features",
     "jobs",

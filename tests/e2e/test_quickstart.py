@@ -68,7 +68,8 @@ def test_quickstart_registers_a_gated_model_refuses_the_leak_and_reruns_from_cac
     assert main(["quickstart", str(home), "--every-nth-day", "7"]) == 0
     rerun = capsys.readouterr().out
     assert "train: cached" in rerun and "evaluate: cached" in rerun
-    rerun_anew = {"resolve_inputs", "gate", "register"}  # resolve_inputs is never cached
+    # resolve_inputs and deploy (which depends on approvals, not inputs) are never cached
+    rerun_anew = {"resolve_inputs", "gate", "register", "deploy"}
     with shipyard.connect(home) as ws:
         again, earlier = ws.pipelines.list_runs()
         assert earlier.build_id == first.build_id != again.build_id

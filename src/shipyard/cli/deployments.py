@@ -17,8 +17,10 @@ if TYPE_CHECKING:
     from shipyard.stores.control import Deployment
 
 app = typer.Typer(
-    help="Deployments: roll-outs of a model version on an endpoint: list, show, rollback.",
+    help="Deployments: roll-outs of a model version on an endpoint: list, show, rollback, "
+    "promote, report.",
     no_args_is_help=True,
+    epilog="Example: shipyard deployments list --endpoint delay-api",
 )
 
 
@@ -183,8 +185,10 @@ def report(
     deployment: str = typer.Argument(..., help="The deployment's id."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """The candidate beside the stable variant since the deployment started: requests,
-    errors, latency; for a shadow, agreement and score differences on the same requests."""
+    """The candidate beside the stable variant since the deployment started.
+
+    Requests, errors and latency of each; for a shadow, agreement and score differences
+    on the same requests."""
     found = workspace(ctx).deployments.report(deployment)
     if as_json:
         typer.echo(json.dumps(jsonable(found), indent=2))

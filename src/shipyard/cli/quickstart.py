@@ -31,12 +31,13 @@ def quickstart(
     starts clean.
     """
     import shipyard
+    from shipyard.pipeline.standard import STEPS
     from shipyard.quickstart.run import run_quickstart
 
     out = Console(file=sys.stdout, soft_wrap=True)
     out.print(f"Shipyard quickstart in [bold]{folder.resolve()}[/bold]")
     with shipyard.connect(folder) as ws:
-        total = 9  # the standard pipeline's steps
+        total = len(STEPS)  # the standard pipeline's steps
         with StepDisplay(out, total) as display:
             result = run_quickstart(
                 ws,

@@ -109,6 +109,7 @@ def test_an_alias_names_a_version(served: dict[str, Any]) -> None:
         ("other@1", 404, "serves models matching 'delay-*'"),
         ("delay-1", 400, "MODEL@VERSION or MODEL@ALIAS"),
         ("delay-1@9", 404, "version 9"),
+        ("delay-1@" + "9" * 40, 404, "has no version"),
         ("delay-1@nowhere", 404, "nowhere"),
         ("delay-7@1", 404, "delay-7"),
     ],

@@ -22,6 +22,7 @@ from shipyard.serving.model_pool import ModelPool, PoolMetrics
 from shipyard.stores.control.base import Endpoint
 
 MIB = 2**20
+MAX_VERSION_DIGITS = 9
 
 
 def is_multi_model(endpoint: Endpoint) -> bool:
@@ -45,6 +46,9 @@ def parse_target(endpoint: Endpoint, text: str) -> tuple[str, int | None, str | 
             hint="Name a model the endpoint's glob matches, or create an endpoint for it.",
         )
     if ref.isdigit():
+        if len(ref) > MAX_VERSION_DIGITS:  # past any stored version, and past the database's
+            raise NotFound(f"Model {name!r} has no version {ref[:20]}...", hint="Name a version "
+                           "that `shipyard models show` lists.")  # fmt: skip
         return name, int(ref), None
     return name, None, ref
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from shipyard.stores.control import ControlStore
     from shipyard.stores.jobs import JobStore
     from shipyard.stores.metadata import MetadataStore
+    from shipyard.stores.monitoring import MonitorStore
     from shipyard.stores.online import OnlineStore
     from shipyard.workspace import Workspace
 
@@ -76,6 +77,13 @@ class Runtime:
         from shipyard.stores.control import control_store_for
 
         return control_store_for(self.metadata)
+
+    @cached_property
+    def monitoring(self) -> MonitorStore:
+        """Window profiles of the capture, monitored series and alarms."""
+        from shipyard.stores.monitoring import monitor_store_for
+
+        return monitor_store_for(self.metadata)
 
     @property
     def online(self) -> OnlineStore:

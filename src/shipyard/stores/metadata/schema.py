@@ -411,6 +411,71 @@ schedules = sa.Table(
     sa.Column("created_by", sa.String(128), nullable=False),
 )
 
+# -- monitoring (revision 0007) ---------------------------------------------------------
+
+# The profile of one hour of an endpoint's capture, per variant and stage, built from the
+# capture files it lists; files that arrive later are profiled alone and merged in.
+monitor_profiles = sa.Table(
+    "monitor_profiles",
+    metadata,
+    sa.Column("endpoint", sa.String(128), primary_key=True),
+    sa.Column("variant", sa.String(128), primary_key=True),
+    sa.Column("stage", sa.String(16), primary_key=True),
+    sa.Column("hour", UTCDateTime, primary_key=True),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("files", JSONType, nullable=False),
+    sa.Column("artifact", sa.String(64), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# One value of a monitored series over a window; a recomputed window replaces its points.
+monitor_points = sa.Table(
+    "monitor_points",
+    metadata,
+    sa.Column("endpoint", sa.String(128), primary_key=True),
+    sa.Column("variant", sa.String(128), primary_key=True),
+    sa.Column("stage", sa.String(16), primary_key=True),
+    sa.Column("metric", sa.String(64), primary_key=True),
+    sa.Column("feature", sa.String(256), primary_key=True),
+    sa.Column("window_start", UTCDateTime, primary_key=True),
+    sa.Column("window_end", UTCDateTime, primary_key=True),
+    sa.Column("value", sa.Float),
+    sa.Column("p_value", sa.Float),
+    sa.Column("flagged", sa.Boolean, nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("detail", JSONType, nullable=False),
+    sa.Column("computed_at", UTCDateTime, nullable=False),
+    sa.Index("ix_monitor_points_time", "endpoint", "window_start"),
+)
+
+# Alarms on monitored series: the rule and actions in spec, the state by compare-and-set.
+alarms = sa.Table(
+    "alarms",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("endpoint", sa.String(128), nullable=False),
+    sa.Column("spec", JSONType, nullable=False),
+    sa.Column("state", sa.String(24), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("state_changed_at", UTCDateTime, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+)
+
+alarm_events = sa.Table(
+    "alarm_events",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("alarm", sa.String(128), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("old_state", sa.String(24), nullable=False),
+    sa.Column("new_state", sa.String(24), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("detail", JSONType, nullable=False),
+    sa.Index("ix_alarm_events_alarm", "alarm", "at"),
+)
+
 TABLES = (
     versions,
     version_counters,
@@ -435,4 +500,8 @@ TABLES = (
     control_events,
     audit_log,
     schedules,
+    monitor_profiles,
+    monitor_points,
+    alarms,
+    alarm_events,
 )

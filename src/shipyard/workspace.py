@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from shipyard.deploy.service import DeploymentService
     from shipyard.features.store import FeatureStore
     from shipyard.jobs.service import JobService
+    from shipyard.monitoring.service import MonitoringService
     from shipyard.pipeline import PipelineService
     from shipyard.registry.service import ModelRegistry
     from shipyard.security.service import SecurityService
@@ -247,6 +248,14 @@ class Workspace:
             principal=self.principal,
             authorize=self.authorize,
         )
+
+    @cached_property
+    def monitoring(self) -> MonitoringService:
+        """Watch endpoints: baselines of model versions, monitoring runs over the capture,
+        drift and quality series, ground truth, business outcomes, alarms."""
+        from shipyard.monitoring.service import MonitoringService
+
+        return MonitoringService(self.runtime, self, authorize=self.authorize)
 
     @cached_property
     def jobs(self) -> JobService:

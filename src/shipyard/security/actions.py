@@ -164,6 +164,22 @@ CATALOGUE: tuple[ActionInfo, ...] = (
         "State the time a request is made at (X-Shipyard-Event-Time): replay or backfill "
         "through an endpoint as of then.",
     ),
+    # -- monitoring (MonitoringService) --
+    ActionInfo(
+        "monitoring:Read",
+        ("endpoint",),
+        "Read an endpoint's monitoring: series, violations, alarms, plots.",
+    ),
+    ActionInfo(
+        "monitoring:Write",
+        ("endpoint",),
+        "Run an endpoint's monitoring, schedule it, and set its alarms.",
+    ),
+    ActionInfo(
+        "monitoring:Report",
+        ("endpoint",),
+        "Post ground truth and business outcomes for an endpoint's requests.",
+    ),
     # -- registered now, checked by the work that adds them --
     ActionInfo("deployments:Read", ("endpoint",), "Read an endpoint's deployments.", _DEPLOYING),
     ActionInfo(

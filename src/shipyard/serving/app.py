@@ -221,6 +221,7 @@ class Serving:
                 ended = time.perf_counter()
                 self.requests.labels(endpoint.name, variant.name, str(status)).inc()
                 self.latency.labels(endpoint.name, variant.name).observe(ended - started)
+                capture.model = f"{variant.model}@{variant.version}"
                 capture.done(endpoint.name, variant.name, status, ended)
 
     def warm_all(self, endpoints: list[Endpoint]) -> None:
@@ -386,6 +387,7 @@ class Served:
     label: str
     predictor: Predictor
     batch_key: tuple[Any, ...] | None
+    model: str  # MODEL@VERSION: what monitoring compares with that version's baseline
 
 
 class Overloaded(BackendUnavailable):
@@ -441,7 +443,7 @@ def _routes(serving: Serving) -> list[StarletteRoute]:
             variant = choose_variant(endpoint, caller.target, key=caller.key)
             predictor = await serving.loaded(variant)
             key = (variant.name, variant.model, variant.version)
-            return Served(variant.name, predictor, key)
+            return Served(variant.name, predictor, key, f"{variant.model}@{variant.version}")
 
         return await _serve(serving, name, request, caller, choose)
 
@@ -462,7 +464,7 @@ def _routes(serving: Serving) -> list[StarletteRoute]:
                 )
             chosen, version = await serving.resolve(endpoint, model)
             predictor = await serving.pooled(endpoint, chosen, version)
-            return Served(f"{chosen}@{version}", predictor, None)
+            return Served(f"{chosen}@{version}", predictor, None, f"{chosen}@{version}")
 
         return await _serve(serving, name, request, caller, choose)
 
@@ -526,6 +528,7 @@ async def _serve(
         capture.endpoint(endpoint.spec)
         route = await choose(endpoint)
         label, predictor = route.label, route.predictor
+        capture.model = route.model
         capture.parsing()
         body = await request.body()
         data = await _json(request)

@@ -17,7 +17,8 @@ but the ``offer``. :func:`read_capture` reads an endpoint's files back as one ta
 Columns: ``request_id``, ``time`` (UTC: when the request was made, which a replay
 states with ``X-Shipyard-Event-Time``; it also picks the hour partition),
 ``replayed`` (whether the caller stated that time), ``endpoint``, ``variant``,
-``key``, ``status``, the latency of each stage (``parse_seconds``: parse and check,
+``key``, ``model`` (``MODEL@VERSION`` that answered; null in files written before it),
+``status``, the latency of each stage (``parse_seconds``: parse and check,
 ``enrich_seconds``: online features, ``model_seconds``: the model and its
 postprocess step, ``total_seconds``) and, as JSON text (the input of a refused request
 may hold any JSON value, so no one Arrow type fits): ``input`` (the raw input: the
@@ -94,6 +95,7 @@ class CaptureRecord:
     error: Mapping[str, Any] | None = None
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
     replayed: bool = False
+    model: str | None = None  # MODEL@VERSION that answered
 
 
 class CaptureWriter:
@@ -267,6 +269,7 @@ class RequestCapture:
         self.at: datetime | None = None  # a time the caller stated (a replay)
         self.columns: Mapping[str, Any] | None = None
         self.error: Mapping[str, Any] | None = None
+        self.model: str | None = None  # MODEL@VERSION, once the route is chosen
         self._arrays: Mapping[str, np.ndarray] | None = None
         self._enriched: Any = None
         self._predictor: Any = None
@@ -331,6 +334,7 @@ class RequestCapture:
             scores=self._scores,
             predictions=self._predictions,
             error=self.error,
+            model=self.model,
         )
         if self.at is not None:
             record.time, record.replayed = self.at, True
@@ -364,6 +368,7 @@ def _schema() -> Any:
             ("time", pa.timestamp("us", tz="UTC")),
             ("replayed", pa.bool_()),
             ("key", pa.string()),
+            ("model", pa.string()),
             ("status", pa.int32()),
             ("parse_seconds", pa.float64()),
             ("enrich_seconds", pa.float64()),
@@ -388,6 +393,7 @@ def _row(record: CaptureRecord) -> dict[str, Any]:
         "time": record.time,
         "replayed": record.replayed,
         "key": record.key,
+        "model": record.model,
         "status": record.status,
         "parse_seconds": record.parse_seconds,
         "enrich_seconds": record.enrich_seconds,

@@ -63,7 +63,7 @@ def run_checks(
         profile = current
     else:
         assert table is not None
-        profile = profile_table(table, kinds=_known_kinds(kinds, table))
+        profile = profile_table(table, kinds=known_kinds(kinds, table))
     results: list[CheckResult] = []
     if constraints is not None:
         _check_names(constraints, profile, unexpected_columns)
@@ -115,7 +115,7 @@ def _as_table(data: Any) -> Any:
     )
 
 
-def _known_kinds(kinds: dict[str, Any] | None, table: Any) -> dict[str, Any] | None:
+def known_kinds(kinds: dict[str, Any] | None, table: Any) -> dict[str, Any] | None:
     """The reference's kinds for the current columns whose type still allows them.
 
     A column whose type changed is profiled as what it now is, so the schema check can

@@ -115,7 +115,7 @@ class SqlMonitorStore(MonitorStore):
         query = query.order_by(c.window_start, c.window_end, c.stage, c.metric, c.feature)
         with self._meta.reading() as conn:
             rows = conn.execute(query).mappings().all()
-        return [_point(row) for row in rows]
+        return [_point(dict(row)) for row in rows]
 
     # -- alarms ----------------------------------------------------------------------------
 

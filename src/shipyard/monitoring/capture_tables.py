@@ -1,0 +1,234 @@
+"""Captured requests as tables of rows, one per stage: what monitoring profiles.
+
+The capture keeps each request's columns as JSON text (``{"name": [values...]}``: a
+request may carry many rows). Monitoring needs rows: :func:`stage_tables` turns a batch
+of captured requests into one table per stage, each row one input row of a request
+that was answered (status below 400):
+
+* ``input``: the request's own columns, as parsed;
+* ``enriched``: the columns the online store filled;
+* ``scores``: the model's scores before the lossy step: ``score_0 .. score_k`` (the
+  probability of each class, in the model's class order) or ``score`` (a regressor's
+  prediction);
+* ``output``: ``prediction``, the answer when it is one value per row.
+
+The JSON is parsed by Arrow's C++ reader, a whole batch at once, so an hour of capture at
+a thousand requests a second is read in seconds; a batch whose values Arrow cannot type
+(a column that is a number in one request and text in another) is parsed row by row
+instead, its mixed column as text.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+STAGES = ("input", "enriched", "scores", "output")
+OK_BELOW = 400  # statuses below this were answered: their rows describe the traffic
+
+
+def answered(batch: pa.Table) -> pa.Table:
+    """The requests of ``batch`` that were answered and whose input was captured."""
+    status = batch.column("status")
+    keep = pc.and_(pc.less(status, OK_BELOW), pc.is_valid(batch.column("input")))
+    return batch.filter(pc.fill_null(keep, False))
+
+
+def stage_tables(batch: pa.Table) -> dict[str, pa.Table]:
+    """One table of rows per stage (empty stages left out) from captured requests."""
+    requests = answered(batch)
+    if not requests.num_rows:
+        return {}
+    inputs, rows = _columns(requests.column("input"))
+    if inputs is None or not rows.sum():
+        return {}
+    tables = {"input": inputs}
+    enriched, _ = _columns(requests.column("enriched"), rows)
+    if enriched is not None and enriched.num_columns:
+        tables["enriched"] = enriched
+    scores = _scores(requests.column("scores"), rows)
+    if scores is not None:
+        tables["scores"] = scores
+    output = _values(requests.column("output"), rows, "prediction")
+    if output is not None:
+        tables["output"] = output
+    return tables
+
+
+def status_counts(batch: pa.Table) -> dict[str, dict[str, int]]:
+    """Enrichment statuses per feature (present, missing, outside_ttl, future) over the
+    answered requests of ``batch``: feature -> status -> rows."""
+    counts: dict[str, dict[str, int]] = {}
+    for text in answered(batch).column("statuses").to_pylist():
+        if not text:
+            continue
+        for feature, statuses in json.loads(text).items():
+            seen = counts.setdefault(feature, {})
+            for status in statuses if isinstance(statuses, list) else [statuses]:
+                seen[str(status)] = seen.get(str(status), 0) + 1
+    return counts
+
+
+def _columns(
+    texts: pa.ChunkedArray, rows: np.ndarray | None = None
+) -> tuple[pa.Table | None, np.ndarray]:
+    """JSON objects of name -> list of values (one list per request) as one table of rows.
+
+    ``rows`` (the rows of each request) aligns a stage with the input; a request whose
+    object lacks a column, or gives it another length, gets nulls for it."""
+    parsed = _read(texts)
+    if parsed is None:
+        return None, np.zeros(len(texts), dtype=np.int64)
+    if rows is None:
+        lengths = [_lengths(parsed.column(i)) for i in range(parsed.num_columns)]
+        rows = np.max(np.vstack(lengths), axis=0) if lengths else np.zeros(len(texts), np.int64)
+    columns = {}
+    for name, column in zip(parsed.column_names, parsed.columns, strict=True):
+        values = _aligned(column, rows)
+        if values is not None:
+            columns[name] = values
+    return pa.table(columns) if columns else None, rows
+
+
+def _read(texts: pa.ChunkedArray) -> pa.Table | None:
+    """Parse JSON texts (None for a null) into a table of one row per text."""
+    valid = pc.is_valid(texts)
+    if not pc.any(valid).as_py():
+        return None
+    # A null text becomes {} so that row i of the result stays request i.
+    filled = pc.fill_null(texts, "{}").combine_chunks()
+    try:
+        table = _parse(_joined(filled, suffix="\n"))
+    except (pa.ArrowInvalid, UnicodeEncodeError):
+        return _read_slowly(filled.to_pylist())
+    if any(not pa.types.is_list(f.type) for f in table.schema):
+        return _read_slowly(filled.to_pylist())
+    return table
+
+
+def _read_slowly(texts: list[str]) -> pa.Table | None:
+    """Row by row: a column whose values Arrow cannot give one type becomes text."""
+    objects = [json.loads(text) for text in texts]
+    names = sorted({name for obj in objects if isinstance(obj, dict) for name in obj})
+    columns = {}
+    for name in names:
+        lists = [_as_list(obj.get(name)) if isinstance(obj, dict) else None for obj in objects]
+        try:
+            columns[name] = pa.array(lists)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            texts_of = [None if v is None else [_text(x) for x in v] for v in lists]
+            columns[name] = pa.array(texts_of, pa.list_(pa.string()))
+    return pa.table(columns) if columns else None
+
+
+def _as_list(value: Any) -> list[Any] | None:
+    if value is None:
+        return None
+    return value if isinstance(value, list) else [value]
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else value if isinstance(value, str) else json.dumps(value)
+
+
+def _lengths(column: pa.ChunkedArray) -> np.ndarray:
+    lengths = pc.fill_null(pc.list_value_length(column), 0)
+    return np.asarray(lengths.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _aligned(column: pa.ChunkedArray, rows: np.ndarray) -> pa.Array | None:
+    """The flattened values of a list column, with nulls where a request's list is absent
+    or of another length than the request's rows; None for a column of nested values."""
+    array = column.combine_chunks()
+    if not pa.types.is_list(array.type) or pa.types.is_nested(array.type.value_type):
+        return None
+    lengths = _lengths(column)
+    if np.array_equal(lengths, rows):
+        return pc.list_flatten(array)
+    good = lengths == rows
+    kept = pc.list_flatten(array.filter(pa.array(good)))
+    # Slow path, rare: rebuild with a block of nulls for each request that disagrees.
+    out: list[Any] = []
+    values = kept.to_pylist()
+    at = 0
+    for ok, n in zip(good, rows, strict=True):
+        if ok:
+            out.extend(values[at : at + n])
+            at += n
+        else:
+            out.extend([None] * int(n))
+    return pa.array(out, type=array.type.value_type)
+
+
+def _scores(texts: pa.ChunkedArray, rows: np.ndarray) -> pa.Table | None:
+    """Per-row probabilities (a list per row) as ``score_i`` columns, or plain scores as
+    ``score``; None when the requests' scores do not line up with their rows."""
+    wrapped = _wrap(texts, "s")
+    if wrapped is None:
+        return None
+    column = wrapped.column(0).combine_chunks()
+    if not pa.types.is_list(column.type) or not np.array_equal(_lengths(wrapped.column(0)), rows):
+        return None
+    flat = pc.list_flatten(column)
+    if pa.types.is_list(flat.type):  # one list of class probabilities per row
+        width = pc.list_value_length(flat)
+        classes = pc.max(width).as_py() or 0
+        if classes == 0 or pc.min(width).as_py() != classes:
+            return None
+        values = pc.list_flatten(flat).to_numpy(zero_copy_only=False).reshape(-1, classes)
+        return pa.table({f"score_{i}": values[:, i].astype(np.float64) for i in range(classes)})
+    if pa.types.is_integer(flat.type) or pa.types.is_floating(flat.type):
+        return pa.table({"score": pc.cast(flat, pa.float64())})
+    return None
+
+
+def _values(texts: pa.ChunkedArray, rows: np.ndarray, name: str) -> pa.Table | None:
+    """One scalar per row (the answer) as a column ``name``; None for other shapes."""
+    wrapped = _wrap(texts, "v")
+    if wrapped is None:
+        return None
+    column = wrapped.column(0).combine_chunks()
+    if not pa.types.is_list(column.type) or pa.types.is_nested(column.type.value_type):
+        return None
+    if not np.array_equal(_lengths(wrapped.column(0)), rows):
+        return None
+    return pa.table({name: pc.list_flatten(column)})
+
+
+def _wrap(texts: pa.ChunkedArray, key: str) -> pa.Table | None:
+    """JSON values (one per request) as a one-column table, via ``{"key": value}``."""
+    valid = pc.is_valid(texts)
+    if not pc.any(valid).as_py():
+        return None
+    filled = pc.fill_null(texts, "null").combine_chunks()
+    try:
+        table = _parse(_joined(filled, prefix=f'{{"{key}":', suffix="}\n"))
+    except pa.ArrowInvalid:
+        return None
+    return table if table.num_columns == 1 else None
+
+
+def _joined(texts: pa.Array, *, prefix: str = "", suffix: str = "") -> bytes:
+    """Every text between ``prefix`` and ``suffix``, as one buffer, in Arrow: no Python
+    string per request."""
+    parts = [pa.scalar(prefix), texts, pa.scalar(suffix)] if prefix else [texts, pa.scalar(suffix)]
+    joined = pc.binary_join_element_wise(*parts, "")
+    offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32)[joined.offset :]
+    start, end = int(offsets[0]), int(offsets[len(joined)])
+    return joined.buffers()[2].to_pybytes()[start:end]
+
+
+def _parse(body: bytes) -> pa.Table:
+    return pj.read_json(io.BytesIO(body), read_options=pj.ReadOptions(block_size=1 << 26))
+
+
+def with_kinds(table: pa.Table, kinds: Mapping[str, str]) -> dict[str, str]:
+    """The baseline's kinds of the columns ``table`` has (the rest are inferred)."""
+    return {name: kind for name, kind in kinds.items() if name in table.column_names}

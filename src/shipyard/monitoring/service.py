@@ -1,0 +1,281 @@
+"""Monitoring as a service (``ws.monitoring``): baselines, monitoring runs, series.
+
+>>> ws.monitoring.baseline("model:delay@3", data="flights-train.parquet")  # doctest: +SKIP
+>>> run = ws.monitoring.run("delay", window=timedelta(hours=1))         # doctest: +SKIP
+>>> run.violations_document()                                           # doctest: +SKIP
+{'violations': [{'feature_name': 'temp', 'constraint_check_type': 'baseline_drift_check', ...}]}
+
+A run reads the capture of each hour in its windows once (the hour's profile is stored
+and later runs only add new files), checks each variant's traffic, per model version
+that answered, against that version's baseline, and stores every statistic as a
+series point; ground truth and outcomes that arrived add quality and outcome points.
+
+Access: ``monitoring:Write`` on ``shipyard:endpoint:NAME`` to run, make baselines
+(with ``models:Write`` on the model) and set alarms; ``monitoring:Read`` to read series
+and alarms; ``monitoring:Report`` to post ground truth and outcomes.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shipyard.errors import InvalidInput
+from shipyard.monitoring.baseline import ModelBaseline, load_baseline, make_baseline
+from shipyard.monitoring.checks import Violation, WindowCheck, check_window, violations_document
+from shipyard.monitoring.windows import HOUR, variants, window
+from shipyard.stores.monitoring import SeriesPoint
+
+if TYPE_CHECKING:
+    from shipyard.runtime import Runtime
+    from shipyard.workspace import Workspace
+
+Authorize = Callable[[str, "str | Sequence[str]"], None]
+READ, WRITE, REPORT = "monitoring:Read", "monitoring:Write", "monitoring:Report"
+MAX_WINDOWS = 24 * 400  # one run covers at most this many windows
+
+
+def monitoring_resource(endpoint: str) -> str:
+    return f"shipyard:endpoint:{endpoint}"
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """One window of a run: what broke, and why some things were not checked."""
+
+    start: datetime
+    end: datetime
+    violations: tuple[Violation, ...]
+    notes: tuple[str, ...]
+    requests: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "requests": self.requests,
+            "violations": [v.to_dict() for v in self.violations],
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class MonitorRun:
+    """What a monitoring run found, window by window."""
+
+    endpoint: str
+    windows: tuple[WindowResult, ...]
+    points: tuple[SeriesPoint, ...] = field(repr=False)
+
+    @property
+    def violations(self) -> tuple[Violation, ...]:
+        return tuple(v for w in self.windows for v in w.violations)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def violations_document(self) -> dict[str, Any]:
+        """Every violation, as ``constraint_violations.json``."""
+        return violations_document(self.violations)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint,
+            "ok": self.ok,
+            **self.violations_document(),
+            "windows": [w.to_dict() for w in self.windows],
+        }
+
+
+class MonitoringService:
+    """Baselines of model versions and monitoring runs of endpoints."""
+
+    def __init__(self, runtime: Runtime, workspace: Workspace, *, authorize: Authorize) -> None:
+        self._runtime = runtime
+        self._ws = workspace
+        self._authorize = authorize
+
+    @property
+    def _home(self) -> Path:
+        return Path(self._runtime.settings.home)
+
+    # -- baselines -------------------------------------------------------------------------
+
+    def baseline(
+        self,
+        model: str,
+        data: Any,
+        *,
+        validation: Any = None,
+        target: str | None = None,
+        trust: bool = False,
+    ) -> ModelBaseline:
+        """Make and attach the baseline of ``model`` (``model:NAME@V`` or ``NAME@V``) from
+        its training ``data``; ``validation`` with ``target`` adds the quality reference."""
+        version = self._version(model)
+        return make_baseline(
+            self._ws, version, data, validation=validation, target=target, trust=trust
+        )
+
+    def get_baseline(self, model: str) -> ModelBaseline | None:
+        """The baseline attached to ``model`` (``NAME@V``), or None."""
+        version = self._version(model)
+        return load_baseline(self._ws, version.name, version.version)
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def run(
+        self,
+        endpoint: str,
+        *,
+        window: timedelta = HOUR,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        now: datetime | None = None,
+    ) -> MonitorRun:
+        """Check ``endpoint``'s capture window by window over ``[start, end)``.
+
+        Windows are whole hours: ``window`` is a multiple of an hour; ``end`` defaults
+        to the end of the current hour and ``start`` to one window before ``end``."""
+        self._authorize(WRITE, monitoring_resource(endpoint))
+        self._ws.endpoints.get(endpoint)  # NotFound for an endpoint that does not exist
+        step, first, last = _windows(window, start, end, now or datetime.now(UTC))
+        runtime, baselines = self._runtime, _Baselines(self._ws)
+        results: list[WindowResult] = []
+        points: list[SeriesPoint] = []
+        at = first
+        while at < last:
+            checks: list[WindowCheck] = []
+            requests = 0
+            for variant in variants(self._home, endpoint):
+                found = window_of(runtime, endpoint, variant, at, at + step, baselines.kinds)
+                for model, traffic in sorted(found.items()):
+                    requests += traffic.answered + traffic.refused
+                    base = baselines.get(model)
+                    checks.append(
+                        check_window(endpoint, variant, model, traffic, base, at, at + step)
+                    )
+            for check in checks:
+                points.extend(check.points)
+            results.append(
+                WindowResult(
+                    at,
+                    at + step,
+                    tuple(v for c in checks for v in c.violations),
+                    tuple(n for c in checks for n in c.notes)
+                    or (() if requests else ("No captured requests in this window.",)),
+                    requests,
+                )
+            )
+            at += step
+        runtime.monitoring.put_points(points)
+        return MonitorRun(endpoint, tuple(results), tuple(points))
+
+    # -- series ----------------------------------------------------------------------------
+
+    def points(
+        self,
+        endpoint: str,
+        *,
+        stage: str | None = None,
+        metric: str | None = None,
+        feature: str | None = None,
+        variant: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> builtins.list[SeriesPoint]:
+        """Stored points of ``endpoint``'s series, oldest window first."""
+        self._authorize(READ, monitoring_resource(endpoint))
+        return self._runtime.monitoring.points(
+            endpoint, stage=stage, metric=metric, feature=feature, variant=variant,
+            start=start, end=end,
+        )  # fmt: skip
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _version(self, text: str) -> Any:
+        from shipyard.serving.endpoints import parse_model_ref
+
+        name, version, alias = parse_model_ref(text)
+        return self._ws.models.get(name, version, alias=alias)
+
+    def __repr__(self) -> str:
+        return f"MonitoringService(principal={self._ws.principal!r})"
+
+
+def window_of(
+    runtime: Runtime,
+    endpoint: str,
+    variant: str,
+    start: datetime,
+    end: datetime,
+    kinds_of: Callable[[str], Any],
+) -> Any:
+    return window(
+        Path(runtime.settings.home), runtime.monitoring, runtime.artifacts, endpoint, variant,
+        start, end, kinds_of,
+    )  # fmt: skip
+
+
+class _Baselines:
+    """Each model version's baseline, loaded once per run."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self._ws = ws
+        self._found: dict[str, ModelBaseline | None] = {}
+
+    def get(self, model: str) -> ModelBaseline | None:
+        if model not in self._found:
+            name, _, version = model.rpartition("@")
+            self._found[model] = (
+                load_baseline(self._ws, name, int(version)) if name and version.isdigit() else None
+            )
+        return self._found[model]
+
+    def kinds(self, model: str) -> dict[str, dict[str, str]]:
+        base = self.get(model)
+        if base is None:
+            return {}
+        inputs: dict[str, str] = dict(base.input.statistics.kinds)
+        outputs: dict[str, str] = dict(base.outputs.statistics.kinds) if base.outputs else {}
+        return {"input": inputs, "enriched": inputs, "scores": outputs, "output": outputs}
+
+
+def _windows(
+    window: timedelta, start: datetime | None, end: datetime | None, now: datetime
+) -> tuple[timedelta, datetime, datetime]:
+    """The step and the whole-hour bounds of a run's windows (see :meth:`run`)."""
+    if not isinstance(window, timedelta) or window < HOUR or window % HOUR:
+        raise InvalidInput(
+            f"A monitoring window is a whole number of hours, got {window}.",
+            hint="Use 1h, 6h, 1d...: the capture is profiled by the hour.",
+        )
+    for bound, name in ((start, "start"), (end, "end")):
+        if bound is not None and bound.tzinfo is None:
+            raise InvalidInput(f"The {name} needs a timezone (UTC), got {bound}.")
+    if end is None:
+        end = _ceil_hour(now)
+    end = _ceil_hour(end)
+    start = end - window if start is None else _floor_hour(start)
+    if start >= end:
+        raise InvalidInput(f"The run's start {start} is not before its end {end}.")
+    if (end - start) / window > MAX_WINDOWS:
+        raise InvalidInput(
+            f"{start} to {end} is more than {MAX_WINDOWS:,} windows of {window}.",
+            hint="Use a longer window or a shorter period.",
+        )
+    return window, start, end
+
+
+def _floor_hour(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _ceil_hour(at: datetime) -> datetime:
+    floor = _floor_hour(at)
+    return floor if floor == at.astimezone(UTC) else floor + HOUR

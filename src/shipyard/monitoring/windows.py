@@ -1,0 +1,247 @@
+"""Profiles of an endpoint's capture by the hour, stored once and merged for longer windows.
+
+The capture is written one folder per endpoint, variant and hour, in files that never
+change once written (``serving.capture``). For each variant and hour, the monitoring
+store keeps one record (:class:`~shipyard.stores.monitoring.WindowProfile`, stage
+``capture``) listing the files already profiled and pointing at a document in the
+artifact store with, per model version that answered: the profile of each stage
+(:mod:`~shipyard.monitoring.capture_tables`), the requests answered and refused, and
+the enrichment statuses. A later run profiles only the files that arrived since (a
+replay writes into past hours) and merges them in; raw captures are read once.
+
+A window of several hours is the merge of its hours' profiles, never a re-read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from shipyard.monitoring.capture_tables import STAGES, stage_tables, status_counts
+from shipyard.stores.monitoring import WindowProfile
+
+if TYPE_CHECKING:
+    from shipyard.data.profiles import TableProfile
+    from shipyard.stores.artifacts import ArtifactStore
+    from shipyard.stores.monitoring import MonitorStore
+
+log = logging.getLogger(__name__)
+
+HOUR = timedelta(hours=1)
+RECORD_STAGE = "capture"  # the stage of the monitoring store's per-hour record
+BATCH_ROWS = 65_536
+# Model version -> stage -> column -> kind: profile a window as its baseline was profiled.
+KindsOf = Callable[[str], Mapping[str, Mapping[str, str]]]
+COLUMNS = ["model", "status", "input", "enriched", "statuses", "scores", "output"]
+
+
+@dataclass
+class ModelWindow:
+    """What one model version's traffic looked like in a window (or one hour)."""
+
+    profiles: dict[str, TableProfile] = field(default_factory=dict)  # stage -> profile
+    answered: int = 0
+    refused: int = 0
+    refusals: dict[str, int] = field(default_factory=dict)  # HTTP status -> requests
+    statuses: dict[str, dict[str, int]] = field(default_factory=dict)  # feature -> counts
+
+    def merge(self, other: ModelWindow) -> ModelWindow:
+        profiles = dict(self.profiles)
+        for stage, profile in other.profiles.items():
+            mine = profiles.get(stage)
+            profiles[stage] = profile if mine is None else merge_loose(mine, profile)
+        return ModelWindow(
+            profiles,
+            self.answered + other.answered,
+            self.refused + other.refused,
+            _add(self.refusals, other.refusals),
+            {
+                f: _add(self.statuses.get(f, {}), other.statuses.get(f, {}))
+                for f in {*self.statuses, *other.statuses}
+            },
+        )
+
+
+def hours(start: datetime, end: datetime) -> Iterator[datetime]:
+    """The UTC hours that ``[start, end)`` covers, each by its first instant."""
+    at = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    while at < end:
+        yield at
+        at += HOUR
+
+
+def variants(home: Path, endpoint: str) -> list[str]:
+    """The variants with captures of ``endpoint``."""
+    folder = home / "capture" / f"endpoint={endpoint}"
+    if not folder.is_dir():
+        return []
+    return sorted(p.name.split("=", 1)[1] for p in folder.glob("variant=*") if p.is_dir())
+
+
+def window(
+    home: Path,
+    store: MonitorStore,
+    artifacts: ArtifactStore,
+    endpoint: str,
+    variant: str,
+    start: datetime,
+    end: datetime,
+    kinds_of: KindsOf,
+) -> dict[str, ModelWindow]:
+    """Model version -> its traffic on ``variant`` over the whole hours of ``[start, end)``."""
+    merged: dict[str, ModelWindow] = {}
+    for hour in hours(start, end):
+        found = hour_profile(home, store, artifacts, endpoint, variant, hour, kinds_of)
+        for model, part in found.items():
+            merged[model] = part if model not in merged else merged[model].merge(part)
+    return merged
+
+
+def hour_profile(
+    home: Path,
+    store: MonitorStore,
+    artifacts: ArtifactStore,
+    endpoint: str,
+    variant: str,
+    hour: datetime,
+    kinds_of: KindsOf,
+) -> dict[str, ModelWindow]:
+    """One hour of one variant, bringing its stored record up to date with new files."""
+    folder = (
+        home / "capture" / f"endpoint={endpoint}" / f"variant={variant}"
+        / f"date={hour:%Y-%m-%d}" / f"hour={hour:%H}"
+    )  # fmt: skip
+    files = sorted(p.name for p in folder.glob("*.parquet")) if folder.is_dir() else []
+    stored = store.profile(endpoint, variant, RECORD_STAGE, hour)
+    known: dict[str, ModelWindow] = {}
+    done: set[str] = set()
+    if stored is not None:
+        known = _load(artifacts, stored.artifact)
+        done = set(stored.files)
+    new = [name for name in files if name not in done]
+    if not new:
+        return known
+    fresh = profile_files([folder / name for name in new], kinds_of)
+    for model, part in fresh.items():
+        known[model] = part if model not in known else known[model].merge(part)
+    digest = artifacts.put_bytes(json.dumps(_dump(known), sort_keys=True).encode()).digest
+    store.put_profile(
+        WindowProfile(
+            endpoint=endpoint,
+            variant=variant,
+            stage=RECORD_STAGE,
+            hour=hour,
+            rows=sum(w.answered for w in known.values()),
+            files=tuple(sorted(done | set(new))),
+            artifact=digest,
+            updated_at=datetime.now(UTC),
+        )
+    )
+    return known
+
+
+def profile_files(paths: list[Path], kinds_of: KindsOf) -> dict[str, ModelWindow]:
+    """Profile captured requests in ``paths``: model version -> its window."""
+    from shipyard.serving.capture import ROW_SCHEMA
+
+    schema = pa.schema([f for f in ROW_SCHEMA if f.name in COLUMNS])
+    data = ds.dataset([str(p) for p in paths], schema=schema, format="parquet")
+    out: dict[str, ModelWindow] = {}
+    for batch in data.to_batches(columns=COLUMNS, batch_size=BATCH_ROWS):
+        if not batch.num_rows:
+            continue
+        table = pa.Table.from_batches([batch])
+        models = pc.fill_null(table.column("model"), "")
+        for model in pc.unique(models).to_pylist():
+            one = pc.count_distinct(models).as_py() == 1
+            part = table if one else table.filter(pc.equal(models, model))
+            window = _profile(part, kinds_of(model))
+            out[model] = window if model not in out else out[model].merge(window)
+    return out
+
+
+def _profile(requests: pa.Table, kinds: Mapping[str, Mapping[str, str]]) -> ModelWindow:
+    from shipyard.data.checks.suite import known_kinds
+    from shipyard.data.profiles import profile_table
+
+    status = requests.column("status").to_numpy(zero_copy_only=False)
+    refused = status >= 400
+    refusals: dict[str, int] = {}
+    for code in set(status[refused].tolist()):
+        refusals[str(code)] = int((status == code).sum())
+    profiles = {
+        stage: profile_table(table, kinds=known_kinds(dict(kinds.get(stage, {})), table))
+        for stage, table in stage_tables(requests).items()
+        if table.num_rows and table.num_columns
+    }
+    return ModelWindow(
+        profiles=profiles,
+        answered=int((~refused).sum()),
+        refused=int(refused.sum()),
+        refusals=refusals,
+        statuses=status_counts(requests),
+    )
+
+
+def merge_loose(a: TableProfile, b: TableProfile) -> TableProfile:
+    """Merge two profiles whose columns may differ: shared columns merge, the others are
+    kept as they are (a column a batch lacked was not sent in it)."""
+    from shipyard.data.profiles import TableProfile
+
+    columns: dict[str, Any] = {}
+    for name in [*a.columns, *(n for n in b.columns if n not in a.columns)]:
+        left, right = a.columns.get(name), b.columns.get(name)
+        if left is not None and right is not None:
+            try:
+                columns[name] = left.merge(right)
+            except Exception:  # another type in this part: keep the larger side
+                columns[name] = left if left.n >= right.n else right
+        else:
+            columns[name] = left if left is not None else right
+    return TableProfile(columns)
+
+
+def _add(a: Mapping[str, int], b: Mapping[str, int]) -> dict[str, int]:
+    return {k: a.get(k, 0) + b.get(k, 0) for k in {*a, *b}}
+
+
+def _dump(windows: Mapping[str, ModelWindow]) -> dict[str, Any]:
+    return {
+        model: {
+            "profiles": {stage: json.loads(p.to_json()) for stage, p in w.profiles.items()},
+            "answered": w.answered,
+            "refused": w.refused,
+            "refusals": w.refusals,
+            "statuses": w.statuses,
+        }
+        for model, w in windows.items()
+    }
+
+
+def _load(artifacts: ArtifactStore, digest: str) -> dict[str, ModelWindow]:
+    from shipyard.data.profiles import TableProfile
+
+    document = json.loads(artifacts.get_bytes(digest))
+    return {
+        model: ModelWindow(
+            profiles={
+                stage: TableProfile.from_dict(p, source=f"the {stage} profile of {model}")
+                for stage, p in w["profiles"].items()
+                if stage in STAGES
+            },
+            answered=int(w["answered"]),
+            refused=int(w["refused"]),
+            refusals=dict(w["refusals"]),
+            statuses={f: dict(c) for f, c in w["statuses"].items()},
+        )
+        for model, w in document.items()
+    }

@@ -1,0 +1,151 @@
+"""Monitoring runs over a live endpoint's capture: baseline, drift by window, stored series."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+from tests.conftest import serving_in_thread
+
+import shipyard
+from shipyard.errors import InvalidInput
+from shipyard.stores.control.base import Variant
+
+CITIES = ["Oslo", "Rome", "Lima", "Pune"]
+HOUR1 = datetime(2024, 3, 1, 10, tzinfo=UTC)
+HOUR2 = HOUR1 + timedelta(hours=1)
+HOUR3 = HOUR1 + timedelta(hours=2)
+
+
+def frame(rows: int, seed: int, *, shift: float = 0.0, cities: list[str] = CITIES) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "a": rng.normal(shift, 1, rows),
+            "b": rng.normal(0, 1, rows),
+            "city": rng.choice(cities, rows),
+        }
+    )
+
+
+def label(data: pd.DataFrame, seed: int) -> pd.Series:
+    rng = np.random.default_rng(seed)
+    logit = data["a"] - data["b"] + (data["city"] == "Oslo") * 0.5
+    return pd.Series((rng.random(len(data)) < 1 / (1 + np.exp(-logit))).astype(int))
+
+
+def model() -> Any:
+    encode = ColumnTransformer(
+        [("city", OneHotEncoder(handle_unknown="ignore"), ["city"])], remainder="passthrough"
+    )
+    return make_pipeline(encode, LogisticRegression())
+
+
+def post(base: str, rows: pd.DataFrame, at: datetime) -> httpx.Response:
+    body = {"columns": {c: rows[c].tolist() for c in rows.columns}}
+    return httpx.post(
+        f"{base}/endpoints/e/invocations",
+        json=body,
+        headers={"X-Shipyard-Event-Time": at.isoformat()},
+        timeout=30,
+    )
+
+
+@pytest.fixture(scope="module")
+def monitored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Endpoint `e` served in a thread; hour 1 replays training-like traffic, hour 2 a
+    shifted `a` and a new city, hour 3 nothing; ground truth is not posted here."""
+    home = tmp_path_factory.mktemp("monitor") / "ws"
+    train, valid = frame(4000, 1), frame(2000, 2)
+    with shipyard.connect(home) as ws:
+        fitted = model().fit(train, label(train, 1))
+        version = ws.models.register("m", fitted, input_example=train.head(5))
+        ws.monitoring.baseline("m@1", train, validation=valid.assign(y=label(valid, 2)), target="y")
+        ws.runtime.control.create_endpoint(
+            "e", {}, [Variant("primary", "m", version.version, 1.0)], by="pipeline"
+        )
+    with serving_in_thread(home) as (base, app):
+        for i in range(40):
+            assert post(base, frame(25, 100 + i), HOUR1 + timedelta(minutes=i)).status_code == 200
+            drifted = frame(25, 200 + i, shift=1.0, cities=[*CITIES, "Gent"])
+            assert post(base, drifted, HOUR2 + timedelta(minutes=i)).status_code == 200
+        refused = httpx.post(
+            f"{base}/endpoints/e/invocations",
+            json={"columns": {"a": [1.0]}},
+            headers={"X-Shipyard-Event-Time": HOUR2.isoformat()},
+        )
+        assert refused.status_code in (400, 422)
+        app.state.serving.capture.flush()
+    yield {"home": home, "train": train}
+
+
+def test_a_window_like_training_passes_and_a_drifted_one_names_its_features(
+    monitored: dict[str, Any],
+) -> None:
+    with shipyard.connect(monitored["home"]) as ws:
+        run = ws.monitoring.run("e", start=HOUR1, end=HOUR3 + timedelta(hours=1))
+    first, second, third = run.windows
+    assert first.requests == 40 and not first.violations, first.violations
+    assert third.requests == 0 and "No captured requests" in third.notes[0]
+    drifted = {(v.stage, v.feature_name, v.constraint_check_type) for v in second.violations}
+    assert ("input", "a", "baseline_drift_check") in drifted
+    assert ("input", "city", "categorical_values_check") in drifted
+    assert ("input", "b", "baseline_drift_check") not in drifted
+    # The model's scores moved with `a`: the scores stage drifts too.
+    assert any(stage == "scores" for stage, _, _ in drifted)
+    document = run.violations_document()
+    assert json.loads(json.dumps(document))["violations"][0].keys() >= {
+        "feature_name", "constraint_check_type", "description"
+    }  # fmt: skip
+
+
+def test_points_are_stored_per_window_and_a_rerun_replaces_them(
+    monitored: dict[str, Any],
+) -> None:
+    with shipyard.connect(monitored["home"]) as ws:
+        ws.monitoring.run("e", start=HOUR1, end=HOUR2 + timedelta(hours=1))
+        ks = ws.monitoring.points("e", stage="input", metric="ks", feature="a")
+        assert [p.start for p in ks] == [HOUR1, HOUR2]
+        assert not ks[0].flagged and ks[1].flagged
+        assert ks[1].value is not None and ks[1].value > ks[0].value
+        again = ws.monitoring.run("e", start=HOUR1, end=HOUR2 + timedelta(hours=1))
+        assert len(ws.monitoring.points("e", stage="input", metric="ks", feature="a")) == 2
+        refused = ws.monitoring.points("e", stage="schema", metric="refused_share")
+        assert refused[1].value == pytest.approx(1 / 41)
+        assert again.windows[0].violations == ()
+
+
+def test_an_hour_is_read_once_and_new_files_are_merged_in(monitored: dict[str, Any]) -> None:
+    home: Path = monitored["home"]
+    with shipyard.connect(home) as ws:
+        ws.monitoring.run("e", start=HOUR1, end=HOUR1 + timedelta(hours=1))
+        stored = ws.runtime.monitoring.profile("e", "primary", "capture", HOUR1)
+        assert stored is not None and stored.rows == 40
+        with serving_in_thread(home) as (base, app):
+            assert post(base, frame(25, 999), HOUR1 + timedelta(minutes=59)).status_code == 200
+            app.state.serving.capture.flush()
+        run = ws.monitoring.run("e", start=HOUR1, end=HOUR1 + timedelta(hours=1))
+        assert run.windows[0].requests == 41
+        updated = ws.runtime.monitoring.profile("e", "primary", "capture", HOUR1)
+        assert updated is not None and set(stored.files) < set(updated.files)
+
+
+def test_bad_windows_are_refused_with_a_hint(monitored: dict[str, Any]) -> None:
+    with shipyard.connect(monitored["home"]) as ws:
+        with pytest.raises(InvalidInput, match="whole number of hours"):
+            ws.monitoring.run("e", window=timedelta(minutes=30))
+        with pytest.raises(InvalidInput, match="timezone"):
+            ws.monitoring.run("e", start=datetime(2024, 3, 1))
+        with pytest.raises(shipyard.errors.NotFound):
+            ws.monitoring.run("nope")

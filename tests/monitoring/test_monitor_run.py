@@ -52,14 +52,12 @@ def model() -> Any:
     return make_pipeline(encode, LogisticRegression())
 
 
-def post(base: str, rows: pd.DataFrame, at: datetime) -> httpx.Response:
+def post(base: str, rows: pd.DataFrame, at: datetime, key: str | None = None) -> httpx.Response:
     body = {"columns": {c: rows[c].tolist() for c in rows.columns}}
-    return httpx.post(
-        f"{base}/endpoints/e/invocations",
-        json=body,
-        headers={"X-Shipyard-Event-Time": at.isoformat()},
-        timeout=30,
-    )
+    headers = {"X-Shipyard-Event-Time": at.isoformat()}
+    if key is not None:
+        headers["X-Shipyard-Key"] = key
+    return httpx.post(f"{base}/endpoints/e/invocations", json=body, headers=headers, timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -75,11 +73,25 @@ def monitored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
         ws.runtime.control.create_endpoint(
             "e", {}, [Variant("primary", "m", version.version, 1.0)], by="pipeline"
         )
+    labels: list[dict[str, Any]] = []
+    outcomes: list[dict[str, Any]] = []
     with serving_in_thread(home) as (base, app):
         for i in range(40):
-            assert post(base, frame(25, 100 + i), HOUR1 + timedelta(minutes=i)).status_code == 200
+            rows = frame(25, 100 + i)
+            answer = post(base, rows, HOUR1 + timedelta(minutes=i))
+            assert answer.status_code == 200
+            request_id = answer.headers["X-Request-Id"]
+            truth = label(rows, 100 + i).tolist()
+            labels.append({"request_id": request_id, "label": truth})
+            if i % 2:
+                outcomes.append({"request_id": request_id, "event": "clicked"})
             drifted = frame(25, 200 + i, shift=1.0, cities=[*CITIES, "Gent"])
-            assert post(base, drifted, HOUR2 + timedelta(minutes=i)).status_code == 200
+            at = HOUR2 + timedelta(minutes=i)
+            assert post(base, drifted, at, key=f"user-{i}").status_code == 200
+            # Known a day later, by routing key: it joins the request made in hour 2.
+            late = (at + timedelta(days=1)).isoformat()
+            labels.append({"key": f"user-{i}", "label": label(drifted, 200 + i).tolist(),
+                           "time": late})  # fmt: skip
         refused = httpx.post(
             f"{base}/endpoints/e/invocations",
             json={"columns": {"a": [1.0]}},
@@ -87,6 +99,9 @@ def monitored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
         )
         assert refused.status_code in (400, 422)
         app.state.serving.capture.flush()
+    with shipyard.connect(home) as ws:
+        assert ws.monitoring.ground_truth("e", labels) == 80
+        assert ws.monitoring.outcomes("e", outcomes) == 20
     yield {"home": home, "train": train}
 
 
@@ -149,3 +164,45 @@ def test_bad_windows_are_refused_with_a_hint(monitored: dict[str, Any]) -> None:
             ws.monitoring.run("e", start=datetime(2024, 3, 1))
         with pytest.raises(shipyard.errors.NotFound):
             ws.monitoring.run("nope")
+
+
+def test_ground_truth_gives_quality_per_window_against_the_validation_level(
+    monitored: dict[str, Any],
+) -> None:
+    with shipyard.connect(monitored["home"]) as ws:
+        ws.monitoring.run("e", start=HOUR1, end=HOUR2 + timedelta(hours=1))
+        auc = ws.monitoring.points("e", stage="quality", metric="roc_auc")
+        baseline = ws.monitoring.get_baseline("m@1")
+    assert baseline is not None and 0.7 < baseline.metrics["roc_auc"] < 0.95
+    assert [p.start for p in auc] == [HOUR1, HOUR2]
+    for point in auc:  # 1,000 labelled rows a window, by request id and by late key
+        assert point.rows == 1000
+        assert point.detail["low"] < point.value < point.detail["high"]
+        assert abs(point.value - baseline.metrics["roc_auc"]) < 0.08
+    accuracy = ws.runtime.monitoring.points("e", stage="quality", metric="accuracy")
+    assert all(0.5 < p.value < 1 for p in accuracy if p.value is not None)
+
+
+def test_outcomes_become_rates_per_variant(monitored: dict[str, Any]) -> None:
+    with shipyard.connect(monitored["home"]) as ws:
+        ws.monitoring.run("e", start=HOUR1, end=HOUR1 + timedelta(hours=1))
+        (clicked,) = ws.monitoring.points("e", stage="outcome", metric="clicked")
+    # 40 requests in hour 1, or 41 after the test that adds one.
+    assert clicked.variant == "primary" and clicked.detail["requests"] in (40, 41)
+    assert clicked.value == pytest.approx(20 / clicked.detail["requests"])
+    assert clicked.detail["events"] == 20
+
+
+def test_bad_feedback_is_refused_whole(monitored: dict[str, Any]) -> None:
+    with shipyard.connect(monitored["home"]) as ws:
+        for records, message in (
+            ([], "non-empty list"),
+            ([{"label": 1}], "exactly one of request_id and key"),
+            ([{"key": "k", "label": 1}, {"key": "k"}], "Record 1 has no label"),
+            ([{"key": "k", "label": {"a": 1}}], "class or a number"),
+            ([{"key": "k", "label": 1, "time": "2024-01-01T00:00"}], "timezone"),
+        ):
+            with pytest.raises(InvalidInput, match=message):
+                ws.monitoring.ground_truth("e", records)
+        with pytest.raises(InvalidInput, match="finite number"):
+            ws.monitoring.outcomes("e", [{"key": "k", "event": "x", "value": "lots"}])

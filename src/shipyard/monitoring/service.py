@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import InvalidInput
+from shipyard.monitoring import feedback
 from shipyard.monitoring.baseline import ModelBaseline, load_baseline, make_baseline
 from shipyard.monitoring.checks import Violation, WindowCheck, check_window, violations_document
+from shipyard.monitoring.joined import feedback_points
 from shipyard.monitoring.windows import HOUR, variants, window
 from shipyard.stores.monitoring import SeriesPoint
 
@@ -173,8 +175,26 @@ class MonitoringService:
                 )
             )
             at += step
+        points += feedback_points(self._home, endpoint, first, last, step, baselines.info)
         runtime.monitoring.put_points(points)
         return MonitorRun(endpoint, tuple(results), tuple(points))
+
+    # -- feedback --------------------------------------------------------------------------
+
+    def ground_truth(self, endpoint: str, records: Sequence[Any]) -> int:
+        """Store labels for ``endpoint``'s requests (see :mod:`.feedback`); returns how many.
+        They count in the quality series when their windows are next computed."""
+        return self._append(endpoint, feedback.GROUND_TRUTH, feedback.ground_truth_table(records))
+
+    def outcomes(self, endpoint: str, records: Sequence[Any]) -> int:
+        """Store business outcomes (``event``, ``value``) for ``endpoint``'s requests."""
+        return self._append(endpoint, feedback.OUTCOMES, feedback.outcome_table(records))
+
+    def _append(self, endpoint: str, kind: str, table: Any) -> int:
+        self._authorize(REPORT, monitoring_resource(endpoint))
+        self._ws.endpoints.get(endpoint)
+        feedback.append(self._home, kind, endpoint, table)
+        return int(table.num_rows)
 
     # -- series ----------------------------------------------------------------------------
 
@@ -236,6 +256,15 @@ class _Baselines:
                 load_baseline(self._ws, name, int(version)) if name and version.isdigit() else None
             )
         return self._found[model]
+
+    def info(self, model: str) -> tuple[int | None, tuple[Any, ...] | None, dict[str, float]]:
+        """What quality needs of a model version: its positive score column (None for a
+        regressor), its classes, and its baseline's validation metrics."""
+        base = self.get(model)
+        if base is None:
+            return None, None, {}
+        classes = self._ws.models.get(base.model, base.version).signature.classes
+        return base.positive, classes, base.metrics
 
     def kinds(self, model: str) -> dict[str, dict[str, str]]:
         base = self.get(model)

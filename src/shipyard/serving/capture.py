@@ -486,18 +486,23 @@ def read_capture(
     endpoint: str,
     start: datetime | None = None,
     end: datetime | None = None,
+    *,
+    columns: list[str] | None = None,
 ) -> Any:
     """Every captured row of ``endpoint`` under ``home`` with ``start <= time < end``, as a
     ``pyarrow.Table`` (with the ``endpoint``, ``variant``, ``date`` and ``hour``
-    partition columns); an empty table when nothing was captured."""
+    partition columns; only ``columns`` of them, plus ``time``, when given); an empty
+    table when nothing was captured."""
     import pyarrow as pa
     import pyarrow.dataset as ds
 
     folder = Path(home) / "capture" / f"endpoint={endpoint}"
     partitions = pa.schema([("variant", pa.string()), ("date", pa.string()), ("hour", pa.string())])
     empty = pa.schema([("endpoint", pa.string()), *partitions, *ROW_SCHEMA])
+    wanted = None if columns is None else list(dict.fromkeys(["time", *columns]))
     if not folder.is_dir():
-        return empty.empty_table()
+        table = empty.empty_table()
+        return table if wanted is None else table.select(wanted)
     dataset = ds.dataset(
         folder,
         schema=pa.schema([*ROW_SCHEMA, *partitions]),
@@ -510,6 +515,9 @@ def read_capture(
             at = pa.scalar(bound.astimezone(UTC), type=pa.timestamp("us", tz="UTC"))
             test = ds.field("time") >= at if op == "ge" else ds.field("time") < at
             condition = test if condition is None else condition & test
-    table = dataset.to_table(filter=condition)
-    table = table.append_column("endpoint", pa.array([endpoint] * table.num_rows, pa.string()))
+    read = None if wanted is None else [c for c in wanted if c != "endpoint"]
+    table = dataset.to_table(filter=condition, columns=read)
+    if wanted is None or "endpoint" in wanted:
+        endpoints = pa.array([endpoint] * table.num_rows, pa.string())
+        table = table.append_column("endpoint", endpoints)
     return table.sort_by("time")

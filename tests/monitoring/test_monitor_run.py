@@ -206,3 +206,34 @@ def test_bad_feedback_is_refused_whole(monitored: dict[str, Any]) -> None:
                 ws.monitoring.ground_truth("e", records)
         with pytest.raises(InvalidInput, match="finite number"):
             ws.monitoring.outcomes("e", [{"key": "k", "event": "x", "value": "lots"}])
+
+
+def test_feedback_and_points_over_http(monitored: dict[str, Any]) -> None:
+    from fastapi.testclient import TestClient
+
+    from shipyard.api.app import create_app
+
+    with shipyard.connect(monitored["home"]) as ws:
+        client = TestClient(create_app(ws), raise_server_exceptions=False)
+        ok = client.post(
+            "/endpoints/e/outcomes", json={"records": [{"key": "user-1", "event": "buy"}]}
+        )
+        assert ok.status_code == 202 and ok.json() == {"accepted": 1}
+        for body, status in (
+            ({"records": [{"key": "user-1"}]}, 400),  # no label
+            ({"records": []}, 422),
+            ({"rows": []}, 422),
+        ):
+            answer = client.post("/endpoints/e/ground-truth", json=body)
+            assert answer.status_code == status, answer.text
+            assert "Traceback" not in answer.text
+        missing = client.post(
+            "/endpoints/nope/ground-truth", json={"records": [{"key": "k", "label": 1}]}
+        )
+        assert missing.status_code == 404
+        ws.monitoring.run("e", start=HOUR1, end=HOUR1 + timedelta(hours=1))
+        points = client.get(
+            "/endpoints/e/monitoring/points", params={"stage": "input", "metric": "ks"}
+        )
+        assert points.status_code == 200
+        assert {p["feature"] for p in points.json()} == {"a", "b"}

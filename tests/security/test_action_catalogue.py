@@ -17,7 +17,8 @@ CHECKED_TODAY = {
     "pipeline:Run", "datasets:Read", "datasets:Write", "splits:Read", "splits:Write",
     "quality:Read", "quality:Write", "runs:Read", "runs:Write", "models:Read", "models:Write",
     "models:Approve", "models:SetAlias", "policies:Read", "policies:Put", "policies:Attach",
-    "policies:Detach", "groups:AddMember", "groups:RemoveMember",
+    "policies:Detach", "groups:AddMember", "groups:RemoveMember", "monitoring:Read",
+    "monitoring:Write", "monitoring:Report",
 }  # fmt: skip
 # Registered for the next issues (each marks its own as checked when it adds the check).
 NEXT = {

@@ -237,3 +237,15 @@ def test_feedback_and_points_over_http(monitored: dict[str, Any]) -> None:
         )
         assert points.status_code == 200
         assert {p["feature"] for p in points.json()} == {"a", "b"}
+
+
+def test_quality_is_estimated_from_the_scores_before_labels(monitored: dict[str, Any]) -> None:
+    with shipyard.connect(monitored["home"]) as ws:
+        ws.monitoring.run("e", start=HOUR1, end=HOUR2 + timedelta(hours=1))
+        estimated = ws.monitoring.points("e", stage="estimated", metric="roc_auc")
+        realized = ws.monitoring.points("e", stage="quality", metric="roc_auc")
+    assert [p.start for p in estimated] == [HOUR1, HOUR2]
+    for guess, truth in zip(estimated, realized, strict=True):
+        assert guess.detail["method"] == "cbpe" and guess.rows >= 1000
+        # 1,000 labelled rows: the realized AUC itself is only known to about +-0.03.
+        assert abs(guess.value - truth.value) < 0.06, (guess.value, truth.value)

@@ -26,8 +26,15 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import InvalidInput
 from shipyard.monitoring import feedback
-from shipyard.monitoring.baseline import ModelBaseline, load_baseline, make_baseline
+from shipyard.monitoring.baseline import (
+    ModelBaseline,
+    load_baseline,
+    make_baseline,
+    validation_scores,
+)
+from shipyard.monitoring.cbpe import Calibration, calibration
 from shipyard.monitoring.checks import Violation, WindowCheck, check_window, violations_document
+from shipyard.monitoring.estimated import estimated_points
 from shipyard.monitoring.joined import feedback_points
 from shipyard.monitoring.windows import HOUR, variants, window
 from shipyard.stores.monitoring import SeriesPoint
@@ -162,6 +169,11 @@ class MonitoringService:
                     checks.append(
                         check_window(endpoint, variant, model, traffic, base, at, at + step)
                     )
+                    scores = traffic.profiles.get("scores")
+                    if base is not None and base.positive is not None and scores is not None:
+                        cal = baselines.calibration(model)
+                        points += estimated_points(endpoint, variant, model, scores,
+                                                   base.positive, cal, at, at + step)  # fmt: skip
             for check in checks:
                 points.extend(check.points)
             results.append(
@@ -248,6 +260,7 @@ class _Baselines:
     def __init__(self, ws: Workspace) -> None:
         self._ws = ws
         self._found: dict[str, ModelBaseline | None] = {}
+        self._calibrations: dict[str, Calibration | None] = {}
 
     def get(self, model: str) -> ModelBaseline | None:
         if model not in self._found:
@@ -265,6 +278,20 @@ class _Baselines:
             return None, None, {}
         classes = self._ws.models.get(base.model, base.version).signature.classes
         return base.positive, classes, base.metrics
+
+    def calibration(self, model: str) -> Calibration | None:
+        """The model's calibration on its validation scores (None when none were kept)."""
+        if model not in self._calibrations:
+            base = self.get(model)
+            found = None
+            if base is not None and base.validation is not None:
+                score, label = validation_scores(self._ws, base)
+                try:
+                    found = calibration(label, score)
+                except InvalidInput:  # one class in the validation set: nothing to check
+                    found = None
+            self._calibrations[model] = found
+        return self._calibrations[model]
 
     def kinds(self, model: str) -> dict[str, dict[str, str]]:
         base = self.get(model)

@@ -249,3 +249,73 @@ def test_quality_is_estimated_from_the_scores_before_labels(monitored: dict[str,
         assert guess.detail["method"] == "cbpe" and guess.rows >= 1000
         # 1,000 labelled rows: the realized AUC itself is only known to about +-0.03.
         assert abs(guess.value - truth.value) < 0.06, (guess.value, truth.value)
+
+
+def test_alarms_change_state_by_their_rule_and_act(
+    monitored: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+    import hmac
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: list[tuple[bytes, str]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((body, self.headers.get("X-Shipyard-Signature", "")))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("HOOK_SECRET", "s3cret")
+    pipeline = tmp_path / "retrain.yaml"
+    pipeline.write_text("name: retrain\n")
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    try:
+        with shipyard.connect(monitored["home"]) as ws:
+            hook = {"kind": "webhook", "url": url, "secret_env": "HOOK_SECRET"}
+            retrain = {"kind": "pipeline", "path": str(pipeline)}
+            series = {"stage": "input", "metric": "ks", "feature": "*"}
+            drift = {"series": series, "actions": ["log", hook, retrain]}
+            ws.monitoring.put_alarm("input-drift", "e", drift)
+            patient = {"series": {"stage": "input", "metric": "ks"}, "n": 2, "m": 2}
+            ws.monitoring.put_alarm("drift-twice", "e", patient)
+            low = {"series": {"stage": "quality", "metric": "roc_auc"}, "rule": "below",
+                   "threshold": 0.99}  # fmt: skip
+            ws.monitoring.put_alarm("auc-low", "e", low)
+            run = ws.monitoring.run("e", start=HOUR1, end=HOUR2 + timedelta(hours=1))
+            states = {a.name: a.state for a in ws.monitoring.alarms("e")}
+            assert states == {"input-drift": "ALARM", "drift-twice": "OK", "auc-low": "ALARM"}
+            change = next(c for c in run.alarms if c.alarm == "input-drift")
+            assert "a" in change.reason and all(a["ok"] for a in change.actions), change
+            (event,) = ws.monitoring.alarm_history("input-drift")
+            assert (event.old_state, event.new_state) == ("INSUFFICIENT_DATA", "ALARM")
+            jobs = ws.runtime.jobs.list(kind="pipeline_run")
+            assert [j.payload["path"] for j in jobs] == [str(pipeline)]
+            # Evaluated again with nothing new: no second change, no second webhook.
+            assert ws.monitoring.evaluate_alarms("e") == []
+    finally:
+        server.shutdown()
+    ((body, signature),) = received
+    expected = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    assert signature == f"sha256={expected}" and json.loads(body)["alarm"] == "input-drift"
+
+
+def test_bad_alarm_specs_are_refused(monitored: dict[str, Any]) -> None:
+    with shipyard.connect(monitored["home"]) as ws:
+        for spec, message in (
+            ({"series": {"stage": "input"}}, "stage and a metric"),
+            ({"series": {"stage": "input", "metric": "ks"}, "rule": "above"}, "numeric threshold"),
+            ({"series": {"stage": "input", "metric": "ks"}, "n": 3, "m": 2}, "n <= m"),
+            ({"series": {"stage": "input", "metric": "ks"}, "actions": ["email"]}, "one of log"),
+            ({"series": {"stage": "input", "metric": "ks"}, "colour": 1}, "Unknown alarm"),
+        ):
+            with pytest.raises(InvalidInput, match=message):
+                ws.monitoring.put_alarm("bad", "e", spec)
+        assert "bad" not in {a.name for a in ws.monitoring.alarms("e")}

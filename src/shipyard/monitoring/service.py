@@ -18,14 +18,14 @@ and alarms; ``monitoring:Report`` to post ground truth and outcomes.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shipyard.errors import InvalidInput
-from shipyard.monitoring import feedback
+from shipyard.errors import AccessDenied, InvalidInput
+from shipyard.monitoring import alarms, feedback
 from shipyard.monitoring.baseline import (
     ModelBaseline,
     load_baseline,
@@ -37,7 +37,7 @@ from shipyard.monitoring.checks import Violation, WindowCheck, check_window, vio
 from shipyard.monitoring.estimated import estimated_points
 from shipyard.monitoring.joined import feedback_points
 from shipyard.monitoring.windows import HOUR, variants, window
-from shipyard.stores.monitoring import SeriesPoint
+from shipyard.stores.monitoring import Alarm, AlarmEvent, SeriesPoint
 
 if TYPE_CHECKING:
     from shipyard.runtime import Runtime
@@ -73,12 +73,28 @@ class WindowResult:
 
 
 @dataclass(frozen=True)
+class AlarmChange:
+    """An alarm whose state a run changed, and what its actions did."""
+
+    alarm: str
+    old_state: str
+    new_state: str
+    reason: str
+    actions: tuple[dict[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"alarm": self.alarm, "old_state": self.old_state, "new_state": self.new_state,
+                "reason": self.reason, "actions": list(self.actions)}  # fmt: skip
+
+
+@dataclass(frozen=True)
 class MonitorRun:
     """What a monitoring run found, window by window."""
 
     endpoint: str
     windows: tuple[WindowResult, ...]
     points: tuple[SeriesPoint, ...] = field(repr=False)
+    alarms: tuple[AlarmChange, ...] = ()
 
     @property
     def violations(self) -> tuple[Violation, ...]:
@@ -98,6 +114,7 @@ class MonitorRun:
             "ok": self.ok,
             **self.violations_document(),
             "windows": [w.to_dict() for w in self.windows],
+            "alarms": [a.to_dict() for a in self.alarms],
         }
 
 
@@ -189,7 +206,8 @@ class MonitoringService:
             at += step
         points += feedback_points(self._home, endpoint, first, last, step, baselines.info)
         runtime.monitoring.put_points(points)
-        return MonitorRun(endpoint, tuple(results), tuple(points))
+        changes = self.evaluate_alarms(endpoint)
+        return MonitorRun(endpoint, tuple(results), tuple(points), tuple(changes))
 
     # -- feedback --------------------------------------------------------------------------
 
@@ -207,6 +225,57 @@ class MonitoringService:
         self._ws.endpoints.get(endpoint)
         feedback.append(self._home, kind, endpoint, table)
         return int(table.num_rows)
+
+    # -- alarms ----------------------------------------------------------------------------
+
+    def put_alarm(self, name: str, endpoint: str, spec: Mapping[str, Any]) -> Alarm:
+        """Create or replace alarm ``name`` on ``endpoint`` (spec: :mod:`.alarms`)."""
+        self._authorize(WRITE, monitoring_resource(endpoint))
+        self._ws.endpoints.get(endpoint)
+        checked = alarms.parse_spec(spec)
+        return self._runtime.monitoring.put_alarm(name, endpoint, checked, by=self._ws.principal)
+
+    def alarm(self, name: str) -> Alarm:
+        found = self._runtime.monitoring.alarm(name)
+        self._authorize(READ, monitoring_resource(found.endpoint))
+        return found
+
+    def alarms(self, endpoint: str | None = None) -> builtins.list[Alarm]:
+        """Alarms (of ``endpoint``) this principal may read, by name."""
+        found = self._runtime.monitoring.alarms(endpoint)
+        return [a for a in found if self._may(READ, monitoring_resource(a.endpoint))]
+
+    def alarm_history(self, name: str, *, limit: int = 100) -> builtins.list[AlarmEvent]:
+        self.alarm(name)
+        return self._runtime.monitoring.alarm_history(name, limit=limit)
+
+    def delete_alarm(self, name: str) -> None:
+        found = self._runtime.monitoring.alarm(name)
+        self._authorize(WRITE, monitoring_resource(found.endpoint))
+        self._runtime.monitoring.delete_alarm(name)
+
+    def evaluate_alarms(self, endpoint: str) -> builtins.list[AlarmChange]:
+        """Evaluate ``endpoint``'s alarms on its stored series; run the actions of each
+        that enters ALARM. Returns the changes."""
+        self._authorize(WRITE, monitoring_resource(endpoint))
+        store = self._runtime.monitoring
+        changes = []
+        for alarm in store.alarms(endpoint):
+            series = alarm.spec["series"]
+            points = store.points(endpoint, stage=series["stage"], metric=series["metric"])
+            state, reason, detail = alarms.evaluate(alarm.spec, points)
+            if state == alarm.state:
+                continue
+            planned = [a["kind"] for a in alarm.spec.get("actions", [])] if state == "ALARM" else []
+            moved = store.set_alarm_state(
+                alarm.name, state, reason, expected_revision=alarm.revision,
+                detail={**detail, "actions": planned},
+            )  # fmt: skip
+            if moved is None:
+                continue  # another evaluator recorded this change first; its actions ran there
+            done = alarms.act(self._runtime, moved, reason, detail) if state == "ALARM" else []
+            changes.append(AlarmChange(alarm.name, alarm.state, state, reason, tuple(done)))
+        return changes
 
     # -- series ----------------------------------------------------------------------------
 
@@ -229,6 +298,13 @@ class MonitoringService:
         )  # fmt: skip
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _may(self, action: str, resource: str) -> bool:
+        try:
+            self._authorize(action, resource)
+        except AccessDenied:
+            return False
+        return True
 
     def _version(self, text: str) -> Any:
         from shipyard.serving.endpoints import parse_model_ref

@@ -18,6 +18,7 @@ import pytest
 
 COMMANDS = ("init", "info", "quickstart", "server", "serve", "deploy", "lineage", "audit")
 GROUPS = (
+    "alarms",
     "artifacts",
     "data",
     "db",
@@ -27,6 +28,7 @@ GROUPS = (
     "jobs",
     "labels",
     "models",
+    "monitor",
     "pipeline",
     "policies",
     "runs",

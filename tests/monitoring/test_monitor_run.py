@@ -319,3 +319,47 @@ def test_bad_alarm_specs_are_refused(monitored: dict[str, Any]) -> None:
             with pytest.raises(InvalidInput, match=message):
                 ws.monitoring.put_alarm("bad", "e", spec)
         assert "bad" not in {a.name for a in ws.monitoring.alarms("e")}
+
+
+def test_the_cli_runs_plots_and_reads_back(
+    monitored: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shipyard.cli.main import main
+
+    home = str(monitored["home"])
+    window = ["--start", HOUR2.isoformat(), "--end", (HOUR2 + timedelta(hours=1)).isoformat()]
+    assert main(["--home", home, "monitor", "run", "e", *window, "--json"]) == 6
+    out = capsys.readouterr()
+    document = json.loads(out.out)
+    assert {v["feature_name"] for v in document["violations"]} >= {"a", "city"}
+    assert "violation(s) in e's monitored windows" in out.err
+    labels = tmp_path / "labels.csv"
+    labels.write_text("key,label,time\nuser-3,1,2024-03-02T12:00:00Z\n")
+    assert main(["--home", home, "monitor", "ground-truth", str(labels), "--endpoint", "e"]) == 0
+    assert "1 label(s) stored" in capsys.readouterr().out
+    html, png = tmp_path / "drift.html", tmp_path / "drift.png"
+    assert (
+        main(["--home", home, "monitor", "plot", "e", "--html", str(html), "--png", str(png)]) == 0
+    )
+    assert html.stat().st_size > 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert '<script src="http' not in html.read_text()
+    set_alarm = ["alarms", "set", "scores-drift", "--endpoint", "e", "--stage", "scores",
+                 "--metric", "ks", "--action", "log"]  # fmt: skip
+    assert main(["--home", home, *set_alarm]) == 0
+    assert main(["--home", home, "alarms", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert "scores-drift" in {a["name"] for a in listed}
+    assert main(["--home", home, "monitor", "schedule", "e", "--every", "1h"]) == 0
+    assert "schedule monitor-e" in capsys.readouterr().out
+    # Bad input: one readable line and a non-zero exit, never a traceback.
+    for bad in (
+        ["monitor", "run", "e", "--window", "30m"],
+        ["monitor", "run", "e", "--start", "yesterday"],
+        ["monitor", "ground-truth", str(tmp_path / "none.csv"), "--endpoint", "e"],
+        ["alarms", "set", "x", "--endpoint", "e", "--stage", "input", "--metric", "ks",
+         "--action", "email"],
+        ["alarms", "show", "no-such-alarm"],
+    ):  # fmt: skip
+        code = main(["--home", home, *bad])
+        err = capsys.readouterr().err
+        assert code != 0 and "Traceback" not in err and err.strip(), (bad, err)

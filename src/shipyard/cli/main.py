@@ -11,6 +11,7 @@ import typer
 
 from shipyard._version import __version__
 from shipyard.cli import (
+    alarms,
     artifacts,
     data,
     db,
@@ -20,6 +21,7 @@ from shipyard.cli import (
     jobs,
     labels,
     models,
+    monitor,
     pipeline,
     policies,
     runs,
@@ -88,6 +90,7 @@ app.command(epilog="Example: shipyard lineage model:delay@7 --json")(lineage)
 app.command(epilog="Example: shipyard audit --action models:SetAlias --since 2026-12-01 --json")(
     audit
 )
+app.add_typer(alarms.app, name="alarms")
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(data.app, name="data")
 app.add_typer(db.app, name="db")
@@ -97,6 +100,7 @@ app.add_typer(features.app, name="features")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(labels.app, name="labels")
 app.add_typer(models.app, name="models")
+app.add_typer(monitor.app, name="monitor")
 app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(policies.app, name="policies")
 app.add_typer(runs.app, name="runs")

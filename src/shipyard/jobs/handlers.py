@@ -86,6 +86,8 @@ def default_handlers() -> JobHandlers:
     from shipyard.deploy.job import LEASE as DEPLOYMENT_LEASE
     from shipyard.deploy.job import run_deployment
     from shipyard.jobs.pipelines import run_scheduled_pipeline
+    from shipyard.monitoring.job import JOB_KIND as MONITOR
+    from shipyard.monitoring.job import run_job as run_monitor
     from shipyard.pipeline.live import RUN_JOB_KIND, RUN_LEASE
 
     handlers = JobHandlers()
@@ -99,5 +101,8 @@ def default_handlers() -> JobHandlers:
     )
     handlers.register(  # its state is stored: another worker resumes where it stopped
         DEPLOYMENT, run_deployment, retry=True, repeatable=True, lease=DEPLOYMENT_LEASE
+    )
+    handlers.register(  # a run stores what it computes by key: running it again is harmless
+        MONITOR, run_monitor, retry=True, repeatable=True, concurrency=1
     )
     return handlers

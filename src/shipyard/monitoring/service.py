@@ -40,6 +40,7 @@ from shipyard.monitoring.windows import HOUR, variants, window
 from shipyard.stores.monitoring import Alarm, AlarmEvent, SeriesPoint
 
 if TYPE_CHECKING:
+    from shipyard.monitoring.plot import TimelineEvent
     from shipyard.runtime import Runtime
     from shipyard.workspace import Workspace
 
@@ -296,6 +297,59 @@ class MonitoringService:
             endpoint, stage=stage, metric=metric, feature=feature, variant=variant,
             start=start, end=end,
         )  # fmt: skip
+
+    # -- plots -----------------------------------------------------------------------------
+
+    def timeline(self, endpoint: str) -> builtins.list[TimelineEvent]:
+        """Deployments (started, promoted, rolled back) and alarm changes of ``endpoint``,
+        oldest first: what the drift plot marks on its time axis."""
+        from shipyard.monitoring.plot import TimelineEvent
+
+        self._authorize(READ, monitoring_resource(endpoint))
+        events = []
+        for d in self._ws.deployments.list(endpoint, limit=200):
+            model = d.spec.get("model", "?")
+            events.append(TimelineEvent(d.created_at, f"{model} {d.strategy}", "deployment"))
+            if d.state == "rolled_back":
+                events.append(TimelineEvent(d.updated_at, f"{model} rolled back", "rollback"))
+            elif d.state == "promoted":
+                events.append(TimelineEvent(d.updated_at, f"{model} promoted", "model"))
+        for alarm in self._runtime.monitoring.alarms(endpoint):
+            for change in self._runtime.monitoring.alarm_history(alarm.name):
+                if change.new_state == "ALARM":
+                    events.append(TimelineEvent(change.at, f"alarm {alarm.name}", "alarm"))
+        return sorted(events, key=lambda e: e.at)
+
+    def plot(
+        self,
+        endpoint: str,
+        *,
+        html: str | Path | None = None,
+        png: str | Path | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> builtins.list[Path]:
+        """Drift, quality and outcomes over time with the deployment timeline, written as
+        self-contained HTML (Plotly) and/or PNG; returns the files written."""
+        from shipyard.monitoring.plot import drift_figure, drift_png, write_html
+
+        if html is None and png is None:
+            raise InvalidInput("Name a file to write: html= and/or png=.")
+        points = self.points(endpoint, start=start, end=end)
+        events = self.timeline(endpoint)
+        if start is not None or end is not None:
+            low, high = (
+                start or datetime.min.replace(tzinfo=UTC),
+                end or datetime.max.replace(tzinfo=UTC),
+            )
+            events = [e for e in events if low <= e.at < high]
+        title = f"endpoint {endpoint}: drift, quality and outcomes over time"
+        written = []
+        if html is not None:
+            written.append(write_html(drift_figure(points, events, title=title), html))
+        if png is not None:
+            written.append(drift_png(points, events, png, title=title))
+        return written
 
     # -- helpers ---------------------------------------------------------------------------
 

@@ -268,21 +268,20 @@ def monitoring_baseline(
     config: dict[str, Any],
     context: StepContext,
 ) -> dict[str, Any]:
-    """Profile and constraints of the training and validation data, tagged on the version."""
+    """The version's monitoring baseline (:mod:`shipyard.monitoring.baseline`): profiles and
+    constraints of its training data and of its own scores on it, and its quality on the
+    validation set; every endpoint serving the version is monitored against it."""
+    from shipyard.monitoring.baseline import make_baseline
+
     ws = context.workspace
     sets = ws.splits.sets(split["split"])
     columns = [*split["features"], config["target"]]
-    made: dict[str, str] = {}
-    for set_name in ("training", "validation"):
-        if set_name not in sets:
-            continue
-        # Not "<model>-training": that name holds the joined training table with its roles.
-        data = ws.datasets.register(
-            f"{config['model']}-reference-{set_name}",
-            sets[set_name][columns].reset_index(drop=True),
-        )
-        baseline = ws.quality.baseline(str(data.ref))
-        made[set_name] = str(baseline.ref)
-    ws.models.set_tag(model_version["model"], model_version["version"], "monitoring_baseline",
-                      made.get("training", ""))  # fmt: skip
-    return made
+    version = ws.models.get(model_version["model"], model_version["version"])
+    validation = sets["validation"][columns] if "validation" in sets else None
+    made = make_baseline(ws, version, sets["training"][columns], validation=validation,
+                         target=config["target"])  # fmt: skip
+    return {
+        "training": str(made.input.ref),
+        "outputs": str(made.outputs.ref) if made.outputs else "",
+        "metrics": made.metrics,
+    }

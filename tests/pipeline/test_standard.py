@@ -89,6 +89,10 @@ def test_better_model_becomes_production_and_a_worse_one_is_refused(
     assert lineage["build_id"] == better.build_id
     assert production.tags["refused_features"] == "dep_delay"
     assert ws.models.tags("delay", 2)["gate"] == "passed"
+    # Its monitoring baseline: training profile, its own scores, its validation quality.
+    monitored = ws.monitoring.get_baseline("delay@2")
+    assert monitored is not None and monitored.outputs is not None
+    assert 0.5 < monitored.metrics["roc_auc"] < 1 and monitored.positive == 1
 
     shuffled = tables["flights"].copy()  # a new data version whose labels were scrambled
     shuffled["late"] = np.random.default_rng(0).permutation(shuffled["late"].to_numpy())

@@ -442,3 +442,17 @@ def test_a_change_of_spread_alone_is_caught_and_sized_by_the_iqr() -> None:
     assert "spread change" in result["wider"].reason
     assert result["wider"].tests["ks"].effect < 0.1  # the D gate alone would miss it
     assert 1.3 < result["wider"].tests["spread"].statistic < 1.4
+
+
+def test_a_new_category_needs_rows_as_well_as_a_share() -> None:
+    reference = {"a": 5000, "b": 5000}
+    # One new value in a window of 40 rows is 2.5% of it, but one row: not drift.
+    small = decide({"c": categorical_drift(reference, {"a": 20, "b": 19, "z": 1})})
+    assert not small["c"].drifted and "1 rows" in small["c"].reason
+    # Thirty rows of it in a window of 1,000: a new code upstream.
+    big = decide({"c": categorical_drift(reference, {"a": 485, "b": 485, "z": 30})})
+    assert big["c"].drifted and "new categories" in big["c"].reason
+    assert decide({"c": categorical_drift(reference, {"a": 485, "b": 485, "z": 30})},
+                  DriftThresholds(new_rows=50)).drifted_columns == ()  # fmt: skip
+    with pytest.raises(InvalidInput, match="new_rows"):
+        DriftThresholds(new_rows=0)

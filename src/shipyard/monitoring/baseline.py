@@ -60,7 +60,7 @@ class ModelBaseline:
 
 
 def make_baseline(
-    ws: Workspace,
+    ws: Any,  # a Workspace, or a pipeline step's view of one
     version: ModelVersion,
     training: Any,
     *,

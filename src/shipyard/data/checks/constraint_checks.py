@@ -98,6 +98,8 @@ def _completeness(column: ColumnProfile, feature: FeatureConstraint) -> CheckRes
 
 
 NEW_CATEGORY_SHARE_TO_FAIL = 0.01
+# ...and at least this many rows: one new value in a small window is not a new code.
+NEW_CATEGORY_ROWS_TO_FAIL = 20
 
 # A fresh sample of unchanged data often reaches past the baseline's min or max, so a
 # few values outside the range only warn; a share past this fails.
@@ -166,7 +168,8 @@ def _domain(column: ColumnProfile, feature: FeatureConstraint) -> Iterator[Check
     rows = sum(seen[c] for c in unseen)
     share = rows / column.n if column.n else 0.0
     # A rare category missing from the baseline sample is not a failure; a real new code is.
-    status: Status = "fail" if share >= NEW_CATEGORY_SHARE_TO_FAIL else "warn"
+    big = share >= NEW_CATEGORY_SHARE_TO_FAIL and rows >= NEW_CATEGORY_ROWS_TO_FAIL
+    status: Status = "fail" if big else "warn"
     yield CheckResult(
         "categories",
         feature.name,

@@ -138,6 +138,7 @@ def categorical_drift(
         "categories_tested": int(pooled.shape[1]),
         "categories_pooled_as_rare": merged,
         "new_share": new_share,
+        "n_new_rows": n_new,
         "n_new_categories": len(new),
         "new_categories": [str(k) for k, _ in new[:_LISTED]],
         "new_category_counts": {str(k): c for k, c in new[:_LISTED]},

@@ -111,6 +111,8 @@ class DriftThresholds:
         cramers_v: Cramér's V (equal-size form) for categoricals.
         js: Jensen-Shannon distance (base 2) for categoricals.
         new_share: share of current rows in categories the reference never saw.
+        new_rows: and how many rows that share must be at least: one new value in a
+            small monitoring window is a large share of nothing.
         spread_ratio: how far the spread (interquartile range) may grow or shrink, as a
             ratio (1.25: by a quarter either way), for numerics whose KS test is significant.
 
@@ -125,10 +127,18 @@ class DriftThresholds:
     js: float = 0.1
     new_share: float = 0.01
     spread_ratio: float = 1.25
+    new_rows: int = 20
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name == "new_rows":
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise InvalidInput(
+                        f"Drift threshold 'new_rows' must be a whole number >= 1, got {value!r}.",
+                        hint="The default is 20.",
+                    )
+                continue
             lower, upper = (1.0, math.inf) if f.name == "spread_ratio" else (0.0, 1.0)
             upper = math.inf if f.name == "smd" else upper
             if not isinstance(value, int | float) or not lower < value <= upper:
@@ -187,7 +197,8 @@ def _resolve(
                     f"Unknown drift threshold(s) {bad} for column {col!r}.",
                     hint=f"Known thresholds: {sorted(names)}.",
                 )
-            override = replace(default, **override)
+            values: dict[str, Any] = dict(override)
+            override = replace(default, **values)
         out[col] = override
     return out
 
@@ -232,7 +243,7 @@ def decide(
             gate = getattr(limits[col], gates[name]) if name in gates else None
             sig = None if adj is None else bool(adj <= alpha)
             tests[name] = replace(r, adjusted_p=adj, threshold=gate, significant=sig)
-        drifted, reason = _verdict(stats.kind, tests, stats.details)
+        drifted, reason = _verdict(stats.kind, tests, stats.details, limits[col].new_rows)
         verdicts.append(ColumnDrift(col, stats.kind, tests, drifted, reason, stats.details))
 
     holm_note = (
@@ -247,7 +258,8 @@ _RULE = (
     "(Welch significant and |SMD| >= smd) or "
     "(KS significant and the IQR grew or shrank by spread_ratio or more).",
     "categorical: drifted if chi-square significant and (V >= cramers_v or JS >= js), "
-    "or if the share of rows in unseen categories >= new_share.",
+    "or if the rows in unseen categories are at least new_share of the rows and at least "
+    "new_rows rows.",
 )
 
 
@@ -262,7 +274,7 @@ def _clause(what: str, effect: str, fired: bool, r: StatResult, limit: str) -> s
 
 
 def _verdict(
-    kind: Kind, tests: Mapping[str, StatResult], details: Mapping[str, Any]
+    kind: Kind, tests: Mapping[str, StatResult], details: Mapping[str, Any], new_rows: int
 ) -> tuple[bool, str]:
     parts: list[tuple[bool, str]] = []
     if kind == "numeric":
@@ -289,8 +301,10 @@ def _verdict(
             (fired, _clause("category mix change (chi-square)", effect, fired, chi2, limit))
         )
         names = ", ".join(details.get("new_categories", [])[:3]) or "none"
-        share = f"{new.effect:.1%} of current rows (threshold {new.threshold:.1%})"
-        parts.append((new.exceeds, f"new categories take {share}: {names}"))
+        rows = int(details.get("n_new_rows", 0))
+        limit = f"thresholds {new.threshold:.1%} and {new_rows:,} rows"
+        share = f"{new.effect:.1%} of current rows, {rows:,} rows ({limit})"
+        parts.append((new.exceeds and rows >= new_rows, f"new categories take {share}: {names}"))
     hits = [text for hit, text in parts if hit]
     if hits:
         return True, "Drifted: " + "; ".join(hits) + "."

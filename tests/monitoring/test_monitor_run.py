@@ -363,3 +363,18 @@ def test_the_cli_runs_plots_and_reads_back(
         code = main(["--home", home, *bad])
         err = capsys.readouterr().err
         assert code != 0 and "Traceback" not in err and err.strip(), (bad, err)
+
+
+def test_a_scheduled_run_is_a_job_the_server_runs(monitored: dict[str, Any]) -> None:
+    from shipyard.jobs.handlers import default_handlers
+    from shipyard.monitoring.job import JOB_KIND, payload
+
+    with shipyard.connect(monitored["home"]) as ws:
+        body = payload("e", timedelta(hours=1), timedelta(hours=6), ws.principal)
+        job = ws.runtime.jobs.enqueue(JOB_KIND, body, created_by=ws.principal)
+        handler = default_handlers().get(JOB_KIND)
+        assert handler is not None
+        result = handler.run(ws.runtime, job)
+    # The last six hours (and the one running now) of today: nothing captured in them.
+    assert result["endpoint"] == "e" and result["windows"] in (6, 7)
+    assert result["violations"] == 0

@@ -54,7 +54,9 @@ def run(
     endpoint: str = typer.Argument(..., help="The endpoint to check."),
     window: str = typer.Option("1h", help="Window length, whole hours: 1h, 6h, 1d."),
     start: str | None = typer.Option(None, help="First window's start (ISO 8601, UTC)."),
-    end: str | None = typer.Option(None, help="Last window's end (default: this hour's end)."),
+    end: str | None = typer.Option(
+        None, help="Last window's end (default: one window after --start, or this hour's end)."
+    ),
     as_json: bool = typer.Option(
         False, "--json", help="Print the result, violations as constraint_violations.json."
     ),

@@ -46,7 +46,7 @@ def run_job(runtime: Runtime, job: Job) -> dict[str, Any]:
     lookback = timedelta(hours=int(data.get("lookback_hours", DEFAULT_LOOKBACK_HOURS)))
     now = datetime.now(UTC)
     ws = runtime.workspace(by)
-    found = ws.monitoring.run(endpoint, window=window, start=now - lookback, now=now)
+    found = ws.monitoring.run(endpoint, window=window, start=now - lookback, end=now, now=now)
     return {
         "endpoint": endpoint,
         "windows": len(found.windows),

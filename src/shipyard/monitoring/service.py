@@ -167,8 +167,9 @@ class MonitoringService:
     ) -> MonitorRun:
         """Check ``endpoint``'s capture window by window over ``[start, end)``.
 
-        Windows are whole hours: ``window`` is a multiple of an hour; ``end`` defaults
-        to the end of the current hour and ``start`` to one window before ``end``."""
+        Windows are whole hours: ``window`` is a multiple of an hour. Without ``end``,
+        the run covers one window from ``start``, or (without either) the window ending
+        with the current hour."""
         self._authorize(WRITE, monitoring_resource(endpoint))
         self._ws.endpoints.get(endpoint)  # NotFound for an endpoint that does not exist
         step, first, last = _windows(window, start, end, now or datetime.now(UTC))
@@ -444,8 +445,8 @@ def _windows(
     for bound, name in ((start, "start"), (end, "end")):
         if bound is not None and bound.tzinfo is None:
             raise InvalidInput(f"The {name} needs a timezone (UTC), got {bound}.")
-    if end is None:
-        end = _ceil_hour(now)
+    if end is None:  # one window from the start, or up to the end of this hour
+        end = _floor_hour(start) + window if start is not None else _ceil_hour(now)
     end = _ceil_hour(end)
     start = end - window if start is None else _floor_hour(start)
     if start >= end:

@@ -175,3 +175,15 @@ def test_bad_input(baseline) -> None:  # type: ignore[no-untyped-def]
     all_null["uniform"] = np.nan
     report = run_checks(all_null, constraints=constraints, reference=reference)
     assert failed(report, "missing_fraction") == {"uniform"}
+
+
+def test_a_missing_share_past_its_bound_by_chance_warns_and_a_real_rise_fails() -> None:
+    rng = np.random.default_rng(3)
+    reference = pa.table({"x": pa.array(np.where(rng.random(20_000) < 0.12, np.nan, 1.0),
+                                        from_pandas=True)})  # fmt: skip
+    constraints = suggest_constraints(profile_table(reference))  # allows about 14% missing
+    chance = pa.table({"x": pa.array([None] * 75 + [1.0] * 425)})  # 15% of 500: chance
+    report = run_checks(chance, constraints=constraints)
+    assert report.of("missing_fraction", "x")[0].status == "warn"
+    broken = pa.table({"x": pa.array([None] * 150 + [1.0] * 350)})  # 30%: a broken feed
+    assert failed(run_checks(broken, constraints=constraints), "missing_fraction") == {"x"}

@@ -12,15 +12,15 @@ that was answered (status below 400):
   prediction);
 * ``output``: ``prediction``, the answer when it is one value per row.
 
-The JSON is parsed by Arrow's C++ reader, a whole batch at once, so an hour of capture at
-a thousand requests a second is read in seconds; a batch whose values Arrow cannot type
-(a column that is a number in one request and text in another) is parsed row by row
-instead, its mixed column as text.
+The JSON is parsed by Arrow's C++ reader, a whole batch at once, in blocks of about a
+megabyte that Arrow's threads parse side by side, so an hour of capture at a thousand
+requests a second is read in seconds; a batch whose values Arrow cannot type (a column
+that is a number in one request and text in another) is parsed row by row instead, its
+mixed column as text.
 """
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -32,13 +32,24 @@ import pyarrow.json as pj
 
 STAGES = ("input", "enriched", "scores", "output")
 OK_BELOW = 400  # statuses below this were answered: their rows describe the traffic
+# Arrow parses a body's blocks on its threads; a block must hold the longest request.
+BLOCK_BYTES = 1 << 20
+MAX_BLOCK_BYTES = 1 << 26
 
 
 def answered(batch: pa.Table) -> pa.Table:
     """The requests of ``batch`` that were answered and whose input was captured."""
+    keep = _answered(batch)
+    return batch if keep is None else batch.filter(keep)
+
+
+def _answered(batch: pa.Table) -> pa.ChunkedArray | None:
+    """The mask of :func:`answered`; None when it keeps every request (most batches: no
+    copy of their JSON text then)."""
     status = batch.column("status")
     keep = pc.and_(pc.less(status, OK_BELOW), pc.is_valid(batch.column("input")))
-    return batch.filter(pc.fill_null(keep, False))
+    keep = pc.fill_null(keep, False)
+    return None if pc.all(keep).as_py() else keep
 
 
 def stage_tables(batch: pa.Table) -> dict[str, pa.Table]:
@@ -66,7 +77,12 @@ def status_counts(batch: pa.Table) -> dict[str, dict[str, int]]:
     """Enrichment statuses per feature (present, missing, outside_ttl, future) over the
     answered requests of ``batch``: feature -> status -> rows."""
     counts: dict[str, dict[str, int]] = {}
-    for text in answered(batch).column("statuses").to_pylist():
+    keep = _answered(batch)
+    texts = batch.column("statuses")
+    texts = texts if keep is None else texts.filter(keep)
+    if texts.null_count == len(texts):  # no online features: no text to walk
+        return counts
+    for text in pc.drop_null(texts).to_pylist():
         if not text:
             continue
         for feature, statuses in json.loads(text).items():
@@ -105,7 +121,7 @@ def _read(texts: pa.ChunkedArray) -> pa.Table | None:
     # A null text becomes {} so that row i of the result stays request i.
     filled = pc.fill_null(texts, "{}").combine_chunks()
     try:
-        table = _parse(_joined(filled, suffix="\n"))
+        table = _parse(_joined(filled, suffix="\n"), _longest(filled))
     except (pa.ArrowInvalid, UnicodeEncodeError):
         return _read_slowly(filled.to_pylist())
     if any(not pa.types.is_list(f.type) for f in table.schema):
@@ -209,24 +225,71 @@ def _wrap(texts: pa.ChunkedArray, key: str) -> pa.Table | None:
         return None
     filled = pc.fill_null(texts, "null").combine_chunks()
     try:
-        table = _parse(_joined(filled, prefix=f'{{"{key}":', suffix="}\n"))
+        table = _parse(_joined(filled, prefix=f'{{"{key}":', suffix="}\n"), _longest(filled))
     except pa.ArrowInvalid:
         return None
     return table if table.num_columns == 1 else None
 
 
-def _joined(texts: pa.Array, *, prefix: str = "", suffix: str = "") -> bytes:
+def _joined(texts: pa.Array, *, prefix: str = "", suffix: str = "") -> pa.Buffer:
     """Every text between ``prefix`` and ``suffix``, as one buffer, in Arrow: no Python
-    string per request."""
+    string per request, and no copy of the joined text."""
     parts = [pa.scalar(prefix), texts, pa.scalar(suffix)] if prefix else [texts, pa.scalar(suffix)]
     joined = pc.binary_join_element_wise(*parts, "")
     offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32)[joined.offset :]
     start, end = int(offsets[0]), int(offsets[len(joined)])
-    return joined.buffers()[2].to_pybytes()[start:end]
+    return joined.buffers()[2].slice(start, end - start)
 
 
-def _parse(body: bytes) -> pa.Table:
-    return pj.read_json(io.BytesIO(body), read_options=pj.ReadOptions(block_size=1 << 26))
+def _longest(texts: pa.Array) -> int:
+    """The length in bytes of the longest text."""
+    return int(pc.max(pc.binary_length(texts)).as_py() or 0)
+
+
+def _parse(body: pa.Buffer, longest: int) -> pa.Table:
+    """Parse newline-delimited JSON objects (``longest`` bytes at most, with its wrapping)
+    in blocks of about :data:`BLOCK_BYTES`, which Arrow parses on its threads.
+
+    Arrow infers each block's types on its own and then unifies them; it cannot when a
+    column is null throughout one block and typed in a later one, or in cases like it,
+    which one block of :data:`MAX_BLOCK_BYTES` reads. Any failure is therefore retried
+    in such blocks, so the result and the errors are those of reading in one block."""
+    block = min(max(BLOCK_BYTES, 2 * longest + 64), MAX_BLOCK_BYTES)
+    if block < body.size:
+        try:
+            return _read_json(body, block)
+        except (pa.ArrowException, UnicodeEncodeError):
+            pass
+    return _read_json(body, MAX_BLOCK_BYTES)
+
+
+def _read_json(body: pa.Buffer, block: int) -> pa.Table:
+    options = pj.ReadOptions(block_size=block)
+    table = pj.read_json(pa.BufferReader(body), read_options=options)
+    if all(_sound(column) for column in table.columns):
+        return table
+    # Arrow's reader builds a broken list (too few values under its offsets) where a
+    # request's list held only nulls; read again with the types it inferred, given.
+    schema = pa.schema([pa.field(f.name, _no_null_type(f.type)) for f in table.schema])
+    parse = pj.ParseOptions(explicit_schema=schema)
+    return pj.read_json(pa.BufferReader(body), read_options=options, parse_options=parse)
+
+
+def _sound(column: pa.ChunkedArray) -> bool:
+    """Whether each list holds as many values as its offsets claim (nested lists too)."""
+    for chunk in column.chunks:
+        while pa.types.is_list(chunk.type):
+            claimed = pc.sum(pc.list_value_length(chunk)).as_py() or 0
+            chunk = pc.list_flatten(chunk)
+            if len(chunk) != claimed:
+                return False
+    return True
+
+
+def _no_null_type(kind: pa.DataType) -> pa.DataType:
+    if pa.types.is_list(kind):
+        return pa.list_(_no_null_type(kind.value_type))
+    return pa.float64() if pa.types.is_null(kind) else kind
 
 
 def with_kinds(table: pa.Table, kinds: Mapping[str, str]) -> dict[str, str]:

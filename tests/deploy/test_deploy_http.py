@@ -188,8 +188,19 @@ def test_an_ab_test_keeps_each_key_on_its_variant_over_http(served: dict[str, An
             return str(answer.headers["X-Shipyard-Variant"])
 
         assert len({variant("user-7") for _ in range(50)}) == 1
-        split = Counter(variant(f"user-{i}") for i in range(300))
+        served_by = {f"user-{i}": variant(f"user-{i}") for i in range(300)}
+        split = Counter(served_by.values())
     assert set(split) == {"primary", "candidate"}
     assert 0.15 < split["candidate"] / 300 < 0.45
+    # Business outcomes by routing key: the candidate's users click far more often.
+    rng = np.random.default_rng(1)
+    clicks = [{"key": key, "event": "clicked"} for key, side in served_by.items()
+              if rng.random() < (0.7 if side == "candidate" else 0.2)]  # fmt: skip
+    time.sleep(2.5)  # the serving process writes its capture every 2 s
     with shipyard.connect(home) as ws:
+        ws.monitoring.outcomes("e", clicks)
+        clicked = ws.deployments.report(test.id)["outcomes"]["clicked"]
         ws.deployments.rollback(test.id, "done")
+    assert clicked["candidate"]["requests"] == split["candidate"]
+    assert clicked["significant"] and clicked["difference"] > 0.3
+    assert clicked["interval"][0] > 0 and "candidate has the higher" in clicked["decision"]

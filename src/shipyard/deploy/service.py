@@ -161,7 +161,7 @@ class DeploymentService:
     def report(self, deployment_id: str) -> dict[str, Any]:
         """How the candidate did beside the stable variant since the deployment started
         (:mod:`shipyard.deploy.report`): per variant, and for a shadow, paired by request."""
-        from shipyard.deploy.report import paired, variant_summary
+        from shipyard.deploy.report import outcome_comparison, paired, variant_summary
         from shipyard.serving.capture import read_capture
 
         found = self.get(deployment_id)
@@ -179,7 +179,21 @@ class DeploymentService:
         }
         if sides.candidate.role == "shadow":
             report["paired"] = paired(stable, candidate)
+        elif len(rows):
+            report["outcomes"] = outcome_comparison(stable, candidate, self._outcomes(found, rows))
         return report
+
+    def _outcomes(self, found: Deployment, rows: Any) -> Any:
+        """The outcomes posted for the deployment's requests, each with its request."""
+        import pandas as pd
+
+        from shipyard.monitoring import feedback
+        from shipyard.monitoring.joined import match
+
+        posted = feedback.read(Path(self._home), feedback.OUTCOMES, found.endpoint).to_pandas()
+        if posted.empty:
+            return pd.DataFrame(columns=["event", "request_id", "variant"])
+        return match(rows[["request_id", "key", "time", "variant", "status"]], posted)
 
     # -- moving -------------------------------------------------------------------------
 

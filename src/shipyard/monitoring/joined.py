@@ -68,13 +68,13 @@ def feedback_points(
     captured["window"] = start + ((captured["time"] - start) // step) * step
     points: list[SeriesPoint] = []
     if not labels.empty:
-        points += _quality(endpoint, captured, _match(captured, labels), step, info)
+        points += _quality(endpoint, captured, match(captured, labels), step, info)
     if not outcomes.empty:
-        points += _outcomes(endpoint, captured, _match(captured, outcomes), step)
+        points += _outcomes(endpoint, captured, match(captured, outcomes), step)
     return points
 
 
-def _match(captured: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
+def match(captured: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
     """Records with the captured request each is about (unmatched ones dropped)."""
     by_id = records[records["request_id"].notna()].merge(
         captured.drop(columns=["key"]), on="request_id", suffixes=("", "_captured")

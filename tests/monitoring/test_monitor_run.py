@@ -349,6 +349,9 @@ def test_the_cli_runs_plots_and_reads_back(
     assert main(["--home", home, "alarms", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert "scores-drift" in {a["name"] for a in listed}
+    assert main(["--home", home, "monitor", "profile", "e", "--json"]) == 0
+    drifting = json.loads(capsys.readouterr().out)["summary"]["most_drifting"]
+    assert "input/a" in drifting and "input/b" not in drifting
     assert main(["--home", home, "monitor", "schedule", "e", "--every", "1h"]) == 0
     assert "schedule monitor-e" in capsys.readouterr().out
     # Bad input: one readable line and a non-zero exit, never a traceback.

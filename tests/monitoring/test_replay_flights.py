@@ -131,6 +131,7 @@ def test_seasonal_drift_alarms_and_quality_is_tracked_before_and_after_labels(
         estimated = ws.monitoring.points("delay", stage="estimated", metric="roc_auc")
         outcomes = ws.monitoring.points("delay", stage="outcome", metric="rebooked")
         jobs = ws.runtime.jobs.list(kind="pipeline_run")
+        profile = ws.monitoring.drift_profile("delay")
 
     # The alarm waits for two drifted windows: not after the first, then through summer.
     assert states[0][1] != "ALARM", states
@@ -140,6 +141,10 @@ def test_seasonal_drift_alarms_and_quality_is_tracked_before_and_after_labels(
     temp = [p for p in drift if p.feature == "weather__temp" and 6 <= p.start.month <= 8]
     assert temp and all(p.flagged for p in temp)
     assert {p.variant for p in temp} == {"primary", "challenger"}
+    # The drift profile: the season's weather and the carriers' rates drift most.
+    temp_profile = next(f for f in profile["features"] if f["feature"] == "weather__temp")
+    assert temp_profile["share_drifted"] > 0.5
+    assert all(name.startswith("enriched/") for name in profile["summary"]["most_drifting"])
     # Retraining was asked for once, when the alarm went off.
     asked = [j for j in jobs if j.payload.get("requested_by") == "alarm:temp-drift"]
     assert len(asked) == 1 and asked[0].state == "queued"

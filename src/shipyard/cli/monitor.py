@@ -168,6 +168,28 @@ def plot(
         console.print(f"wrote {path}")
 
 
+@app.command(epilog="Example: shipyard monitor profile delay --png drift-profile.png")
+def profile(
+    ctx: typer.Context,
+    endpoint: str = typer.Argument(..., help="The endpoint."),
+    png: Path | None = typer.Option(None, "--png", help="Also draw it here."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """How often, how fast and how abruptly the endpoint's data drifts: a guide to how
+    often to retrain."""
+    found = workspace(ctx).monitoring.drift_profile(endpoint, png=png)
+    if as_json:
+        typer.echo(json.dumps(found, indent=2, default=str))
+        return
+    table = Table("feature", "windows", "drifted", "share", "episodes (onset)")
+    for f in found["features"]:
+        onsets = ", ".join(e["onset"] for e in f["episodes"])
+        table.add_row(f"{f['stage']}/{f['feature']}", str(f["windows"]), str(f["drifted"]),
+                      f"{f['share_drifted']:.0%}", onsets)  # fmt: skip
+    console.print(table)
+    console.print(found["summary"]["advice"])
+
+
 @app.command(epilog="Example: shipyard monitor schedule delay --every 1h --lookback 48h")
 def schedule(
     ctx: typer.Context,

@@ -11,7 +11,8 @@ capture the serving processes write; see ``docs/operations.md``):
   a 99th percentile is one slow request: a pause of the process, not the model);
 - ``prediction_drift>X``: the Jensen-Shannon distance (0 to 1) between the two
   variants' predictions is above X (class frequencies, or ten bins of the stable's
-  deciles for numbers).
+  deciles for numbers) and a chi-square test of the two says the difference is real
+  (p < 0.01): with a few dozen answers a side, a distance of 0.25 happens by chance.
 
 An alarm needs ``min_requests`` of each variant before it judges; the defaults are
 :data:`DEFAULT_ALARMS`.
@@ -160,15 +161,35 @@ def _drift(limit: float, candidate: Traffic, stable: Traffic, least: int) -> Fir
     if len(candidate.predictions) < least or len(stable.predictions) < least:
         return None
     distance = js_distance(candidate.predictions, stable.predictions)
-    if distance > limit:
-        return Fired(
-            f"prediction_drift>{limit:g}",
-            distance,
-            0.0,
-            f"The candidate's predictions differ from the stable's: Jensen-Shannon "
-            f"distance {distance:.3f}.",
-        )
-    return None
+    if distance <= limit:
+        return None
+    # A few dozen answers a side differ by chance: the distance must also be real.
+    p_value = homogeneity_p(candidate.predictions, stable.predictions)
+    if p_value >= DRIFT_ALPHA:
+        return None
+    return Fired(
+        f"prediction_drift>{limit:g}",
+        distance,
+        0.0,
+        f"The candidate's predictions differ from the stable's: Jensen-Shannon "
+        f"distance {distance:.3f} (chi-square p = {p_value:.2g}).",
+    )
+
+
+DRIFT_ALPHA = 0.01  # how sure a prediction drift must be before it rolls a deployment back
+
+
+def homogeneity_p(values: Sequence[Any], reference: Sequence[Any]) -> float:
+    """The chi-square test's p-value that both samples come from one distribution, over
+    the same categories or bins as :func:`js_distance`."""
+    from scipy.stats import chi2_contingency
+
+    mine, theirs = _histograms(values, reference)
+    table = np.vstack([mine, theirs])
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
+        return 1.0
+    return float(chi2_contingency(table, correction=False).pvalue)
 
 
 _CHECKS = {"error_rate": _error_rate, "p99_ratio": _p99_ratio, "prediction_drift": _drift}

@@ -352,6 +352,25 @@ class MonitoringService:
             written.append(drift_png(points, events, png, title=title))
         return written
 
+    def drift_profile(
+        self,
+        endpoint: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        png: str | Path | None = None,
+    ) -> dict[str, Any]:
+        """How often, how fast and how abruptly ``endpoint``'s data drifts
+        (:mod:`.drift_profile`), from its stored series; ``png`` also draws it."""
+        from shipyard.monitoring.drift_profile import drift_profile, profile_png
+
+        points = self.points(endpoint, start=start, end=end)
+        deployed = [d.created_at for d in self._ws.deployments.list(endpoint, limit=200)]
+        found = drift_profile(points, deployed)
+        if png is not None:
+            profile_png(found, png, title=f"endpoint {endpoint}: drift profile")
+        return found
+
     # -- helpers ---------------------------------------------------------------------------
 
     def _may(self, action: str, resource: str) -> bool:

@@ -97,3 +97,16 @@ def test_js_distance_bins_numbers_and_counts_categories() -> None:
     assert same < 0.1 < 0.8 < shifted <= 1.0
     assert js_distance(["a", "b"], ["a", "b"]) == 0.0
     assert js_distance(["a"] * 10, ["b"] * 10) == pytest.approx(1.0)
+
+
+def test_prediction_drift_on_a_few_answers_must_be_more_than_chance() -> None:
+    drift = parse_alarms(["prediction_drift>0.2"])
+    stable = traffic([200] * 20, 0.01, [0] * 10 + [1] * 10)
+    # 5 of 20 against 10 of 20: JS distance about 0.26, chi-square p about 0.1: chance.
+    fewer = traffic([200] * 20, 0.01, [0] * 15 + [1] * 5)
+    assert js_distance([0] * 15 + [1] * 5, [0] * 10 + [1] * 10) > 0.2
+    assert evaluate(drift, fewer, stable, 20) == []
+    # The same shares over 400 answers a side are no accident.
+    many = traffic([200] * 400, 0.01, [0] * 300 + [1] * 100)
+    [fired] = evaluate(drift, many, traffic([200] * 400, 0.01, [0, 1] * 200), 20)
+    assert "chi-square p" in fired.message

@@ -381,3 +381,25 @@ def test_a_scheduled_run_is_a_job_the_server_runs(monitored: dict[str, Any]) -> 
     # The last six hours (and the one running now) of today: nothing captured in them.
     assert result["endpoint"] == "e" and result["windows"] in (6, 7)
     assert result["violations"] == 0
+
+
+def test_refusals_are_caught_as_the_capture_is_written_not_at_the_next_run(
+    monitored: dict[str, Any],
+) -> None:
+    home = monitored["home"]
+    at = datetime(2024, 3, 5, 9, tzinfo=UTC)
+    with shipyard.connect(home) as ws:
+        spec = {"series": {"stage": "schema", "metric": "refused_share"}, "rule": "flagged"}
+        ws.monitoring.put_alarm("refusals", "e", spec)
+    with serving_in_thread(home) as (base, app):
+        for i in range(30):  # a caller that lost a column: every request refused
+            body = {"columns": {"a": [0.1], "b": [0.2]}}
+            headers = {"X-Shipyard-Event-Time": (at + timedelta(seconds=i)).isoformat()}
+            answer = httpx.post(f"{base}/endpoints/e/invocations", json=body, headers=headers)
+            assert answer.status_code in (400, 422)
+        app.state.serving.capture.flush()
+        with shipyard.connect(home) as ws:  # no monitoring run: the writer's watch did it
+            (point,) = ws.monitoring.points("e", stage="schema", metric="refused_share",
+                                            start=at, end=at + timedelta(hours=1))  # fmt: skip
+            assert point.flagged and point.value == 1.0 and point.detail["at_once"]
+            assert ws.monitoring.alarm("refusals").state == "ALARM"

@@ -145,6 +145,30 @@ def evaluate(
     )
 
 
+def evaluate_endpoint(runtime: Runtime, endpoint: str) -> list[dict[str, Any]]:
+    """Evaluate ``endpoint``'s alarms on its stored series and run the actions of each
+    that enters ALARM (as the system: callers check access first). Returns the changes."""
+    store = runtime.monitoring
+    changes = []
+    for alarm in store.alarms(endpoint):
+        series = alarm.spec["series"]
+        points = store.points(endpoint, stage=series["stage"], metric=series["metric"])
+        state, reason, detail = evaluate(alarm.spec, points)
+        if state == alarm.state:
+            continue
+        planned = [a["kind"] for a in alarm.spec.get("actions", [])] if state == "ALARM" else []
+        moved = store.set_alarm_state(
+            alarm.name, state, reason, expected_revision=alarm.revision,
+            detail={**detail, "actions": planned},
+        )  # fmt: skip
+        if moved is None:
+            continue  # another evaluator recorded this change first; its actions ran there
+        done = act(runtime, moved, reason, detail) if state == "ALARM" else []
+        change = {"alarm": alarm.name, "old_state": alarm.state, "new_state": state}
+        changes.append({**change, "reason": reason, "actions": done})
+    return changes
+
+
 def act(
     runtime: Runtime, alarm: Alarm, reason: str, detail: Mapping[str, Any]
 ) -> list[dict[str, Any]]:

@@ -260,24 +260,12 @@ class MonitoringService:
         """Evaluate ``endpoint``'s alarms on its stored series; run the actions of each
         that enters ALARM. Returns the changes."""
         self._authorize(WRITE, monitoring_resource(endpoint))
-        store = self._runtime.monitoring
-        changes = []
-        for alarm in store.alarms(endpoint):
-            series = alarm.spec["series"]
-            points = store.points(endpoint, stage=series["stage"], metric=series["metric"])
-            state, reason, detail = alarms.evaluate(alarm.spec, points)
-            if state == alarm.state:
-                continue
-            planned = [a["kind"] for a in alarm.spec.get("actions", [])] if state == "ALARM" else []
-            moved = store.set_alarm_state(
-                alarm.name, state, reason, expected_revision=alarm.revision,
-                detail={**detail, "actions": planned},
-            )  # fmt: skip
-            if moved is None:
-                continue  # another evaluator recorded this change first; its actions ran there
-            done = alarms.act(self._runtime, moved, reason, detail) if state == "ALARM" else []
-            changes.append(AlarmChange(alarm.name, alarm.state, state, reason, tuple(done)))
-        return changes
+        return [
+            AlarmChange(
+                c["alarm"], c["old_state"], c["new_state"], c["reason"], tuple(c["actions"])
+            )
+            for c in alarms.evaluate_endpoint(self._runtime, endpoint)
+        ]
 
     # -- series ----------------------------------------------------------------------------
 

@@ -656,6 +656,9 @@ def add_serving(
         request_timeout=request_timeout,
     )
     app.state.serving = serving
+    from shipyard.monitoring.schema_watch import SchemaWatch
+
+    serving.capture.on_write = SchemaWatch(lambda: serving._workspace().runtime)
     close_on_shutdown(app, serving.capture)
     app.router.routes.extend(_routes(serving))
     app.include_router(_router(serving))

@@ -38,7 +38,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -132,6 +132,9 @@ class CaptureWriter:
         )
         self.written = 0
         self.autostart = autostart  # False: nothing is written until flush or close
+        # Called with (endpoint, variant, table) after each file is written: monitoring's
+        # schema rules, which must see a broken caller at once (set by the serving app).
+        self.on_write: Callable[[str, str, Any], Any] | None = None
         self._starting = threading.Lock()
 
     def start(self) -> None:
@@ -213,6 +216,9 @@ class CaptureWriter:
                 self.written += table.num_rows
             except Exception:  # a full disk must not stop serving; the log says what failed
                 log.exception("Could not write %d captured requests to %s", len(tables), folder)
+                continue
+            if self.on_write is not None:
+                self.on_write(endpoint, variant, table)
 
 
 Partition = tuple[str, str, str, str]  # endpoint, variant, date, hour

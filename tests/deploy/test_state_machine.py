@@ -173,3 +173,21 @@ def test_a_step_without_traffic_to_judge_rolls_back_in_the_end(ws: Any) -> None:
     assert ws.deployments.tick(d.id, started(d) + timedelta(seconds=99)).state == "running"
     ended = ws.deployments.tick(d.id, started(d) + timedelta(seconds=101))
     assert ended.state == "rolled_back" and "0 captured requests" in ended.status["reason"]
+
+
+def test_two_deployments_started_at_once_on_one_endpoint_cannot_both_run(ws: Any) -> None:
+    """The service refuses a second start it can see; the database refuses the one it
+    cannot (two starts that both passed the check): one running deployment an endpoint."""
+    from shipyard.errors import Conflict
+
+    spec = {"model": "m@2"}
+    first = ws.runtime.control.create_deployment("e", "canary", spec, by="pipeline",
+                                                 state="running")  # fmt: skip
+    with pytest.raises(Conflict, match="already has a running deployment"):
+        ws.runtime.control.create_deployment("e", "canary", spec, by="pipeline", state="running")
+    ws.runtime.control.create_deployment("e", "canary", spec, by="pipeline", state="pending")
+    ws.runtime.control.update_deployment(
+        first.id, expected_revision=first.revision, state="rolled_back", by="pipeline",
+        event="rolled_back",
+    )  # fmt: skip
+    ws.runtime.control.create_deployment("e", "canary", spec, by="pipeline", state="running")

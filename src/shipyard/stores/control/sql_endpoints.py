@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from shipyard.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from shipyard.stores.control import checks
@@ -171,10 +172,18 @@ class EndpointStateSql(SqlPart):
             updated_at=at,
             updated_by=by,
         )
-        with self._meta.transaction() as conn:
-            conn.execute(sa.insert(deployments).values(**deployment.__dict__))
-            detail = {"endpoint": endpoint, "strategy": strategy, "state": state, "spec": spec}
-            _record(conn, "deployment", deployment.id, 1, "created", detail, at, by)
+        try:
+            with self._meta.transaction() as conn:
+                conn.execute(sa.insert(deployments).values(**deployment.__dict__))
+                detail = {"endpoint": endpoint, "strategy": strategy, "state": state,
+                          "spec": spec}  # fmt: skip
+                _record(conn, "deployment", deployment.id, 1, "created", detail, at, by)
+        except IntegrityError:
+            raise Conflict(
+                f"Endpoint {endpoint!r} already has a running deployment: another one was "
+                "started at the same time.",
+                hint="`shipyard deployments list --endpoint ENDPOINT` shows it.",
+            ) from None
         return deployment
 
     def deployment(self, deployment_id: str) -> Deployment:

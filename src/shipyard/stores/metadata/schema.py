@@ -361,6 +361,14 @@ deployments = sa.Table(
     sa.Column("updated_by", sa.String(128), nullable=False),
     sa.Index("ix_deployments_endpoint", "endpoint", "created_at"),
 )
+# At most one running deployment per endpoint, whoever starts two at once (revision 0007).
+RUNNING_DEPLOYMENT_INDEX = sa.Index(
+    "ux_deployments_running",
+    deployments.c.endpoint,
+    unique=True,
+    sqlite_where=deployments.c.state == "running",
+    postgresql_where=deployments.c.state == "running",
+)
 
 # Append-only history of endpoints and deployments: each CAS write adds one event.
 control_events = sa.Table(

@@ -205,3 +205,39 @@ def test_an_ab_test_keeps_each_key_on_its_variant_over_http(served: dict[str, An
     assert clicked["candidate"]["requests"] == split["candidate"] + repeats
     assert clicked["significant"] and clicked["difference"] > 0.3
     assert clicked["interval"][0] > 0 and "candidate has the higher" in clicked["decision"]
+
+
+def test_blue_green_switches_once_green_is_warm_and_rolls_back_at_once(
+    served: dict[str, Any],
+) -> None:
+    """Green (m@1) takes all traffic in one step once warm; blue stays loaded at weight 0
+    through the bake, so a rollback is a weight change the server sees at its next
+    refresh (0.5 s here): no model load, no failed request."""
+    home, base = served["home"], served["base"]
+    row = {"records": [{"a": 0.3, "city": "x"}]}
+    with shipyard.connect(home) as ws, httpx.Client(timeout=10) as client:
+        blue = ws.endpoints.get("e").variants[0]
+        green = ws.deployments.start("e", "m@1", strategy="blue-green", bake="60s", warm="1s")
+        time.sleep(1.2)
+        assert ws.deployments.tick(green.id).status["step"] == 0  # warm: all at once
+        assert ws.endpoints.effective_split("e") == {"primary": 0.0, "candidate": 1.0}
+
+        def served_by() -> tuple[str, float]:
+            began = time.monotonic()
+            answer = client.post(f"{base}/endpoints/e/invocations", json=row)
+            assert answer.status_code == 200, answer.text
+            return answer.headers["X-Shipyard-Variant"], time.monotonic() - began
+
+        deadline = time.monotonic() + 5
+        while served_by()[0] != "candidate":
+            assert time.monotonic() < deadline, "green never took the traffic"
+        ws.deployments.rollback(green.id, "shown to roll back at once")
+        began, answers = time.monotonic(), []
+        while not answers or answers[-1][0] != "primary":
+            answers.append(served_by())
+            assert time.monotonic() - began < 5, answers
+        switched = time.monotonic() - began
+        [variant] = ws.endpoints.get("e").variants
+    assert (variant.model, variant.version) == (blue.model, blue.version)
+    assert switched < 2.0, switched  # the refresh period, not a model load
+    assert max(seconds for _, seconds in answers) < 0.5

@@ -73,8 +73,9 @@ def fit(c: float, x: Any, y: Any) -> Any:
     return LogisticRegression(C=c, max_iter=1000).fit(x, y)  # a bare matrix, as bench_serving
 
 
-def make_home(home: Path, x: Any, y: Any) -> dict[str, Any]:
-    """Register m@1 and m@2 and create both endpoints; each variant's expected predictions."""
+def make_home(home: Path, x: Any, y: Any, shadow_sample: float = 1.0) -> dict[str, Any]:
+    """Register m@1 and m@2 and create both endpoints; each variant's expected predictions.
+    The shadow gets a copy of ``shadow_sample`` of the requests (stably by request id)."""
     import pandas as pd
 
     import shipyard
@@ -94,6 +95,16 @@ def make_home(home: Path, x: Any, y: Any) -> dict[str, Any]:
         ws.endpoints.add_variant("deployed", "candidate", "m@2")
         ws.endpoints.set_weights("deployed", {"primary": 1, "candidate": 1})
         ws.endpoints.add_variant("deployed", "mirror", "m@2", role="shadow")
+        if shadow_sample < 1.0:  # as `shipyard deploy --strategy shadow --sample` sets it
+            import dataclasses
+
+            found = ws.endpoints.get("deployed")
+            sampled = [dataclasses.replace(v, spec={"sample": shadow_sample})
+                       if v.role == "shadow" else v for v in found.variants]  # fmt: skip
+            ws.runtime.control.update_endpoint(
+                "deployed", expected_revision=found.revision, by=ws.principal,
+                event="variants", variants=sampled,
+            )  # fmt: skip
         variants = {v.name: v for v in ws.endpoints.get("deployed").variants}
     by_variant = {name: expected[v.version] for name, v in variants.items()}
     differ = int((expected[1] != expected[2]).sum())
@@ -187,6 +198,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3, help="seconds at 32 connections first")
     parser.add_argument("--repeat", type=int, default=3, help="rounds, plain then deployed")
     parser.add_argument("--quick", action="store_true", help="3 s runs, 1 s warm-up, 1 round")
+    parser.add_argument(
+        "--shadow-sample", type=float, default=1.0,
+        help="the share of requests the shadow gets a copy of (the issue's example: 0.2)",
+    )  # fmt: skip
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit(
@@ -215,7 +230,7 @@ def main() -> None:
         scratch = Path(tmp)
         home = scratch / "home"
         x, y = make_data()
-        by_variant = make_home(home, x, y)
+        by_variant = make_home(home, x, y, args.shadow_sample)
         expected = {
             "plain": {"primary": by_variant["primary"]},
             "deployed": {**by_variant, "mirror": None},  # a shadow never answers

@@ -274,8 +274,9 @@ def test_alarms_change_state_by_their_rule_and_act(
     server = HTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv("HOOK_SECRET", "s3cret")
-    pipeline = tmp_path / "retrain.yaml"
-    pipeline.write_text("name: retrain\n")
+    from shipyard.quickstart.run import copy_scenario
+
+    pipeline = copy_scenario(tmp_path) / "pipeline.yaml"  # a real pipeline file
     url = f"http://127.0.0.1:{server.server_address[1]}/hook"
     try:
         with shipyard.connect(monitored["home"]) as ws:
@@ -403,3 +404,38 @@ def test_refusals_are_caught_as_the_capture_is_written_not_at_the_next_run(
                                             start=at, end=at + timedelta(hours=1))  # fmt: skip
             assert point.flagged and point.value == 1.0 and point.detail["at_once"]
             assert ws.monitoring.alarm("refusals").state == "ALARM"
+
+
+def test_alarm_actions_need_the_rights_they_will_use(
+    monitored: dict[str, Any], tmp_path: Path
+) -> None:
+    """Actions run as the pipeline principal: setting one needs the rights it uses."""
+    from shipyard.errors import AccessDenied
+    from shipyard.quickstart.run import copy_scenario
+
+    pipeline = str(copy_scenario(tmp_path) / "pipeline.yaml")
+    series = {"stage": "input", "metric": "ks"}
+    with shipyard.connect(monitored["home"]) as ws:
+        ws.security.put_policy("watcher", {"Statement": [
+            {"Effect": "Allow", "Action": ["monitoring:*", "endpoints:Read"], "Resource": "*"}
+        ]})  # fmt: skip
+        ws.security.attach("watcher", principal="carol")
+        carol = ws.as_principal("carol")
+        carol.monitoring.put_alarm("carol-log", "e", {"series": series})  # a log line: fine
+        for action in ({"kind": "pipeline", "path": pipeline}, "rollback"):
+            with pytest.raises(AccessDenied):
+                carol.monitoring.put_alarm("carol-acts", "e",
+                                           {"series": series, "actions": [action]})  # fmt: skip
+        ws.monitoring.put_alarm("owned", "e", {"series": series})
+        ws.runtime.control.create_endpoint(
+            "other", {}, [Variant("primary", "m", 1, 1.0)], by="pipeline"
+        )
+        ws.security.put_policy("e-only", {"Statement": [
+            {"Effect": "Allow", "Action": "monitoring:*", "Resource": "shipyard:endpoint:other"},
+            {"Effect": "Allow", "Action": "endpoints:Read", "Resource": "*"},
+        ]})  # fmt: skip
+        ws.security.attach("e-only", principal="dave")
+        with pytest.raises(AccessDenied):  # dave may not take over e's alarm from "other"
+            ws.as_principal("dave").monitoring.put_alarm("owned", "other", {"series": series})
+        assert ws.monitoring.alarm("owned").endpoint == "e"
+        assert "carol-acts" not in {a.name for a in ws.monitoring.alarms()}

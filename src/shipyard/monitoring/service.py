@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shipyard.errors import AccessDenied, InvalidInput
+from shipyard.errors import AccessDenied, InvalidInput, NotFound
 from shipyard.monitoring import alarms, feedback
 from shipyard.monitoring.baseline import (
     ModelBaseline,
@@ -235,7 +235,28 @@ class MonitoringService:
         self._authorize(WRITE, monitoring_resource(endpoint))
         self._ws.endpoints.get(endpoint)
         checked = alarms.parse_spec(spec)
+        try:  # replacing another endpoint's alarm needs the right to change that one too
+            existing = self._runtime.monitoring.alarm(name)
+        except NotFound:
+            existing = None
+        if existing is not None and existing.endpoint != endpoint:
+            self._authorize(WRITE, monitoring_resource(existing.endpoint))
+        self._authorize_actions(endpoint, checked["actions"])
         return self._runtime.monitoring.put_alarm(name, endpoint, checked, by=self._ws.principal)
+
+    def _authorize_actions(self, endpoint: str, actions: Sequence[Mapping[str, Any]]) -> None:
+        """Actions run later as the pipeline principal, so whoever sets them must hold the
+        rights they use: running the pipeline (as ``shipyard schedules add`` asks), and
+        changing the endpoint (a production one's too) for a rollback."""
+        from shipyard.pipeline import load_pipeline
+        from shipyard.pipeline.runner import RUN_ACTION
+
+        for action in actions:
+            if action["kind"] == "pipeline":
+                loaded = load_pipeline(action["path"])  # it loads now, not first at the alarm
+                self._authorize(RUN_ACTION, f"shipyard:pipeline:{loaded.name}")
+            elif action["kind"] == "rollback":
+                self._ws.endpoints._for_writing(endpoint)
 
     def alarm(self, name: str) -> Alarm:
         found = self._runtime.monitoring.alarm(name)

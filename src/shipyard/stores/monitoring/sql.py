@@ -1,18 +1,23 @@
 """The monitoring store on the metadata database (SQLite or PostgreSQL).
 
-A point or a profile is replaced by deleting its key and inserting it in one
-transaction, which both backends do the same way. An alarm's state moves by a
-compare-and-set on its revision (``UPDATE ... WHERE revision = :seen``), and the event
-is written in the same transaction, so two evaluators never both record one change.
+A point or a profile is replaced by an upsert on its key (``INSERT ... ON CONFLICT DO
+UPDATE``, which both SQLite and PostgreSQL have), so two writers of one window never
+collide; a PostgreSQL deadlock between two multi-row upserts is retried. An alarm's
+state moves by a compare-and-set on its revision (``UPDATE ... WHERE revision =
+:seen``), and the event is written in the same transaction, so two evaluators never both
+record one change.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.stores.control import checks
@@ -28,6 +33,8 @@ from shipyard.stores.monitoring.base import (
 )
 from shipyard.types import check_name
 
+RETRIES = 5
+_RETRYABLE = ("40P01", "40001")  # PostgreSQL: deadlock detected, serialization failure
 _POINT_KEY = ("endpoint", "variant", "stage", "metric", "feature", "window_start", "window_end")
 
 
@@ -51,41 +58,41 @@ class SqlMonitorStore(MonitorStore):
         return WindowProfile(**{**row, "files": tuple(row["files"])})
 
     def put_profile(self, profile: WindowProfile) -> None:
-        c = monitor_profiles.c
         values = {**profile.__dict__, "files": list(profile.files)}
-        with self._meta.transaction() as conn:
-            conn.execute(
-                sa.delete(monitor_profiles).where(
-                    c.endpoint == profile.endpoint,
-                    c.variant == profile.variant,
-                    c.stage == profile.stage,
-                    c.hour == profile.hour,
-                )
-            )
-            conn.execute(sa.insert(monitor_profiles).values(**values))
+
+        def write(conn: sa.Connection) -> None:
+            _upsert(conn, monitor_profiles, [values])
+
+        self._write(write)
 
     # -- series ----------------------------------------------------------------------------
 
     def put_points(self, points: Sequence[SeriesPoint]) -> None:
         if not points:
             return
-        rows = {_point_row(p)[1]: _point_row(p)[0] for p in points}  # the last of a key wins
-        c = monitor_points.c
+        rows = {key: row for row, key in map(_point_row, points)}  # the last of a key wins
         computed = datetime.now(UTC)
-        with self._meta.transaction() as conn:
-            for key in rows:
-                conn.execute(
-                    sa.delete(monitor_points).where(
-                        *(
-                            getattr(c, name) == value
-                            for name, value in zip(_POINT_KEY, key, strict=True)
-                        )
-                    )
-                )
-            conn.execute(
-                sa.insert(monitor_points),
-                [dict(row, computed_at=computed) for row in rows.values()],
-            )
+
+        def write(conn: sa.Connection) -> None:
+            # One order for every writer: two writers lock the same rows in the same order.
+            ordered = [dict(rows[key], computed_at=computed) for key in sorted(rows, key=repr)]
+            _upsert(conn, monitor_points, ordered)
+
+        self._write(write)
+
+    def _write(self, write: Callable[[sa.Connection], None]) -> None:
+        """Run an upsert in a transaction of its own. Two processes writing the same
+        window's rows at once can lock them in each other's way on PostgreSQL (its
+        deadlock detector aborts one): the aborted one writes again."""
+        for attempt in range(RETRIES):
+            try:
+                with self._meta.transaction() as conn:
+                    write(conn)
+                return
+            except OperationalError as exc:
+                if _sqlstate(exc) not in _RETRYABLE or attempt == RETRIES - 1:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
 
     def points(
         self,
@@ -266,3 +273,16 @@ def _finite(value: float | None) -> float | None:
         return None
     number = float(value)
     return number if number == number and abs(number) != float("inf") else None
+
+
+def _sqlstate(exc: OperationalError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None)
+
+
+def _upsert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows``, replacing those whose primary key exists, in one statement."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table)
+    keys = [c.name for c in table.primary_key.columns]
+    others = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
+    conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=others), rows)

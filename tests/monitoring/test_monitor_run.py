@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -400,8 +401,22 @@ def test_refusals_are_caught_as_the_capture_is_written_not_at_the_next_run(
             assert answer.status_code in (400, 422)
         app.state.serving.capture.flush()
         with shipyard.connect(home) as ws:  # no monitoring run: the writer's watch did it
-            (point,) = ws.monitoring.points("e", stage="schema", metric="refused_share",
-                                            start=at, end=at + timedelta(hours=1))  # fmt: skip
+            deadline = time.monotonic() + 10  # the watch acts on a thread of its own
+            while not (
+                found := ws.monitoring.points(
+                    "e",
+                    stage="schema",
+                    metric="refused_share",
+                    start=at,
+                    end=at + timedelta(hours=1),
+                )
+            ):
+                assert time.monotonic() < deadline, "no schema point was written"
+                time.sleep(0.05)
+            while ws.monitoring.alarm("refusals").state != "ALARM":
+                assert time.monotonic() < deadline, ws.monitoring.alarm("refusals")
+                time.sleep(0.05)
+            (point,) = found
             assert point.flagged and point.value == 1.0 and point.detail["at_once"]
             assert ws.monitoring.alarm("refusals").state == "ALARM"
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -33,24 +34,35 @@ log = logging.getLogger(__name__)
 
 class SchemaWatch:
     """Called by the capture writer with each file it wrote: ``watch(endpoint, variant,
-    table)``; ``runtime`` gives the process's runtime when it is first needed."""
+    table)``; ``runtime`` gives the process's runtime when it is first needed.
+
+    The counting is done on the writer's thread (a few vectorized sums); storing a point
+    and evaluating alarms, whose actions may wait on a webhook for seconds, run on a
+    thread of the watch's own, so the capture never waits for them."""
 
     def __init__(self, runtime: Callable[[], Runtime]) -> None:
         self._runtime = runtime
+        self._acting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shipyard-schema")
 
     def __call__(self, endpoint: str, variant: str, table: Any) -> list[SeriesPoint]:
         try:
             found = schema_points(endpoint, variant, table)
-            if found:
-                from shipyard.monitoring.alarms import evaluate_endpoint
-
-                runtime = self._runtime()
-                runtime.monitoring.put_points(found)
-                evaluate_endpoint(runtime, endpoint)
-            return found
         except Exception:
             log.exception("Could not check the schema of %s's captured requests", endpoint)
             return []
+        if found:
+            self._acting.submit(self._act, endpoint, found)
+        return found
+
+    def _act(self, endpoint: str, found: list[SeriesPoint]) -> None:
+        from shipyard.monitoring.alarms import evaluate_endpoint
+
+        try:
+            runtime = self._runtime()
+            runtime.monitoring.put_points(found)
+            evaluate_endpoint(runtime, endpoint)
+        except Exception:
+            log.exception("Could not record or act on %s's schema violations", endpoint)
 
 
 def schema_points(endpoint: str, variant: str, table: Any) -> list[SeriesPoint]:

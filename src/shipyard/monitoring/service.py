@@ -176,11 +176,12 @@ class MonitoringService:
         runtime, baselines = self._runtime, _Baselines(self._ws)
         results: list[WindowResult] = []
         points: list[SeriesPoint] = []
+        captured = variants(self._home, endpoint)  # listed once for every window
         at = first
         while at < last:
             checks: list[WindowCheck] = []
             requests = 0
-            for variant in variants(self._home, endpoint):
+            for variant in captured:
                 found = window_of(runtime, endpoint, variant, at, at + step, baselines.kinds)
                 for model, traffic in sorted(found.items()):
                     requests += traffic.answered + traffic.refused

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from shipyard.pipeline import PipelineService
     from shipyard.registry.service import ModelRegistry
     from shipyard.security.service import SecurityService
+    from shipyard.serving.batch import BatchService
     from shipyard.serving.endpoints import EndpointService
     from shipyard.stores.artifacts import ArtifactStore
     from shipyard.stores.control import AuditEntry
@@ -256,6 +257,14 @@ class Workspace:
         from shipyard.monitoring.service import MonitoringService
 
         return MonitoringService(self.runtime, self, authorize=self.authorize)
+
+    @cached_property
+    def batch(self) -> BatchService:
+        """Batch transform: a model version over a whole input into Parquet, on the local
+        engine or a Dask cluster, resuming where a failed run stopped."""
+        from shipyard.serving.batch import BatchService
+
+        return BatchService(self)
 
     @cached_property
     def jobs(self) -> JobService:

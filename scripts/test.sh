@@ -4,7 +4,7 @@
 # (with the reason shown) otherwise; .ci/run starts PostgreSQL and sets it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh dev,postgres,redis
+scripts/setup.sh dev,postgres,redis,dask,s3
 # Capital Bikeshare for the guardrail tests ships in ISLP, whose own imports need torch:
 # only its data file is read, so it is installed without dependencies.
 .venv/bin/python -m pip install --quiet --no-deps "ISLP==0.6.0"

@@ -3,6 +3,9 @@
 - SHIPYARD_TEST_POSTGRES_URL: a PostgreSQL database the tests may create databases from.
 - SHIPYARD_TEST_REDIS_URL: a Redis database the tests may write keys to (each test uses
   its own key prefix and removes its keys afterwards).
+- SHIPYARD_TEST_S3_ENDPOINT: an S3-compatible server (moto's; tests/s3_server.py). Unset,
+  the tests start moto's server themselves, so S3 tests skip only when moto or s3fs is
+  missing.
 
 Without it those tests are skipped with the reason shown; with
 SHIPYARD_TEST_REQUIRE_SERVICES=1 (set by .ci/run) a missing service fails them instead,
@@ -80,6 +83,31 @@ def redis_url() -> Iterator[str]:
             client.delete(*keys)
     finally:
         client.close()
+
+
+@pytest.fixture(scope="session")
+def s3_service() -> Iterator[Any]:
+    """An S3 server and a bucket for this session (tests/s3_server.py): the AWS variables
+    that reach it stay in ``os.environ`` until the session ends, for subprocesses too."""
+    from tests.s3_server import ENDPOINT_ENV, missing_libraries, s3_service
+
+    missing = missing_libraries()
+    if missing:
+        message = (
+            f"S3 not available: {' and '.join(missing)} not installed "
+            f'(pip install -e ".[dev,s3]"; {ENDPOINT_ENV} names a running server)'
+        )
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(f"{message} ({REQUIRE_ENV}=1 forbids skipping)")
+        pytest.skip(message)
+    with s3_service() as service:
+        yield service
+
+
+@pytest.fixture
+def s3_url(s3_service: Any) -> str:
+    """``s3://BUCKET/PREFIX`` with a prefix of this test's own, on the session's S3 server."""
+    return str(s3_service.new_url())
 
 
 @pytest.fixture(params=["sqlite", "redis"])

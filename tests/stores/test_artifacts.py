@@ -2,32 +2,44 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from shipyard.errors import CorruptArtifact, InvalidInput, NotFound
+from shipyard.errors import BackendUnavailable, CorruptArtifact, InvalidInput, NotFound
 from shipyard.lineage import hash_bytes, hash_file
 from shipyard.stores.artifacts import ArtifactStore, check_relative_path
 
 
-@pytest.fixture(params=["local", "memory"])
+@pytest.fixture(params=["local", "memory", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> ArtifactStore:
+    """Each back end in turn: a folder, fsspec's memory, and S3 (moto's server, a fresh prefix)."""
     if request.param == "local":
         return ArtifactStore(str(tmp_path / "artifacts"))
+    if request.param == "s3":
+        return ArtifactStore(request.getfixturevalue("s3_url"))
     return ArtifactStore(f"memory://artifacts-{uuid.uuid4().hex}")
 
 
 def object_path(store: ArtifactStore, digest: str) -> str:
     return store._object_path(digest)
+
+
+def temp_files(store: ArtifactStore) -> list[str]:
+    """What is under the store's tmp/ (on S3 a prefix with no objects does not exist)."""
+    tmp = f"{store.root}/tmp"
+    return list(store.fs.find(tmp)) if store.fs.exists(tmp) else []
 
 
 def test_bytes_round_trip_and_are_addressed_by_sha256(store: ArtifactStore) -> None:
@@ -110,8 +122,7 @@ def test_a_write_that_fails_midway_leaves_nothing_visible(store: ArtifactStore) 
     with pytest.raises(RuntimeError):
         store._put_stream(chunks())
     assert store.stats() == (0, 0)
-    tmp = f"{store.root}/tmp"
-    assert not store.fs.exists(tmp) or store.fs.ls(tmp) == []
+    assert temp_files(store) == []
 
 
 KILLED_WRITER = textwrap.dedent(
@@ -206,8 +217,7 @@ def test_putting_the_same_bytes_again_repairs_a_corrupt_object(store: ArtifactSt
     assert store.verify(art.digest) == "ok"
     assert store.get_bytes(art.digest) == b"the real model"
     assert store.stats() == (1, len(b"the real model"))
-    tmp = f"{store.root}/tmp"
-    assert store.fs.ls(tmp) == []  # the fresh copy was moved, not left behind
+    assert temp_files(store) == []  # the fresh copy was moved, not left behind
 
 
 def test_putting_a_file_again_repairs_a_truncated_or_missing_object(
@@ -251,3 +261,78 @@ def test_the_corrupt_artifact_hint_says_what_repairs_it(store: ArtifactStore) ->
     assert caught.value.hint is not None
     assert "Register the original data again" in caught.value.hint
     assert "shipyard artifacts verify --repair-from" in caught.value.hint
+
+
+# -- S3: what the contract above cannot show on a local disk ------------------------------
+
+
+def test_an_s3_object_is_not_visible_before_its_write_completes(s3_url: str) -> None:
+    store = ArtifactStore(s3_url)
+    data = os.urandom(3 * (1 << 20))
+    digest = hash_bytes(data)
+    halfway, finish = threading.Event(), threading.Event()
+
+    def chunks() -> Iterator[bytes]:
+        yield data[: len(data) // 2]
+        halfway.set()
+        assert finish.wait(30)
+        yield data[len(data) // 2 :]
+
+    writer = threading.Thread(target=store._put_stream, args=(chunks(),))
+    writer.start()
+    try:
+        assert halfway.wait(30)
+        other = ArtifactStore(s3_url)  # what any other reader sees meanwhile
+        assert not other.exists(digest) and other.verify(digest) == "missing"
+        assert list(other.digests()) == [] and other.stats() == (0, 0)
+    finally:
+        finish.set()
+        writer.join(30)
+    assert store.get_bytes(digest) == data
+    assert temp_files(store) == []
+
+
+def test_a_killed_writer_leaves_nothing_on_s3(s3_url: str) -> None:
+    # The writer is another process: it reaches the server through the AWS variables alone.
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, s3_url], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "writing"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    store = ArtifactStore(s3_url)
+    assert store.stats() == (0, 0) and list(store.digests()) == []
+
+
+def test_s3_answers_are_not_from_a_stale_listing(s3_url: str) -> None:
+    store = ArtifactStore(s3_url)
+    kept, removed = store.put_bytes(b"kept"), store.put_bytes(b"removed")
+    assert sorted(store.digests()) == sorted([kept.digest, removed.digest])
+    # Another machine removes one object and writes another, straight to the bucket.
+    import s3fs
+
+    elsewhere = s3fs.S3FileSystem(skip_instance_cache=True)
+    elsewhere.rm(object_path(store, removed.digest))
+    added = hash_bytes(b"added")
+    elsewhere.pipe(object_path(store, added), b"added")
+    assert not store.exists(removed.digest) and store.verify(removed.digest) == "missing"
+    assert store.exists(added) and store.get_bytes(added) == b"added"
+    assert sorted(store.digests()) == sorted([kept.digest, added])
+    assert store.stats() == (2, len(b"kept") + len(b"added"))
+
+
+def test_a_missing_bucket_is_named(s3_url: str) -> None:
+    store = ArtifactStore(f"s3://no-such-bucket-{uuid.uuid4().hex[:8]}/artifacts")
+    with pytest.raises(BackendUnavailable, match="no bucket") as caught:
+        store.put_bytes(b"data")
+    assert "never creates one" in str(caught.value.hint)
+
+
+def test_without_s3fs_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    registry = importlib.import_module("fsspec.registry")  # the module, not its mapping
+    monkeypatch.delitem(registry._registry, "s3", raising=False)
+    monkeypatch.setitem(sys.modules, "s3fs", None)  # importing it now fails
+    with pytest.raises(BackendUnavailable) as caught:
+        ArtifactStore("s3://bucket/artifacts")
+    assert 'pip install "shipyard[s3]"' in str(caught.value.hint)

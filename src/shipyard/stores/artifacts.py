@@ -7,8 +7,10 @@ Layout under the store's root::
 
 A write streams into ``tmp/`` while hashing, then moves the file to its
 address, so a crash leaves at most an unreferenced temporary file and never a
-half-written object. A read hashes what it reads and refuses bytes that do not
-match the address (truncated or tampered), so a bad artifact is never loaded.
+half-written object. On S3 the move is a server-side copy then a delete: an
+object appears at its address whole or not at all. A read hashes what it reads
+and refuses bytes that do not match the address (truncated or tampered), so a
+bad artifact is never loaded.
 Writing content whose address holds such bad bytes replaces them the same way,
 so putting the original data again repairs an object.
 
@@ -34,6 +36,14 @@ from typing import IO, Any, Literal, TypeAlias
 from shipyard.errors import BackendUnavailable, CorruptArtifact, InvalidInput, NotFound
 
 _CHUNK = 1 << 20
+# Object stores, where a key needs no folder and "making" one would probe (or create) the bucket.
+_OBJECT_STORES = frozenset({"s3", "s3a"})
+# s3fs caches listings per process; a listing made before another process wrote or removed an
+# object would then answer ``exists`` wrongly. An address is looked up (HEAD) every time instead.
+_OPTIONS: dict[str, dict[str, Any]] = {"s3": {"use_listings_cache": False}}
+_OPTIONS["s3a"] = _OPTIONS["s3"]
+# The extra that installs the fsspec back end of a scheme.
+_EXTRAS = {"s3": "s3", "s3a": "s3"}
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 MANIFEST_FORMAT = "shipyard.folder.v1"
 
@@ -94,17 +104,22 @@ class ArtifactStore:
     """
 
     def __init__(self, url: str) -> None:
-        from fsspec.core import url_to_fs
+        from fsspec.core import split_protocol, url_to_fs
 
         self.url = url
+        scheme = split_protocol(url)[0] or "file"
         try:
-            self.fs, self.root = url_to_fs(url)
+            self.fs, self.root = url_to_fs(url, **_OPTIONS.get(scheme, {}))
         except (ImportError, ValueError) as exc:
+            extra = _EXTRAS.get(scheme)
             raise BackendUnavailable(
                 f"Cannot open the artifact store {url}: {exc}",
-                hint="Install the fsspec back end for this URL (for example s3fs for s3://).",
+                hint=f'Install it with: pip install "shipyard[{extra}]"'
+                if extra
+                else "Install the fsspec back end for this URL (for example gcsfs for gs://).",
             ) from None
         self.root = self.root.rstrip("/")
+        self._folders = scheme not in _OBJECT_STORES
 
     # -- addresses --------------------------------------------------------------
 
@@ -150,7 +165,7 @@ class ArtifactStore:
         digest = hashlib.sha256()
         size = 0
         try:
-            self.fs.makedirs(f"{self.root}/tmp", exist_ok=True)
+            self._makedirs(f"{self.root}/tmp")
             with self.fs.open(temp, "wb") as out:
                 for chunk in chunks:
                     digest.update(chunk)
@@ -160,12 +175,28 @@ class ArtifactStore:
             if self._state(address, digest.hexdigest(), size) == "ok":
                 self.fs.rm(temp)
             else:  # absent, or corrupt: the fresh copy takes the address in one move
-                self.fs.makedirs(address.rsplit("/", 1)[0], exist_ok=True)
+                self._makedirs(address.rsplit("/", 1)[0])
                 self.fs.mv(temp, address)
-        except BaseException:
+        except BaseException as exc:
             self._remove_quietly(temp)
+            if isinstance(exc, FileNotFoundError) and not self._folders:
+                self._refuse_a_missing_bucket()
             raise
         return Artifact(digest.hexdigest(), size)
+
+    def _makedirs(self, path: str) -> None:
+        if self._folders:
+            self.fs.makedirs(path, exist_ok=True)
+
+    def _refuse_a_missing_bucket(self) -> None:
+        """A write to a bucket that is not there fails with a plain 'not found': say so."""
+        bucket = self.root.split("/", 1)[0]
+        if not self.fs.exists(bucket):
+            raise BackendUnavailable(
+                f"Cannot write to the artifact store {self.url}: no bucket {bucket!r} there.",
+                hint="Create the bucket (Shipyard never creates one), and check that "
+                "AWS_ENDPOINT_URL_S3 names the server that holds it.",
+            ) from None
 
     def _remove_quietly(self, path: str) -> None:
         try:

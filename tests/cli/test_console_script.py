@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pytest
 
-COMMANDS = ("init", "info", "quickstart", "server", "serve", "deploy", "lineage", "audit")
+COMMANDS = (
+    "init", "info", "quickstart", "server", "serve", "deploy", "lineage", "audit",
+    "batch-transform", "worker",
+)  # fmt: skip
 GROUPS = (
     "alarms",
     "artifacts",

@@ -28,12 +28,15 @@ from shipyard.cli import (
     schedules,
 )
 from shipyard.cli.audit import audit
+from shipyard.cli.batch import EPILOG as BATCH_EPILOG
+from shipyard.cli.batch import batch_transform
 from shipyard.cli.context import state
 from shipyard.cli.deployments import deploy
 from shipyard.cli.lineage import lineage
 from shipyard.cli.quickstart import quickstart
 from shipyard.cli.serve import serve
 from shipyard.cli.server import server
+from shipyard.cli.worker import worker
 from shipyard.cli.workspace import info, init
 from shipyard.errors import ShipyardError
 
@@ -82,11 +85,13 @@ app.command(epilog="Example: shipyard info --json")(info)
 app.command(epilog="Example: shipyard quickstart ./qs   (again: cached, much faster)")(quickstart)
 app.command(epilog="Example: shipyard server --host 127.0.0.1 --port 8080")(server)
 app.command(epilog="Example: shipyard serve flights --port 8081")(serve)
+app.command(epilog="Example: shipyard worker delay --threads 4")(worker)
 app.command(
     epilog="Example: shipyard deploy delay-api model:delay@3 --strategy canary --steps 10,50,100 "
     "--bake 5m --wait"
 )(deploy)
 app.command(epilog="Example: shipyard lineage model:delay@7 --json")(lineage)
+app.command("batch-transform", epilog=BATCH_EPILOG)(batch_transform)
 app.command(epilog="Example: shipyard audit --action models:SetAlias --since 2026-12-01 --json")(
     audit
 )

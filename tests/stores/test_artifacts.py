@@ -303,6 +303,16 @@ def test_a_killed_writer_leaves_nothing_on_s3(s3_url: str) -> None:
     proc.wait(timeout=30)
     store = ArtifactStore(s3_url)
     assert store.stats() == (0, 0) and list(store.digests()) == []
+    assert temp_files(store) == []  # the upload never completed, so not even a temp object
+
+
+def test_an_intact_s3_object_is_not_rewritten(s3_url: str) -> None:
+    store = ArtifactStore(s3_url)
+    art = store.put_bytes(b"keep me")
+    before = store.fs.info(object_path(store, art.digest))["LastModified"]
+    time.sleep(1.1)  # Last-Modified counts whole seconds
+    store.put_bytes(b"keep me")
+    assert store.fs.info(object_path(store, art.digest))["LastModified"] == before
 
 
 def test_s3_answers_are_not_from_a_stale_listing(s3_url: str) -> None:

@@ -9,6 +9,7 @@
 | principal      | SHIPYARD_PRINCIPAL      | the operating-system user            |
 | max_request_bytes | SHIPYARD_MAX_REQUEST_BYTES | 1 MiB (1048576); also ``512KiB``, ``4MiB`` |
 | max_request_items | SHIPYARD_MAX_REQUEST_ITEMS | 10000 (HTTP: list items; entities x features) |
+| max_async_request_bytes | SHIPYARD_MAX_ASYNC_REQUEST_BYTES | 1 GiB: an async invocation's body |
 | build_id       | SHIPYARD_BUILD_ID       | none (the pipeline makes one)        |
 | data_roots     | SHIPYARD_DATA_ROOTS     | the folder holding <home>            |
 
@@ -46,6 +47,8 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 # 1 MiB holds 10,000 entities of ~100 bytes; parsed, a body takes ~50x its size in memory.
 DEFAULT_MAX_REQUEST_BYTES = 1 << 20
 DEFAULT_MAX_REQUEST_ITEMS = 10_000
+# An async invocation's body is streamed to the artifact store, never held in memory.
+DEFAULT_MAX_ASYNC_REQUEST_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class Settings:
     # What one HTTP request may ask of the server (see api/limits.py).
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_request_items: int = DEFAULT_MAX_REQUEST_ITEMS
+    max_async_request_bytes: int = DEFAULT_MAX_ASYNC_REQUEST_BYTES
 
     @property
     def is_embedded(self) -> bool:
@@ -189,6 +193,11 @@ def _validate(raw: dict[str, _Value], cwd: Path, config_file: Path | None) -> Se
         if "max_request_items" in raw
         else DEFAULT_MAX_REQUEST_ITEMS
     )
+    max_async_bytes = (
+        _count(raw["max_async_request_bytes"], sizes=True)
+        if "max_async_request_bytes" in raw
+        else DEFAULT_MAX_ASYNC_REQUEST_BYTES
+    )
     build_id = _text(raw["build_id"]) if "build_id" in raw else None
     data_roots = _folders(raw["data_roots"]) if "data_roots" in raw else (home.parent,)
     return Settings(
@@ -202,6 +211,7 @@ def _validate(raw: dict[str, _Value], cwd: Path, config_file: Path | None) -> Se
         config_file=config_file,
         max_request_bytes=max_bytes,
         max_request_items=max_items,
+        max_async_request_bytes=max_async_bytes,
     )
 
 

@@ -30,7 +30,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 
 from shipyard._version import __version__
-from shipyard.api import endpoints, features, health, metrics, monitoring
+from shipyard.api import endpoints, features, health, jobs, metrics, monitoring
 from shipyard.api.body_check import check_json_body
 from shipyard.api.body_limit import BodySizeLimit
 from shipyard.api.deps import WorkspaceCache
@@ -45,8 +45,13 @@ from shipyard.workspace import Workspace
 BASE_ROUTERS: tuple[APIRouter, ...] = (health.router, metrics.router)
 
 # The control plane's domains: each adds its router (and collectors) here as it lands.
-ROUTERS: tuple[APIRouter, ...] = (features.router, endpoints.router, monitoring.router)
-COLLECTORS: tuple[CollectorFactory, ...] = (features.FeatureLagCollector,)
+ROUTERS: tuple[APIRouter, ...] = (
+    features.router,
+    endpoints.router,
+    monitoring.router,
+    jobs.router,
+)
+COLLECTORS: tuple[CollectorFactory, ...] = (features.FeatureLagCollector, jobs.JobQueueCollector)
 
 DESCRIPTION = "Self-hosted MLOps: data, training, deployment and monitoring."
 

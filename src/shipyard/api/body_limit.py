@@ -33,10 +33,11 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limits.max_bytes
+        path = scope.get("path", "")
+        limit = self.limits.bytes_for(path)
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await self._refuse(send)
+            await self._refuse(send, path)
             return
 
         received = 0
@@ -63,10 +64,10 @@ class BodySizeLimit:
         with contextlib.suppress(_BodyTooLarge):
             await self.app(scope, counting_receive, guarded_send)
         if too_large and not answered:
-            await self._refuse(send)
+            await self._refuse(send, path)
 
-    async def _refuse(self, send: Send) -> None:
-        error = self.limits.too_many_bytes()
+    async def _refuse(self, send: Send, path: str) -> None:
+        error = self.limits.too_many_bytes(path)
         body = json.dumps(error.to_dict()).encode("utf-8")
         headers = [
             (b"content-type", b"application/json"),

@@ -26,7 +26,9 @@ app = typer.Typer(
 @app.command(
     epilog="Example: shipyard endpoints create delay-api --model model:delay@3 --capture-rate "
     "0.1 --postprocess threshold:0.3 --on-missing weather__precip=default:0\n\n"
-    "Example: shipyard endpoints create many --models 'delay-*' --memory-budget 512"
+    "Example: shipyard endpoints create many --models 'delay-*' --memory-budget 512\n\n"
+    "Example: shipyard endpoints create delay-async --model delay@3 --async-config "
+    '\'{"timeout_seconds": 600, "notify_error": "https://hooks.example/err"}\''
 )
 def create(
     ctx: typer.Context,
@@ -68,6 +70,12 @@ def create(
     production: bool = typer.Option(
         False, "--production", help="Mark it production: only the pipeline may change it."
     ),
+    async_config: str | None = typer.Option(
+        None,
+        "--async-config",
+        help="Async invocations' settings, a JSON object: max_attempts, timeout_seconds, "
+        "ttl_seconds, output_path, notify_success, notify_error, secret_env.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Create an endpoint serving one model version as its `primary` variant at weight 1,
@@ -82,6 +90,7 @@ def create(
         on_missing=on_missing,
         models=models,
         memory_budget_mb=memory_budget,
+        async_config=_json_object(async_config, "--async-config"),
     )
     if as_json:
         _print_json(created)
@@ -261,3 +270,15 @@ def _print_json(value: Endpoint | list[Endpoint]) -> None:
         typer.echo(to_json([EndpointSchema.from_domain(e) for e in value]))
     else:
         typer.echo(to_json(EndpointSchema.from_domain(value)))
+
+
+def _json_object(text: str | None, option: str) -> dict[str, object] | None:
+    if text is None:
+        return None
+    try:
+        found = json.loads(text)
+    except ValueError as exc:
+        raise InvalidInput(f"{option} is not valid JSON: {exc}.") from None
+    if not isinstance(found, dict):
+        raise InvalidInput(f"{option} is a JSON object, got {text[:60]!r}.")
+    return found

@@ -23,6 +23,13 @@ def server(
     job_workers: int = typer.Option(
         2, "--job-workers", min=0, help="Threads running queued jobs (0: run none here)."
     ),
+    async_workers: int = typer.Option(
+        4,
+        "--async-workers",
+        min=0,
+        help="Most threads running async invocations at once; they follow the queue, none "
+        "while it is empty (0: run none here, `shipyard worker` does).",
+    ),
     scheduler: bool = typer.Option(
         True, "--scheduler/--no-scheduler", help="Fire due schedules from this server."
     ),
@@ -46,6 +53,7 @@ def server(
 
     from shipyard.api.app import create_app
     from shipyard.jobs.background import BackgroundWork
+    from shipyard.jobs.elastic import ElasticWorkers
     from shipyard.runtime import runtime_from_settings
     from shipyard.serving.app import add_serving
 
@@ -55,7 +63,8 @@ def server(
     ctx.call_on_close(runtime.close)
     console.print(
         f"Shipyard server on http://{host}:{port} (docs at /docs), home {runtime.settings.home}; "
-        f"{job_workers} job workers, scheduler {'on' if scheduler else 'off'}, "
+        f"{job_workers} job workers, up to {async_workers} async workers, "
+        f"scheduler {'on' if scheduler else 'off'}, "
         f"serving {'every endpoint' if serving else 'off'}"
     )
     app = create_app(runtime=runtime)
@@ -63,7 +72,10 @@ def server(
         add_serving(app, home=Path(runtime.settings.home))
     previous = _stop_on_sigterm()
     try:
-        with BackgroundWork(runtime, workers=job_workers, scheduler=scheduler):
+        with (
+            BackgroundWork(runtime, workers=job_workers, scheduler=scheduler),
+            ElasticWorkers(runtime, most=async_workers),
+        ):
             uvicorn.run(app, host=host, port=port, log_level=log_level)
     except _Stopped:
         pass  # SIGTERM: the HTTP server, then the scheduler and the workers, stopped in turn

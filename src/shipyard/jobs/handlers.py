@@ -86,6 +86,9 @@ def default_handlers() -> JobHandlers:
     from shipyard.deploy.job import LEASE as DEPLOYMENT_LEASE
     from shipyard.deploy.job import run_deployment
     from shipyard.jobs.pipelines import run_scheduled_pipeline
+    from shipyard.jobs.webhooks import JOB_KIND as WEBHOOK
+    from shipyard.jobs.webhooks import LEASE as WEBHOOK_LEASE
+    from shipyard.jobs.webhooks import run_webhook
     from shipyard.monitoring.job import JOB_KIND as MONITOR
     from shipyard.monitoring.job import run_job as run_monitor
     from shipyard.pipeline.live import RUN_JOB_KIND, RUN_LEASE
@@ -105,4 +108,5 @@ def default_handlers() -> JobHandlers:
     handlers.register(  # a run stores what it computes by key: running it again is harmless
         MONITOR, run_monitor, retry=True, repeatable=True, concurrency=1
     )
+    handlers.register(WEBHOOK, run_webhook, lease=WEBHOOK_LEASE)  # alarms' and async's
     return handlers

@@ -64,6 +64,7 @@ class WorkerPool:
         self._running: Counter[str] = Counter()
         self._current: dict[int, tuple[Job, JobHandler, LeaseKeeper]] = {}
         self._threads: list[threading.Thread] = []
+        self._started = self._threads_wanted  # numbers the threads grow() adds
 
     def start(self) -> None:
         for number in range(self._threads_wanted):
@@ -73,10 +74,34 @@ class WorkerPool:
             thread.start()
             self._threads.append(thread)
 
+    def grow(self, count: int) -> None:
+        """Start ``count`` more threads that end when they find no job: an elastic pool
+        (:mod:`shipyard.jobs.elastic`) adds them as the queue deepens."""
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+            for _ in range(count):
+                self._started += 1
+                thread = threading.Thread(
+                    target=self._loop,
+                    args=(self._started, True),
+                    name=f"shipyard-worker-{self._started}",
+                    daemon=True,
+                )
+                thread.start()
+                self._threads.append(thread)
+
+    @property
+    def live(self) -> int:
+        """Threads running now."""
+        with self._lock:
+            return sum(t.is_alive() for t in self._threads)
+
     def stop(self, grace: float = 30.0) -> None:
         """Claim nothing more; wait up to ``grace`` seconds for running jobs, then fail them."""
         self._stop.set()
-        for thread in self._threads:
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
             thread.join(timeout=grace)
         with self._lock:
             left = list(self._current.values())
@@ -95,7 +120,7 @@ class WorkerPool:
         self._run(claimed)
         return self.runtime.jobs.get(claimed.id)
 
-    def _loop(self, number: int) -> None:
+    def _loop(self, number: int, until_idle: bool = False) -> None:
         worker = f"{self.name}/{number}"
         while not self._stop.is_set():
             try:
@@ -104,6 +129,8 @@ class WorkerPool:
                 log.warning("claiming a job failed", exc_info=True)
                 job = None
             if job is None:
+                if until_idle:
+                    return
                 self._stop.wait(self._poll)
                 continue
             self._run(job)

@@ -26,9 +26,6 @@ on fresh data) and ``rollback`` (roll back the endpoint's running deployment).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import logging
 import math
 import os
@@ -37,7 +34,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from shipyard.errors import InvalidInput
+from shipyard.errors import BackendUnavailable, InvalidInput
+from shipyard.jobs.webhooks import post_json
 from shipyard.stores.monitoring import Alarm, SeriesPoint
 
 if TYPE_CHECKING:
@@ -220,29 +218,15 @@ def _run(
 
 
 def _webhook(action: Mapping[str, Any], body: Mapping[str, Any]) -> dict[str, Any]:
-    import httpx
-
-    data = json.dumps(body, default=str, sort_keys=True).encode()
-    headers = {"Content-Type": "application/json"}
-    secret_env = action.get("secret_env")
-    if secret_env:
-        secret = os.environ.get(secret_env)
-        if not secret:
-            raise InvalidInput(f"The webhook's secret variable {secret_env} is not set.")
-        signature = hmac.new(secret.encode(), data, hashlib.sha256).hexdigest()
-        headers["X-Shipyard-Signature"] = f"sha256={signature}"
+    """Posted at once, tried up to WEBHOOK_TRIES times: an alarm's action runs where
+    the alarm is evaluated, and its history records how it went."""
     error = ""
     for attempt in range(WEBHOOK_TRIES):
         try:
-            answer = httpx.post(action["url"], content=data, headers=headers, timeout=5.0)
-            if answer.status_code < 500:
-                answer.raise_for_status()
-                return {"status": answer.status_code, "attempts": attempt + 1}
-            error = f"HTTP {answer.status_code}"
-        except httpx.HTTPStatusError as exc:  # a 4xx: the receiver refused it; no retry
-            raise InvalidInput(f"The webhook refused the alarm: {exc}") from None
-        except httpx.HTTPError as exc:
-            error = str(exc) or type(exc).__name__
+            status = post_json(action["url"], body, secret_env=action.get("secret_env"))
+            return {"status": status, "attempts": attempt + 1}
+        except BackendUnavailable as exc:
+            error = exc.message
         time.sleep(0.5 * 2**attempt)
     raise RuntimeError(f"The webhook failed {WEBHOOK_TRIES} times: {error}")
 

@@ -56,6 +56,8 @@ from starlette.background import BackgroundTask
 from starlette.routing import Route as StarletteRoute
 
 from shipyard.api.app import build_app
+from shipyard.api.jobs import JobQueueCollector
+from shipyard.api.jobs import router as jobs_router
 from shipyard.api.body_check import check_json_value
 from shipyard.api.deps import get_principal, get_runtime, get_workspace
 from shipyard.config import Settings
@@ -64,8 +66,9 @@ from shipyard.jsonsafe import jsonable
 from shipyard.runtime import Runtime
 from shipyard.serving.batching import Batcher
 from shipyard.serving.capture import CaptureWriter, RequestCapture, close_on_shutdown, sampled
-from shipyard.serving.enrich import Enriched, plan_enrichment
+from shipyard.serving.enrich import Enriched
 from shipyard.serving.inference import JSON_TYPE, Predictor, media_type, parse_body
+from shipyard.serving.loading import load_predictor
 from shipyard.serving.multi_model import MultiModels, is_multi_model, parse_target
 from shipyard.serving.postprocess import apply as postprocess
 from shipyard.serving.postprocess import needs_scores
@@ -252,12 +255,7 @@ class Serving:
         """The model version loaded, warmed and planned for serving (its enrich stage);
         ``cached=False`` keeps it out of the process's model cache (a pool's model, whose
         memory must go when the pool evicts it)."""
-        workspace = self._workspace()
-        found = Predictor(workspace.models.load(model, version, cached=cached))
-        found.warm()
-        lineage = workspace.models.get(model, version).lineage
-        found.enrichment = plan_enrichment(workspace, lineage, found.schema)
-        return found
+        return load_predictor(self._workspace(), model, version, cached=cached)
 
     def _workspace(self) -> Any:
         return self.app.state.workspaces.get(self.app.state.principal)
@@ -491,7 +489,7 @@ def _router(serving: Serving) -> APIRouter:
     return router
 
 
-async def _principal(request: Request) -> str:
+async def request_principal(request: Request) -> str:
     """Who the request acts as: ``get_principal``, or what the app's
     ``dependency_overrides`` put in its place, as FastAPI would for its own routes."""
     override = request.app.dependency_overrides.get(get_principal)
@@ -511,18 +509,18 @@ async def _serve(
     """One invocation, whichever route: check, route (``choose``), parse, enrich,
     predict, postprocess, capture; a ShipyardError becomes its 4xx/503 JSON body."""
     started = time.perf_counter()
-    _check_header("X-Request-Id", caller.request_id)  # echoed and stored: bounded first
-    _check_header("X-Shipyard-Key", caller.key)
+    check_header("X-Request-Id", caller.request_id)  # echoed and stored: bounded first
+    check_header("X-Shipyard-Key", caller.key)
     request_id = caller.request_id or uuid.uuid4().hex
     capture = RequestCapture(serving.capture, request_id, caller.key)
     label = "none"
     status = 500
     try:
         workspace = await get_workspace(
-            request, await get_runtime(request), await _principal(request)
+            request, await get_runtime(request), await request_principal(request)
         )
         workspace.authorize("endpoints:Invoke", endpoint_resource(name))
-        at = _stated_time(caller.event_time, workspace, name)
+        at = stated_time(caller.event_time, workspace, name)
         capture.at = at
         endpoint = serving.states.get(name)
         capture.endpoint(endpoint.spec)
@@ -616,8 +614,9 @@ def create_serving_app(
     (or one opened from ``settings`` at start-up)."""
     app = build_app(
         title="Shipyard serving",
-        description="Real-time inference on Shipyard endpoints.",
-        routers=(),
+        description="Real-time and async inference on Shipyard endpoints.",
+        routers=(jobs_router,),  # GET /jobs/{id}: an async invocation's status
+        collectors=(JobQueueCollector,),
         runtime=runtime,
         settings=settings,
     )
@@ -660,7 +659,9 @@ def add_serving(
 
     serving.capture.on_write = SchemaWatch(lambda: serving._workspace().runtime)
     close_on_shutdown(app, serving.capture)
-    app.router.routes.extend(_routes(serving))
+    from shipyard.serving.asynchronous.accept import async_routes
+
+    app.router.routes.extend([*_routes(serving), *async_routes(serving)])
     app.include_router(_router(serving))
     return serving
 
@@ -668,7 +669,7 @@ def add_serving(
 MAX_HEADER_ID = 128  # characters of a caller's X-Request-Id or X-Shipyard-Key
 
 
-def _check_header(name: str, value: str | None) -> None:
+def check_header(name: str, value: str | None) -> None:
     """A caller's id is echoed in headers and stored in the capture: 1 to 128 visible ASCII
     characters, or a 400 saying so."""
     if value is None:
@@ -681,7 +682,7 @@ def _check_header(name: str, value: str | None) -> None:
         )
 
 
-def _stated_time(text: str | None, workspace: Any, endpoint: str) -> datetime | None:
+def stated_time(text: str | None, workspace: Any, endpoint: str) -> datetime | None:
     """The time a replay states its request was made at (``X-Shipyard-Event-Time``, ISO
     8601, UTC when it names no zone), allowed with ``endpoints:Replay`` only; None for an
     ordinary request, which is made now."""

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import AccessDenied, InvalidInput, NotFound
 from shipyard.security.actions import resource_name
+from shipyard.serving.asynchronous.config import parse_async_config
 from shipyard.serving.enrich import parse_policies
 from shipyard.serving.postprocess import check_model, parse_postprocess
 from shipyard.stores.control.base import ControlEvent, ControlStore, Endpoint, Variant
@@ -131,6 +132,7 @@ class EndpointService:
         on_missing: Mapping[str, Any] | Sequence[str] | None = None,
         models: str | None = None,
         memory_budget_mb: float = DEFAULT_BUDGET_MB,
+        async_config: Mapping[str, Any] | None = None,
     ) -> Endpoint:
         """A new endpoint serving ``model`` (``MODEL@VERSION``, ``MODEL@ALIAS`` resolved
         now, or ``model:MODEL@VERSION``) as one ``primary`` variant at weight 1.
@@ -144,6 +146,9 @@ class EndpointService:
         a multi-model endpoint: no variants; ``POST /endpoints/NAME/models/MODEL@V/
         invocations`` serves any version of a matching model, loaded on first use and
         evicted least recently used past ``memory_budget_mb``.
+
+        ``async_config`` sets its async invocations' retries, timeout, time-to-live,
+        output folder and webhooks (:mod:`shipyard.serving.asynchronous.config`).
         """
         check_name(name, "Endpoint name")
         if (model is None) == (models is None):
@@ -167,6 +172,8 @@ class EndpointService:
             "on_missing": parse_policies(on_missing),
             "created_from": model if model is not None else f"models:{models}",
         }
+        if async_config is not None:
+            spec["async"] = parse_async_config(async_config)
         if models is not None:
             spec["multi_model"] = {
                 "models": _pattern(models),

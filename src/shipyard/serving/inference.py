@@ -316,12 +316,19 @@ def parse_arrow(body: bytes) -> tuple[dict[str, Any], int]:
         table = pa.ipc.open_stream(body).read_all()
     except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
         raise InvalidRequest([f"the body is not an Arrow IPC stream: {exc}"], status=400) from None
+    return arrow_columns(table), table.num_rows
+
+
+def arrow_columns(table: Any) -> dict[str, Any]:
+    """Columns (NumPy arrays; text and nulls as objects) of an Arrow table or batch."""
+    import pyarrow as pa
+
     columns: dict[str, Any] = {}
     for name, column in zip(table.column_names, table.columns, strict=True):
         if pa.types.is_integer(column.type) and column.null_count:
             column = column.cast(pa.float64())  # nulls as NaN, as JSON nulls become
         columns[name] = column.to_numpy(zero_copy_only=False)
-    return columns, table.num_rows
+    return columns
 
 
 # -- predicting ---------------------------------------------------------------------------

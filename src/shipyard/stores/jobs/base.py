@@ -92,11 +92,13 @@ class Backoff:
 
 @dataclass(frozen=True)
 class QueueStats:
-    """Jobs of one kind per state, and how long the oldest queued one has waited."""
+    """Jobs of one kind per state, how long the oldest queued one has waited, and how
+    many tries beyond the first the kind's jobs have taken (retries)."""
 
     kind: str
     counts: Mapping[str, int]
     oldest_queued_seconds: float | None
+    retries: int = 0
 
 
 class JobStore(abc.ABC):

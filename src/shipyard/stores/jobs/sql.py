@@ -335,10 +335,16 @@ class SqlJobStore(JobStore):
             oldest = conn.execute(
                 sa.select(sa.func.min(c.available_at)).where(c.kind == kind, c.state == "queued")
             ).scalar_one_or_none()
+            # A queued job has not started its next try yet: its attempts so far count.
+            retries = conn.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(c.attempts - 1), 0)).where(
+                    c.kind == kind, c.attempts > 1
+                )
+            ).scalar_one()
         if oldest is not None and oldest.tzinfo is None:
             oldest = oldest.replace(tzinfo=UTC)
         age = None if oldest is None else max((now - oldest).total_seconds(), 0.0)
-        return QueueStats(kind, {s: int(counts.get(s, 0)) for s in STATES}, age)
+        return QueueStats(kind, {s: int(counts.get(s, 0)) for s in STATES}, age, int(retries))
 
 
 def _owned(job: Job) -> tuple[Any, ...]:

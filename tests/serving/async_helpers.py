@@ -54,7 +54,7 @@ def webhook_receiver(fail_first: int = 0) -> Iterator[tuple[str, Received]]:
     failures = {"left": fail_first}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (the standard library's name)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", 0)))
             if failures["left"] > 0:
                 failures["left"] -= 1

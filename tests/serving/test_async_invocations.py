@@ -75,7 +75,7 @@ def test_json_arrow_and_parquet_inputs_give_the_models_predictions_once(tmp_path
                         "X-Request-Id": "caller-7",
                     },
                     timeout=30,
-                ),  # fmt: skip
+                ),
                 httpx.post(url, headers={"X-Shipyard-Input-Location": str(parquet)}, timeout=30),
             ]
             for answer in answers:
@@ -118,16 +118,15 @@ def test_bad_invocations_are_refused_at_once_and_bad_rows_end_in_the_dead_letter
         make_endpoint(home, notify_error=f"{hook}/err", max_attempts=2)
         with serving_in_thread(home) as (base, _app):
             url = f"{base}/endpoints/scores/async-invocations"
+            nowhere = f"{base}/endpoints/nope/async-invocations"
+            located = "X-Shipyard-Input-Location"
             refused = {
-                "unknown endpoint": httpx.post(f"{base}/endpoints/nope/async-invocations",
-                                               json={"records": [{"a": 1}]}),
+                "unknown endpoint": httpx.post(nowhere, json={"records": [{"a": 1}]}),
                 "content type": httpx.post(url, content=b"a,b", headers={"Content-Type": "x/y"}),
                 "empty": httpx.post(url, content=b"", headers={"Content-Type": "text/csv"}),
-                "outside roots": httpx.post(url, headers={"X-Shipyard-Input-Location": "/etc/passwd"}),
-                "object store": httpx.post(
-                    url, headers={"X-Shipyard-Input-Location": "s3://elsewhere/x.parquet"}
-                ),
-            }  # fmt: skip
+                "outside roots": httpx.post(url, headers={located: "/etc/passwd"}),
+                "object store": httpx.post(url, headers={located: "s3://elsewhere/x.parquet"}),
+            }
             for why, answer in refused.items():
                 assert 400 <= answer.status_code < 500, (why, answer.text)
                 assert answer.json()["message"], why

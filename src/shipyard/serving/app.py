@@ -56,10 +56,10 @@ from starlette.background import BackgroundTask
 from starlette.routing import Route as StarletteRoute
 
 from shipyard.api.app import build_app
-from shipyard.api.jobs import JobQueueCollector
-from shipyard.api.jobs import router as jobs_router
 from shipyard.api.body_check import check_json_value
 from shipyard.api.deps import get_principal, get_runtime, get_workspace
+from shipyard.api.jobs import JobQueueCollector
+from shipyard.api.jobs import router as jobs_router
 from shipyard.config import Settings
 from shipyard.errors import BackendUnavailable, InvalidInput, ShipyardError
 from shipyard.jsonsafe import jsonable

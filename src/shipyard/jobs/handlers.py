@@ -6,7 +6,7 @@ a JSON-able result; raising fails the job. The worker pool claims only the kinds
 has handlers for.
 
 >>> handlers = JobHandlers()
->>> handlers.register("echo", lambda runtime, job: dict(job.payload))
+>>> _ = handlers.register("echo", lambda runtime, job: dict(job.payload))
 >>> handlers.kinds
 ('echo',)
 """

@@ -67,12 +67,18 @@ class DaskEngine(Engine):
         else:
             if workers is not None and (isinstance(workers, bool) or workers < 1):
                 raise InvalidInput(f"workers must be 1 or more, got {workers!r}.")
+            # Worker processes talk over TCP on the loopback only; threads in this
+            # process talk in-process (no socket at all).
+            network = {"host": "127.0.0.1"} if processes else {}
             self._cluster = LocalCluster(
-                host="127.0.0.1",
+                **network,
                 dashboard_address=None,
                 n_workers=workers,
                 threads_per_worker=threads_per_worker,
                 processes=processes,
+                # No dashboard; the scheduler's own HTTP routes (health) on a free
+                # loopback port, not 8787, which another cluster may hold.
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
             )
             self.client = Client(self._cluster)
 

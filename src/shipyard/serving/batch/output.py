@@ -9,7 +9,8 @@
 
 The resume rule: a part file whose footer names this job (the job key hashes the model
 version's package, the input's fingerprint and the options) and this part, with the
-rows its row group has, is done and is not run again. A file that names another job
+rows its row group has, is done and is not run again; one that cannot be read is
+written again. A file that names another job
 means the folder holds another transform's output: refused (Conflict) unless
 ``overwrite``, which removes the old parts first. Nothing else in the folder is ever
 removed: a folder holding other files is refused.
@@ -30,6 +31,7 @@ from shipyard.serving.batch.parts import JOB_KEY, PART_KEY, PartResult
 
 MANIFEST = "_manifest.json"
 SUCCESS = "_SUCCESS"
+DAMAGED, FOREIGN = "damaged", "foreign"  # why a part file found is not done
 _PART_FILE = re.compile(r"^part-\d{5,}\.parquet$")
 _TEMPORARY = re.compile(r"^\.(part-\d{5,}\.parquet|_manifest\.json)\.[0-9a-f]{32}\.tmp$")
 
@@ -86,12 +88,13 @@ class OutputFolder:
         expected = {part.file_name: part for part in parts}
         done: dict[int, PartResult] = {}
         stale: list[str] = []
+        damaged: list[str] = []
         for name in sorted(n for n in names if _PART_FILE.match(n)):
             result = self._check_part(name, expected.get(name))
-            if result is None:
-                stale.append(name)
-            else:
+            if isinstance(result, PartResult):
                 done[result.index] = result
+            else:
+                (damaged if result == DAMAGED else stale).append(name)
         if MANIFEST in names and self.manifest() is None:
             stale.append(MANIFEST)  # another job's
         if stale and not overwrite:
@@ -100,28 +103,29 @@ class OutputFolder:
                 f"(another model version, input or options: {stale[0]}).",
                 hint="Give a new --output folder, or pass --overwrite to replace it.",
             )
-        for name in [*stale, MANIFEST, SUCCESS]:
+        for name in [*stale, *damaged, MANIFEST, SUCCESS]:
             if self.fs.exists(f"{self.root}/{name}"):
                 self.fs.rm(f"{self.root}/{name}")
         return done
 
-    def _check_part(self, name: str, part: Part | None) -> PartResult | None:
-        """The part file's result if it is this job's part, whole, else None."""
+    def _check_part(self, name: str, part: Part | None) -> PartResult | str:
+        """The part file's result if it is this job's part, whole; else why not:
+        :data:`DAMAGED` (unreadable: written again) or :data:`FOREIGN` (another job's)."""
         import pyarrow.parquet as pq
 
         if part is None:
-            return None
+            return FOREIGN
         path = f"{self.root}/{name}"
         try:
             data = self.fs.cat_file(path)
             metadata = pq.ParquetFile(_buffer(data)).metadata
-        except Exception:  # unreadable: never renamed into place whole; written again
-            return None
+        except Exception:  # renamed into place whole, so damaged later: written again
+            return DAMAGED
         keys = metadata.metadata or {}
         if keys.get(JOB_KEY) != self.job.encode() or keys.get(PART_KEY) != b"%d" % part.index:
-            return None
+            return FOREIGN
         if metadata.num_rows != part.rows:
-            return None
+            return DAMAGED
         return PartResult(part.index, name, part.rows, hashlib.sha256(data).hexdigest())
 
     def finish(self, manifest: dict[str, Any]) -> None:

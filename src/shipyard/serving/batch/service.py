@@ -124,6 +124,7 @@ class BatchService:
             if isinstance(engine, str)
             else engine
         )
+        lineage["engine"] = runner.describe()
         run = start_record(self._ws, model_ref, {**params, "engine": runner.name}, lineage)
         started = time.perf_counter()
         try:
@@ -147,7 +148,7 @@ class BatchService:
         }  # fmt: skip
         folder.finish(manifest)
         lineage["output"] = {"url": spec.output, "digest": digest, "rows": source.rows}
-        finish_record(run, {**lineage, "engine": runner.describe()}, manifest, {
+        finish_record(run, lineage, manifest, {
             "rows": source.rows, "parts": len(results), "resumed_parts": len(done),
             "seconds": time.perf_counter() - started,
         })  # fmt: skip

@@ -203,3 +203,28 @@ def test_the_async_config_is_checked_when_the_endpoint_is_made(tmp_path: Path) -
         with pytest.raises(InvalidInput):
             make_endpoint(tmp_path / json.dumps(bad).replace("/", "_"), **bad)
     assert np.isfinite(1.0)
+
+
+def test_a_job_that_expires_unclaimed_gets_its_failure_record_and_webhook(tmp_path: Path) -> None:
+    from shipyard.serving.asynchronous.sweep import sweep
+
+    home = tmp_path / "ws"
+    with webhook_receiver() as (hook, received):
+        make_endpoint(home, ttl_seconds=0.2, notify_error=f"{hook}/err")
+        with serving_in_thread(home) as (base, _app):
+            answer = httpx.post(
+                f"{base}/endpoints/scores/async-invocations",
+                json={"columns": frame(3, 1).to_dict("list")},
+                timeout=30,
+            ).json()
+        time.sleep(0.5)
+        with shipyard.connect(home) as ws:
+            settled: set[int] = set()
+            assert sweep(ws.runtime, ["inference:scores"], settled) == 1
+            assert sweep(ws.runtime, ["inference:scores"], set()) == 0  # recorded once
+            assert ws.runtime.jobs.get(answer["job_id"]).state == "expired"
+        failure = read_json(answer["failure_location"])
+        assert failure["state"] == "expired" and "expired" in failure["error"]["message"]
+        (webhook,) = run_queue(home)
+        assert webhook.kind == "webhook" and webhook.state == "succeeded"
+        assert received.bodies()[0]["job_id"] == answer["job_id"]

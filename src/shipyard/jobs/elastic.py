@@ -5,7 +5,9 @@ Each endpoint's async invocations are jobs of kind ``inference:NAME``. A supervi
 thread looks at the queues every ``poll`` seconds (and at the endpoints every
 ``refresh`` seconds, to pick up new ones), and starts worker threads until there are as
 many as waiting and running jobs, at most ``most``; a thread ends when it finds no job.
-Webhook notifications are served by the same threads.
+Webhook notifications are served by the same threads. Every ``SWEEP`` seconds it also
+expires what is due and records the ends no worker wrote (:mod:`shipyard.serving.
+asynchronous.sweep`).
 
 >>> with ElasticWorkers(runtime, most=4):     # doctest: +SKIP
 ...     uvicorn.run(app)
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REFRESH = 30.0  # seconds between looks at the list of endpoints
+SWEEP = 10.0  # seconds between sweeps for jobs that ended with no worker (expired, died)
 
 
 def async_handlers(
@@ -88,6 +91,7 @@ class ElasticWorkers:
         self.lease = lease
         self.handlers = async_handlers(runtime, self.endpoints, lease=lease)
         self.pool = WorkerPool(runtime, self.handlers, threads=0, poll=timedelta(seconds=poll))
+        self._settled: set[int] = set()  # jobs whose end the sweep has recorded
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._supervise, name="shipyard-elastic", daemon=True
@@ -112,12 +116,18 @@ class ElasticWorkers:
         return total
 
     def _supervise(self) -> None:
-        looked = time.monotonic()
+        from shipyard.serving.asynchronous.sweep import sweep
+
+        looked = swept = time.monotonic() - SWEEP
         while not self._stop.is_set():
             try:
                 if self.endpoints is None and time.monotonic() - looked > self.refresh:
                     add_endpoints(self.runtime, self.handlers, None, lease=self.lease)
                     looked = time.monotonic()
+                if time.monotonic() - swept > SWEEP:
+                    kinds = [k for k in self.handlers.kinds if k != WEBHOOK]
+                    sweep(self.runtime, kinds, self._settled)
+                    swept = time.monotonic()
                 wanted = min(self.most, self.waiting())
                 if wanted > self.pool.live:
                     self.pool.grow(wanted - self.pool.live)

@@ -171,7 +171,7 @@ def test_workers_follow_the_queue_from_none_to_most_and_back(tmp_path: Path) -> 
     model = make_endpoint(home)
     data = frame(50, 2)
     with shipyard.connect(home) as ws, serving_in_thread(home) as (base, _app):
-        workers = ElasticWorkers(ws.runtime, most=2, poll=0.1)
+        workers = ElasticWorkers(ws.runtime, most=2, poll=0.1, linger=0.5)
         with workers:
             time.sleep(0.5)
             assert workers.pool.live == 0  # nothing queued: no thread

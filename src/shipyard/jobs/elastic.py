@@ -4,7 +4,8 @@ while jobs wait.
 Each endpoint's async invocations are jobs of kind ``inference:NAME``. A supervisor
 thread looks at the queues every ``poll`` seconds (and at the endpoints every
 ``refresh`` seconds, to pick up new ones), and starts worker threads until there are as
-many as waiting and running jobs, at most ``most``; a thread ends when it finds no job.
+many as waiting and running jobs, at most ``most``; a thread ends when it has found no
+job for ``linger`` seconds, so a job arriving soon after another starts at once.
 Webhook notifications are served by the same threads. Every ``SWEEP`` seconds it also
 expires what is due and records the ends no worker wrote (:mod:`shipyard.serving.
 asynchronous.sweep`).
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+LINGER = 5.0  # seconds an idle thread keeps looking (every 0.1 s) before it ends
 REFRESH = 30.0  # seconds between looks at the list of endpoints
 SWEEP = 10.0  # seconds between sweeps for jobs that ended with no worker (expired, died)
 
@@ -82,8 +84,10 @@ class ElasticWorkers:
         poll: float = 1.0,
         refresh: float = REFRESH,
         lease: timedelta | None = None,
+        linger: float = LINGER,
     ) -> None:
         self.runtime = runtime
+        self.linger = linger
         self.most = max(int(most), 0)
         self.endpoints = None if endpoints is None else list(endpoints)
         self.poll = poll
@@ -130,7 +134,7 @@ class ElasticWorkers:
                     swept = time.monotonic()
                 wanted = min(self.most, self.waiting())
                 if wanted > self.pool.live:
-                    self.pool.grow(wanted - self.pool.live)
+                    self.pool.grow(wanted - self.pool.live, linger=self.linger)
             except Exception:  # the database is away: look again after the pause
                 log.warning("scaling the async workers failed", exc_info=True)
             self._stop.wait(self.poll)

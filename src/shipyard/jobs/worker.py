@@ -20,6 +20,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections import Counter
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SHUTDOWN = "the server shut down while the job ran"
+IDLE_POLL = 0.1  # seconds between claims of a lingering elastic thread
 
 
 class WorkerPool:
@@ -74,16 +76,17 @@ class WorkerPool:
             thread.start()
             self._threads.append(thread)
 
-    def grow(self, count: int) -> None:
-        """Start ``count`` more threads that end when they find no job: an elastic pool
-        (:mod:`shipyard.jobs.elastic`) adds them as the queue deepens."""
+    def grow(self, count: int, *, linger: float = 0.0) -> None:
+        """Start ``count`` more threads that end once they have found no job for ``linger``
+        seconds (looking every ``IDLE_POLL``): an elastic pool (:mod:`shipyard.jobs.elastic`)
+        adds them as the queue deepens, and a job arriving meanwhile starts at once."""
         with self._lock:
             self._threads = [t for t in self._threads if t.is_alive()]
             for _ in range(count):
                 self._started += 1
                 thread = threading.Thread(
                     target=self._loop,
-                    args=(self._started, True),
+                    args=(self._started, linger),
                     name=f"shipyard-worker-{self._started}",
                     daemon=True,
                 )
@@ -120,8 +123,10 @@ class WorkerPool:
         self._run(claimed)
         return self.runtime.jobs.get(claimed.id)
 
-    def _loop(self, number: int, until_idle: bool = False) -> None:
+    def _loop(self, number: int, linger: float | None = None) -> None:
+        """Claim and run jobs until stopped, or (``linger`` given) until idle that long."""
         worker = f"{self.name}/{number}"
+        idle_since = time.monotonic()
         while not self._stop.is_set():
             try:
                 job = self._claim(worker)
@@ -129,11 +134,12 @@ class WorkerPool:
                 log.warning("claiming a job failed", exc_info=True)
                 job = None
             if job is None:
-                if until_idle:
+                if linger is not None and time.monotonic() - idle_since >= linger:
                     return
-                self._stop.wait(self._poll)
+                self._stop.wait(self._poll if linger is None else IDLE_POLL)
                 continue
             self._run(job)
+            idle_since = time.monotonic()
 
     def _claim(self, worker: str) -> Job | None:
         with self._lock:

@@ -51,6 +51,9 @@ class OutputFolder:
         except (ImportError, ValueError) as exc:
             raise InvalidInput(f"Cannot open the output {self.url}: {exc}") from None
         self.root = self.root.rstrip("/")
+        # What other processes (workers, an earlier run) wrote must be seen: no stale
+        # listing from an object store client's cache.
+        self.fs.invalidate_cache(self.root)
 
     def manifest(self) -> dict[str, Any] | None:
         """The finished job's manifest, if this job finished here already."""

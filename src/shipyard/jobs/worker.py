@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SHUTDOWN = "the server shut down while the job ran"
-IDLE_POLL = 0.1  # seconds between claims of a lingering elastic thread
+IDLE_POLL = 0.05  # seconds between claims of a lingering elastic thread
 
 
 class WorkerPool:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from shipyard.stores.jobs import Job
 
 LEASE = timedelta(seconds=60)
+PROGRESS_EVERY = 1.0  # seconds between progress reports (a write each: not per small job)
 PREDICTORS_KEPT = 8  # loaded models a worker process keeps between jobs
 
 
@@ -68,6 +69,7 @@ def _infer(runtime: Runtime, job: Job) -> dict[str, Any]:
     header["model"] = f"{payload['model']}@{payload['version']}"
     source = payload["input"]
     rows = 0
+    reported = time.monotonic()
     with (
         opened(workspace, source["location"]) as handle,
         written_whole(payload["output_location"]) as out,
@@ -85,7 +87,9 @@ def _infer(runtime: Runtime, job: Job) -> dict[str, Any]:
             capture.done(payload["endpoint"], payload["variant"], 200)
             writer.add(predictions)
             rows += count
-            runtime.jobs.report_progress(job, {"batches": number + 1, "rows": rows})
+            if time.monotonic() - reported >= PROGRESS_EVERY:
+                runtime.jobs.report_progress(job, {"batches": number + 1, "rows": rows})
+                reported = time.monotonic()
         if rows == 0:
             raise InvalidInput("The input has no rows; send at least one.")
         writer.close()

@@ -228,3 +228,22 @@ def test_a_job_that_expires_unclaimed_gets_its_failure_record_and_webhook(tmp_pa
         (webhook,) = run_queue(home)
         assert webhook.kind == "webhook" and webhook.state == "succeeded"
         assert received.bodies()[0]["job_id"] == answer["job_id"]
+
+
+def test_a_webhook_that_fails_or_cannot_be_reached_is_queued_again_after_a_backoff(
+    tmp_path: Path,
+) -> None:
+    from shipyard.jobs.webhooks import notify
+
+    with webhook_receiver(fail_first=1) as (hook, received), shipyard.connect(tmp_path) as ws:
+        notify(ws.runtime, f"{hook}/err", {"job_id": 1, "state": "failed"}, {})
+        pool = WorkerPool(ws.runtime, async_handlers(ws.runtime, []), threads=0)
+        tried = pool.run_once()
+        assert tried is not None and tried.state == "queued" and tried.attempts == 1
+        assert "HTTP 503" in (tried.error or "") and tried.available_at > tried.created_at
+        assert pool.run_once() is None  # not before its backoff
+        assert received.posts == []
+    with shipyard.connect(tmp_path) as ws:
+        notify(ws.runtime, "http://127.0.0.1:9/nothing-listens", {"job_id": 2}, {})
+        done = WorkerPool(ws.runtime, async_handlers(ws.runtime, []), threads=0).run_once()
+        assert done is not None and done.state == "queued"  # unreachable: tried again later

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from shipyard.cli.context import console, workspace
+from shipyard.cli.engine_options import engine_option, scheduler_option, workers_option
 from shipyard.errors import InvalidInput
 
 
@@ -16,9 +17,15 @@ def profile(
     ctx: typer.Context,
     dataset: str = typer.Argument(..., help="NAME or NAME@VERSION."),
     as_json: bool = typer.Option(False, "--json", help="Print the profile document."),
+    engine: str = engine_option(),
+    scheduler: str | None = scheduler_option(),
+    workers: int | None = workers_option(),
 ) -> None:
-    """Profile a dataset version (once; later calls reuse the stored profile)."""
-    result = workspace(ctx).quality.profile(dataset)
+    """Profile a dataset version (once; later calls reuse the stored profile); --engine
+    dask profiles its row groups in parallel and merges them."""
+    result = workspace(ctx).quality.profile(
+        dataset, engine=engine, scheduler=scheduler, workers=workers
+    )
     if as_json:
         from shipyard.api.schemas import to_json
         from shipyard.api.schemas.quality import Profile
@@ -56,11 +63,16 @@ def baseline(
     out: Path | None = typer.Option(
         None, help="Also write statistics.json and constraints.json here."
     ),
+    engine: str = engine_option(),
+    scheduler: str | None = scheduler_option(),
+    workers: int | None = workers_option(),
 ) -> None:
     """Store a baseline: the dataset's profile plus suggested (or edited) constraints."""
     quality = workspace(ctx).quality
     before = _latest_baseline(quality, dataset)
-    stored = quality.baseline(dataset, constraints=constraints)
+    stored = quality.baseline(
+        dataset, constraints=constraints, engine=engine, scheduler=scheduler, workers=workers
+    )
     how = "edited" if stored.edited else "suggested"
     if before is not None and before.ref == stored.ref:  # the latest already held it
         console.print(f"Already stored as [bold]{stored.ref}[/bold] ({how} constraints)")

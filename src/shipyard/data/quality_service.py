@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from shipyard.data.checks import CheckReport
     from shipyard.data.datasets import DatasetService
     from shipyard.data.profiles import Constraints, TableProfile
+    from shipyard.engines import Engine
     from shipyard.stores.artifacts import ArtifactStore
     from shipyard.stores.metadata.base import MetadataStore
 
@@ -87,9 +88,21 @@ class QualityService:
         self._principal = principal
         self._authorize = authorize
 
-    def profile(self, dataset: str | Ref) -> TableProfile:
-        """The profile of a dataset version, computed on first use and stored."""
-        from shipyard.data.profiles import TableProfile, profile_table
+    def profile(
+        self,
+        dataset: str | Ref,
+        *,
+        engine: str | Engine = "local",
+        scheduler: str | None = None,
+        workers: int | None = None,
+    ) -> TableProfile:
+        """The profile of a dataset version, computed on first use and stored.
+
+        ``engine`` (``local``, ``dask`` or an :class:`~shipyard.engines.Engine`) profiles
+        the version's row groups in parallel and merges them
+        (:mod:`~shipyard.data.profiles.parallel`); a stored profile is reused either way.
+        """
+        from shipyard.data.profiles import TableProfile
 
         version = self._datasets.get(dataset)
         # Computing it once and keeping it is a cache, not a write: reading suffices.
@@ -98,7 +111,7 @@ class QualityService:
         if stored is not None:
             text = self._artifacts.get_bytes(stored.attributes["artifact"])
             return TableProfile.from_json(text)
-        profile = profile_table(self._datasets.path(version.ref))
+        profile = _profile_file(self._datasets.path(version.ref), engine, scheduler, workers)
         artifact = self._artifacts.put_bytes(profile.to_json().encode())
         self._metadata.create_version(
             PROFILE,
@@ -115,12 +128,16 @@ class QualityService:
         dataset: str | Ref,
         *,
         constraints: Constraints | str | os.PathLike[str] | None = None,
+        engine: str | Engine = "local",
+        scheduler: str | None = None,
+        workers: int | None = None,
     ) -> BaselineVersion:
         """Store a baseline of a dataset version: its profile and constraints.
 
         Without ``constraints`` they are suggested from the profile; with an
         edited file (JSON or YAML) or a Constraints object, those are validated
-        against the profile's columns and stored instead.
+        against the profile's columns and stored instead. ``engine``, ``scheduler`` and
+        ``workers`` are :meth:`profile`'s, for a version not profiled yet.
 
         >>> base = ws.quality.baseline("flights@1")                        # doctest: +SKIP
         >>> edited = ws.quality.baseline("flights@1", constraints="c.yaml")  # doctest: +SKIP
@@ -129,7 +146,7 @@ class QualityService:
 
         version = self._datasets.get(dataset)
         self._authorize(WRITE, baseline_resource(version.name))
-        profile = self.profile(version.ref)
+        profile = self.profile(version.ref, engine=engine, scheduler=scheduler, workers=workers)
         chosen = (
             suggest_constraints(profile)
             if constraints is None
@@ -249,6 +266,20 @@ class QualityService:
             created_at=record.created_at,
             created_by=record.created_by,
         )
+
+
+def _profile_file(
+    path: Path, engine: str | Engine, scheduler: str | None, workers: int | None
+) -> TableProfile:
+    """One pass over the file by default; its row groups on the engine otherwise."""
+    from shipyard.data.profiles import profile_table
+    from shipyard.data.profiles.parallel import profile_parquet
+    from shipyard.engines.given import engine_for, is_default
+
+    if is_default(engine, scheduler, workers):
+        return profile_table(path)
+    with engine_for(engine, scheduler=scheduler, workers=workers) as runner:
+        return profile_parquet(path, runner)
 
 
 def _as_constraints(value: Any, profile: TableProfile) -> Constraints:

@@ -48,6 +48,12 @@ def batch_transform(
     proba: bool | None = typer.Option(
         None, "--proba/--no-proba", help="Class probabilities (default: for a classifier)."
     ),
+    timestamp_column: str | None = typer.Option(
+        None,
+        "--timestamp-column",
+        help="For a model trained on feature views: the input's time column for the "
+        "point-in-time join (default: the one it was trained with, if recorded).",
+    ),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace another transform's output in --output."
     ),
@@ -71,7 +77,8 @@ def batch_transform(
         result = ws.batch.transform(
             model, input, output, engine=engine, scheduler=scheduler, workers=workers,
             batch_rows=batch_rows, input_filter=_names(input_filter), join_source=join_source,
-            output_filter=_names(output_filter), proba=proba, overwrite=overwrite, trust=trust,
+            output_filter=_names(output_filter), proba=proba, timestamp_column=timestamp_column,
+            overwrite=overwrite, trust=trust,
             progress=progress,
         )  # fmt: skip
     finally:

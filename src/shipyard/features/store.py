@@ -151,6 +151,7 @@ class FeatureStore:
         timestamp_column: str = "event_timestamp",
         as_of: datetime | None = None,
         output: str | Path | None = None,
+        versions: Mapping[str, int] | None = None,
     ) -> pd.DataFrame | Path:
         """Entity rows joined with feature values as they were at each row's time.
 
@@ -158,11 +159,12 @@ class FeatureStore:
         features named ``VIEW__FEATURE``. ``features`` is a list of
         ``VIEW/FEATURE`` (``VIEW/*`` for all) or the name of a feature service.
         With ``as_of``, rows created after it are invisible. With ``output``,
-        the result streams into that Parquet file, which is returned.
+        the result streams into that Parquet file, which is returned. ``versions``
+        (view -> version) pins views, as a model's lineage records them; others are latest.
         """
         from shipyard.features.pit import point_in_time_join
 
-        resolved = self.resolve(features, action="features:ReadOffline")
+        resolved = self.resolve(features, action="features:ReadOffline", versions=versions)
         self._scratch.mkdir(parents=True, exist_ok=True)
         readable = [f for r in resolved for f in r.source.readable]
         if isinstance(entity_rows, str | Path):
@@ -184,9 +186,16 @@ class FeatureStore:
         assert result is not None
         return result.to_pandas()
 
-    def resolve(self, features: Sequence[str] | str, *, action: str) -> list[ResolvedView]:
-        """The views (latest versions) and features a request reads, after the access check."""
-        selected = self._select(features)
+    def resolve(
+        self,
+        features: Sequence[str] | str,
+        *,
+        action: str,
+        versions: Mapping[str, int] | None = None,
+    ) -> list[ResolvedView]:
+        """The views (latest versions, or those ``versions`` pins) and features a request
+        reads, after the access check."""
+        selected = self._select(features, versions)
         self._authorize(
             action,
             [feature_resource(view, f) for view, (_, names) in selected.items() for f in names],
@@ -200,7 +209,9 @@ class FeatureStore:
             resolved.append(ResolvedView(stored.definition, stored.version, keys, datasets, source))
         return resolved
 
-    def _select(self, features: Sequence[str] | str) -> dict[str, tuple[Stored, list[str]]]:
+    def _select(
+        self, features: Sequence[str] | str, versions: Mapping[str, int] | None = None
+    ) -> dict[str, tuple[Stored, list[str]]]:
         """Each view a request names (looked up once), with the features chosen from it."""
         refs: Sequence[str]
         if isinstance(features, str):
@@ -218,7 +229,8 @@ class FeatureStore:
         for ref in refs:
             view_name, feature = parse_feature_ref(ref)
             if view_name not in selected:
-                selected[view_name] = (self.registry.view(view_name), [])
+                pinned = (versions or {}).get(view_name)
+                selected[view_name] = (self.registry.view(view_name, pinned), [])
             stored, chosen = selected[view_name]
             view: FeatureView = stored.definition
             names = view.feature_names if feature == "*" else (view.feature(feature).name,)

@@ -197,21 +197,16 @@ def plan_enrichment(
     its inputs came from a feature view. The workspace must be allowed
     ``features:ReadOnline`` on every feature read."""
     from shipyard.features.key_kinds import join_key_kinds
+    from shipyard.features.model_views import model_views
     from shipyard.features.store import feature_resource
-    from shipyard.types import Ref
 
-    inputs = set(schema.names)
-    features = workspace.features
-    views: list[OnlineView] = []
-    for text in lineage.get("feature_views") or []:
-        ref = Ref.parse(str(text), kind="feature_view")
-        definition = features.registry.view(ref.name, ref.version).definition
-        names = tuple(f.name for f in definition.features if f"{ref.name}__{f.name}" in inputs)
-        if not names:
-            continue
-        keys = features.registry.join_keys(definition)
-        kinds = join_key_kinds(definition, keys, workspace.datasets)
-        views.append(OnlineView(ref.name, names, keys, definition.ttl, kinds))
+    views = [
+        OnlineView(
+            found.name, found.features, found.join_keys, found.definition.ttl,
+            join_key_kinds(found.definition, found.join_keys, workspace.datasets),
+        )
+        for found in model_views(workspace.features.registry, lineage, set(schema.names))
+    ]  # fmt: skip
     if not views:
         return None
     workspace.authorize(

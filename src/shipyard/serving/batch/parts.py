@@ -22,7 +22,8 @@ from shipyard.serving.batch.inputs import Part
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from shipyard.serving.inference import Predictor
+    from shipyard.serving.batch.enrich import Enrichment
+    from shipyard.serving.inference import InputSchema, Predictor
 
 JOB_KEY = b"shipyard.batch.job"
 PART_KEY = b"shipyard.batch.part"
@@ -43,10 +44,24 @@ class TransformSpec:
     output: str  # the output folder's URL
     job: str
     schema: pa.Schema | None = None  # the output schema, once a probe has found it
+    enrichment: Enrichment | None = None  # the point-in-time join filling feature columns
 
     @property
     def read_columns(self) -> list[str]:
-        return list(dict.fromkeys([*self.joined, *self.model_columns]))
+        """The input's columns a part reads: what the join fills is not among them, what
+        it needs (entity keys, time) is."""
+        if self.enrichment is None:
+            return list(dict.fromkeys([*self.joined, *self.model_columns]))
+        filled = set(self.enrichment.columns)
+        given = [c for c in self.model_columns if c not in filled]
+        return list(dict.fromkeys([*self.joined, *given, *self.enrichment.needs]))
+
+    @property
+    def input_schema(self) -> InputSchema:
+        """The check the model's columns go through."""
+        if self.enrichment is None:
+            return self.predictor.request_schema
+        return self.enrichment.inputs
 
 
 @dataclass(frozen=True)
@@ -89,7 +104,8 @@ def read_part(spec: TransformSpec, part: Part) -> pa.Table:
     import pyarrow.parquet as pq
 
     with fsspec.open(part.url, "rb") as handle:
-        return pq.ParquetFile(handle).read_row_group(part.row_group, columns=spec.read_columns)
+        table = pq.ParquetFile(handle).read_row_group(part.row_group, columns=spec.read_columns)
+    return _enriched(spec, table)
 
 
 def read_head(spec: TransformSpec, part: Part, rows: int) -> pa.Table:
@@ -102,7 +118,13 @@ def read_head(spec: TransformSpec, part: Part, rows: int) -> pa.Table:
         batches = pq.ParquetFile(handle).iter_batches(
             rows, row_groups=[part.row_group], columns=spec.read_columns
         )
-        return pa.Table.from_batches([next(batches)])
+        table = pa.Table.from_batches([next(batches)])
+    return _enriched(spec, table)
+
+
+def _enriched(spec: TransformSpec, table: pa.Table) -> pa.Table:
+    """``table`` with the feature columns the join fills, when the model has any."""
+    return table if spec.enrichment is None else spec.enrichment.join(table)
 
 
 def transform_table(spec: TransformSpec, table: pa.Table) -> pa.Table:
@@ -132,7 +154,7 @@ def transform_table(spec: TransformSpec, table: pa.Table) -> pa.Table:
 def _predict_slice(spec: TransformSpec, table: pa.Table) -> dict[str, np.ndarray]:
     predictor = spec.predictor
     columns = {name: _numpy(table.column(name)) for name in spec.model_columns}
-    arrays = predictor.request_schema.convert(columns, table.num_rows)
+    arrays = spec.input_schema.convert(columns, table.num_rows)
     out = {PREDICTION: np.asarray(predictor.predict(arrays))}
     if spec.proba:
         proba = predictor.predict_proba(arrays)

@@ -27,6 +27,7 @@ from shipyard.serving.batch.parts import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from shipyard.serving.batch.enrich import Enrichment
     from shipyard.serving.batch.inputs import BatchInput
     from shipyard.serving.inference import Predictor
 
@@ -45,18 +46,21 @@ def plan_transform(
     join_source: bool,
     output_filter: Sequence[str] | None,
     proba: bool | None,
+    enrichment: Enrichment | None = None,
 ) -> TransformSpec:
-    """The checked spec every part runs with, its output schema found on a probe."""
+    """The checked spec every part runs with, its output schema found on a probe. With
+    ``enrichment``, the columns it fills count as input columns."""
     if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
         raise InvalidInput(f"batch_rows must be a whole number of 1 or more, got {batch_rows!r}.")
     if source.rows == 0:
         raise InvalidInput(f"The input {source.given} has no rows.")
     names = list(source.schema.names)
+    available = [*names, *(enrichment.columns if enrichment is not None else ())]
     takes = predictor.request_schema.names
     if input_filter is None:
-        sent = tuple(n for n in names if n in takes)
+        sent = tuple(n for n in available if n in takes)
     else:
-        sent = tuple(_columns(input_filter, names, "input filter", source.given))
+        sent = tuple(_columns(input_filter, available, "input filter", source.given))
     supports = bool(predictor.loaded.supports_proba and predictor.loaded.classes)
     if proba and not supports:
         raise InvalidInput(
@@ -79,8 +83,12 @@ def plan_transform(
         "format": FORMAT, "model": model, "input": source.fingerprint, "sent": sent,
         "joined": joined, "kept": kept, "proba": proba,
     }  # fmt: skip
+    if enrichment is not None:  # only then: other jobs keep their keys, so they resume
+        key["enrichment"] = enrichment.record
     job = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
-    spec = TransformSpec(predictor, sent, joined, kept, proba, batch_rows, output, job)
+    spec = TransformSpec(
+        predictor, sent, joined, kept, proba, batch_rows, output, job, enrichment=enrichment
+    )
     return _with_schema(spec, source)
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.engines import Engine, open_engine
 from shipyard.errors import InvalidInput
+from shipyard.serving.batch.enrich import plan_enrichment
 from shipyard.serving.batch.inputs import BatchInput, Part, open_input
 from shipyard.serving.batch.output import OutputFolder, output_digest
 from shipyard.serving.batch.parts import PartFailed, PartResult, transform_part
@@ -70,6 +71,7 @@ class BatchService:
         join_source: bool = False,
         output_filter: Sequence[str] | None = None,
         proba: bool | None = None,
+        timestamp_column: str | None = None,
         overwrite: bool = False,
         trust: bool = False,
         progress: Progress | None = None,
@@ -80,9 +82,12 @@ class BatchService:
         ``input_filter``: the input columns sent to the model (default: those it takes);
         ``join_source``: the output rows carry the input's columns first;
         ``output_filter``: the output columns kept; ``proba``: the class probabilities
-        (default: for a classifier). A rerun of the same job resumes where the last
-        stopped; an output folder of another job is refused unless ``overwrite``.
-        ``engine`` is ``local``, ``dask`` or an :class:`~shipyard.engines.Engine`.
+        (default: for a classifier). A model trained on feature views gets those inputs
+        from the offline point-in-time join (:mod:`.enrich`) at each row's
+        ``timestamp_column`` (default: the one it was trained with, if recorded). A rerun
+        of the same job resumes where the last stopped; an output folder of another job is
+        refused unless ``overwrite``. ``engine`` is ``local``, ``dask`` or an
+        :class:`~shipyard.engines.Engine`.
         """
         from shipyard.serving.inference import Predictor
         from shipyard.training.tracking.tracker import experiment_resource
@@ -97,11 +102,20 @@ class BatchService:
         source = open_input(self._ws, input)
         predictor = Predictor(loaded)
         predictor.warm()
+        enrichment = plan_enrichment(
+            self._ws, version, predictor.schema, source.schema.names, timestamp_column
+        )
+        if enrichment is None and timestamp_column is not None:
+            raise InvalidInput(
+                f"timestamp_column is for a model whose inputs come from feature views; "
+                f"{model_ref} takes none.",
+                hint="Leave out timestamp_column (--timestamp-column).",
+            )
         spec = plan_transform(
             predictor, source, output=_output_url(output),
             model={"ref": model_ref, "package": version.package}, batch_rows=batch_rows,
             input_filter=input_filter, join_source=join_source, output_filter=output_filter,
-            proba=proba,
+            proba=proba, enrichment=enrichment,
         )  # fmt: skip
         folder = OutputFolder(spec.output, spec.job)
         finished = folder.manifest()
@@ -112,11 +126,14 @@ class BatchService:
             "model": model_ref, "package": version.package, "input": source.record,
             "output": {"url": spec.output}, "job": spec.job,
         }  # fmt: skip
+        if enrichment is not None:
+            lineage["enrichment"] = enrichment.record
         params = {
             "input": source.given, "output": spec.output, "batch_rows": batch_rows,
             "input_filter": ",".join(spec.model_columns), "join_source": join_source,
             "output_filter": None if spec.kept is None else ",".join(spec.kept),
             "proba": spec.proba,
+            "timestamp_column": enrichment.timestamp_column if enrichment else None,
         }  # fmt: skip
         owned = isinstance(engine, str)
         runner = (

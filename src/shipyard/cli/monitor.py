@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from shipyard.cli.context import console, workspace
+from shipyard.cli.engine_options import engine_option, scheduler_option, workers_option
 from shipyard.errors import GateFailed, InvalidInput
 
 app = typer.Typer(
@@ -47,7 +48,8 @@ def baseline(
 
 
 @app.command(
-    epilog="Example: shipyard monitor run delay --window 1h --start 2013-07-01T00:00Z --json"
+    epilog="Example: shipyard monitor run delay --window 1h --start 2013-07-01T00:00Z "
+    "--end 2013-08-01T00:00Z --engine dask --json"
 )
 def run(
     ctx: typer.Context,
@@ -60,12 +62,15 @@ def run(
     as_json: bool = typer.Option(
         False, "--json", help="Print the result, violations as constraint_violations.json."
     ),
+    engine: str = engine_option(),
+    scheduler: str | None = scheduler_option(),
+    workers: int | None = workers_option(),
 ) -> None:
     """Check the captured windows against each model version's baseline; exits 6 when a
-    violation is found."""
+    violation is found. --engine dask profiles the hours not profiled yet on a cluster."""
     found = workspace(ctx).monitoring.run(
         endpoint, window=_duration(window, "--window"), start=_time(start, "--start"),
-        end=_time(end, "--end"),
+        end=_time(end, "--end"), engine=engine, scheduler=scheduler, workers=workers,
     )  # fmt: skip
     if as_json:
         typer.echo(json.dumps(found.to_dict(), indent=2, default=str))

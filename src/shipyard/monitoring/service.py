@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shipyard.engines.given import engine_for, is_default
 from shipyard.errors import AccessDenied, InvalidInput, NotFound
 from shipyard.monitoring import alarms, feedback
 from shipyard.monitoring.baseline import (
@@ -36,10 +37,12 @@ from shipyard.monitoring.cbpe import Calibration, calibration
 from shipyard.monitoring.checks import Violation, WindowCheck, check_window, violations_document
 from shipyard.monitoring.estimated import estimated_points
 from shipyard.monitoring.joined import feedback_points
+from shipyard.monitoring.parallel import update_hours
 from shipyard.monitoring.windows import HOUR, variants, window
 from shipyard.stores.monitoring import Alarm, AlarmEvent, SeriesPoint
 
 if TYPE_CHECKING:
+    from shipyard.engines import Engine
     from shipyard.monitoring.plot import TimelineEvent
     from shipyard.runtime import Runtime
     from shipyard.workspace import Workspace
@@ -164,12 +167,17 @@ class MonitoringService:
         start: datetime | None = None,
         end: datetime | None = None,
         now: datetime | None = None,
+        engine: str | Engine = "local",
+        scheduler: str | None = None,
+        workers: int | None = None,
     ) -> MonitorRun:
         """Check ``endpoint``'s capture window by window over ``[start, end)``.
 
         Windows are whole hours: ``window`` is a multiple of an hour. Without ``end``,
         the run covers one window from ``start``, or (without either) the window ending
-        with the current hour."""
+        with the current hour. ``engine`` (``local``, ``dask`` or an
+        :class:`~shipyard.engines.Engine`) profiles the hours not profiled yet on its
+        workers first (:mod:`.parallel`); the points stored are the same."""
         self._authorize(WRITE, monitoring_resource(endpoint))
         self._ws.endpoints.get(endpoint)  # NotFound for an endpoint that does not exist
         step, first, last = _windows(window, start, end, now or datetime.now(UTC))
@@ -177,6 +185,10 @@ class MonitoringService:
         results: list[WindowResult] = []
         points: list[SeriesPoint] = []
         captured = variants(self._home, endpoint)  # listed once for every window
+        if not is_default(engine, scheduler, workers):
+            with engine_for(engine, scheduler=scheduler, workers=workers) as runner:
+                update_hours(self._home, runtime.monitoring, runtime.artifacts, endpoint,
+                             captured, first, last, baselines.kinds, runner)  # fmt: skip
         at = first
         while at < last:
             checks: list[WindowCheck] = []

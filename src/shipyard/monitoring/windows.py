@@ -106,6 +106,27 @@ def window(
     return merged
 
 
+@dataclass
+class HourWork:
+    """One variant's hour as stored, and the capture files that arrived since."""
+
+    endpoint: str
+    variant: str
+    hour: datetime
+    folder: Path
+    artifact: str | None  # the stored profiles of the files done, if any
+    done: set[str]  # file names already profiled
+    new: list[str]  # file names to profile
+
+    @property
+    def paths(self) -> list[Path]:
+        return [self.folder / name for name in self.new]
+
+    def known(self, artifacts: ArtifactStore) -> dict[str, ModelWindow]:
+        """Model version -> its traffic in the files done (read when needed, not listed)."""
+        return {} if self.artifact is None else _load(artifacts, self.artifact)
+
+
 def hour_profile(
     home: Path,
     store: MonitorStore,
@@ -116,32 +137,47 @@ def hour_profile(
     kinds_of: KindsOf,
 ) -> dict[str, ModelWindow]:
     """One hour of one variant, bringing its stored record up to date with new files."""
+    work = hour_work(home, store, endpoint, variant, hour)
+    if not work.new:
+        return work.known(artifacts)
+    return store_hour(store, artifacts, work, profile_files(work.paths, kinds_of))
+
+
+def hour_work(
+    home: Path, store: MonitorStore, endpoint: str, variant: str, hour: datetime
+) -> HourWork:
+    """What is stored of one variant's hour, and which of its files are new."""
     folder = (
         home / "capture" / f"endpoint={endpoint}" / f"variant={variant}"
         / f"date={hour:%Y-%m-%d}" / f"hour={hour:%H}"
     )  # fmt: skip
     files = sorted(p.name for p in folder.glob("*.parquet")) if folder.is_dir() else []
     stored = store.profile(endpoint, variant, RECORD_STAGE, hour)
-    known: dict[str, ModelWindow] = {}
-    done: set[str] = set()
-    if stored is not None:
-        known = _load(artifacts, stored.artifact)
-        done = set(stored.files)
+    done = set() if stored is None else set(stored.files)
     new = [name for name in files if name not in done]
-    if not new:
-        return known
-    fresh = profile_files([folder / name for name in new], kinds_of)
+    artifact = None if stored is None else stored.artifact
+    return HourWork(endpoint, variant, hour, folder, artifact, done, new)
+
+
+def store_hour(
+    store: MonitorStore,
+    artifacts: ArtifactStore,
+    work: HourWork,
+    fresh: Mapping[str, ModelWindow],
+) -> dict[str, ModelWindow]:
+    """Merge the new files' profiles into the hour's and store its record; the hour's whole."""
+    known = work.known(artifacts)
     for model, part in fresh.items():
         known[model] = part if model not in known else known[model].merge(part)
     digest = artifacts.put_bytes(json.dumps(_dump(known), sort_keys=True).encode()).digest
     store.put_profile(
         WindowProfile(
-            endpoint=endpoint,
-            variant=variant,
+            endpoint=work.endpoint,
+            variant=work.variant,
             stage=RECORD_STAGE,
-            hour=hour,
+            hour=work.hour,
             rows=sum(w.answered for w in known.values()),
-            files=tuple(sorted(done | set(new))),
+            files=tuple(sorted(work.done | set(work.new))),
             artifact=digest,
             updated_at=datetime.now(UTC),
         )

@@ -166,7 +166,8 @@ class DeploymentService:
 
         found = self.get(deployment_id)
         sides = Sides.of(dict(found.spec))
-        rows = read_capture(self._home, found.endpoint, start=found.created_at).to_pandas()
+        rows = read_capture(self._home, found.endpoint, arrived_since=found.created_at)
+        rows = rows.to_pandas()
         stable = rows[rows["variant"] == sides.stable.name] if len(rows) else None
         candidate = rows[rows["variant"] == sides.candidate.name] if len(rows) else None
         report: dict[str, Any] = {
@@ -355,7 +356,8 @@ class DeploymentService:
         from shipyard.serving.capture import read_capture
 
         sides = Sides.of(dict(found.spec))
-        rows = read_capture(self._home, found.endpoint, start=since).to_pandas()
+        # By arrival: a replay stating 2013 times still drives a deployment made today.
+        rows = read_capture(self._home, found.endpoint, arrived_since=since).to_pandas()
         by_variant = rows.groupby("variant") if len(rows) else None
 
         def side(name: str) -> Traffic:

@@ -16,7 +16,9 @@ but the ``offer``. :func:`read_capture` reads an endpoint's files back as one ta
 
 Columns: ``request_id``, ``time`` (UTC: when the request was made, which a replay
 states with ``X-Shipyard-Event-Time``; it also picks the hour partition),
-``replayed`` (whether the caller stated that time), ``endpoint``, ``variant``,
+``replayed`` (whether the caller stated that time), ``arrived`` (when the request
+reached the server: ``time`` unless replayed; null in files written before it; what a
+deployment's guards read, so a replay can drive a deployment), ``endpoint``, ``variant``,
 ``key``, ``model`` (``MODEL@VERSION`` that answered; null in files written before it),
 ``status``, the latency of each stage (``parse_seconds``: parse and check,
 ``enrich_seconds``: online features, ``model_seconds``: the model and its
@@ -95,6 +97,7 @@ class CaptureRecord:
     error: Mapping[str, Any] | None = None
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
     replayed: bool = False
+    arrived: datetime | None = None  # when it reached the server, if not at ``time``
     model: str | None = None  # MODEL@VERSION that answered
 
 
@@ -343,7 +346,7 @@ class RequestCapture:
             model=self.model,
         )
         if self.at is not None:
-            record.time, record.replayed = self.at, True
+            record.arrived, record.time, record.replayed = record.time, self.at, True
         self.writer.offer(record)
 
 
@@ -373,6 +376,7 @@ def _schema() -> Any:
             ("request_id", pa.string()),
             ("time", pa.timestamp("us", tz="UTC")),
             ("replayed", pa.bool_()),
+            ("arrived", pa.timestamp("us", tz="UTC")),
             ("key", pa.string()),
             ("model", pa.string()),
             ("status", pa.int32()),
@@ -398,6 +402,7 @@ def _row(record: CaptureRecord) -> dict[str, Any]:
         "request_id": record.request_id,
         "time": record.time,
         "replayed": record.replayed,
+        "arrived": record.time if record.arrived is None else record.arrived,
         "key": record.key,
         "model": record.model,
         "status": record.status,
@@ -494,8 +499,10 @@ def read_capture(
     end: datetime | None = None,
     *,
     columns: list[str] | None = None,
+    arrived_since: datetime | None = None,
 ) -> Any:
-    """Every captured row of ``endpoint`` under ``home`` with ``start <= time < end``, as a
+    """Every captured row of ``endpoint`` under ``home`` with ``start <= time < end``
+    (and, with ``arrived_since``, that reached the server since then), as a
     ``pyarrow.Table`` (with the ``endpoint``, ``variant``, ``date`` and ``hour``
     partition columns; only ``columns`` of them, plus ``time``, when given); an empty
     table when nothing was captured."""
@@ -521,6 +528,11 @@ def read_capture(
             at = pa.scalar(bound.astimezone(UTC), type=pa.timestamp("us", tz="UTC"))
             test = ds.field("time") >= at if op == "ge" else ds.field("time") < at
             condition = test if condition is None else condition & test
+    if arrived_since is not None:  # files before the column: their time is their arrival
+        at = pa.scalar(arrived_since.astimezone(UTC), type=pa.timestamp("us", tz="UTC"))
+        arrived = ds.field("arrived")
+        test = (arrived >= at) | (arrived.is_null() & (ds.field("time") >= at))
+        condition = test if condition is None else condition & test
     read = None if wanted is None else [c for c in wanted if c != "endpoint"]
     table = dataset.to_table(filter=condition, columns=read)
     if wanted is None or "endpoint" in wanted:

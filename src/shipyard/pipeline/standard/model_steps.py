@@ -205,6 +205,8 @@ def register(
                 "gate_report": report_digest,
                 "experiment": training["best"],
                 "refused_features": ",".join(sorted(split["refused"])) or "none",
+                # the entity time its features were joined at: batch transform joins again
+                **({"timestamp_column": features["timestamp_column"]} if service else {}),
             },
             aliases=aliases,
             expected=expected,

@@ -16,6 +16,9 @@ from rich.table import Table
 
 from shipyard.cli.pipeline import StepDisplay
 
+# Of the full year, the replay sends one day in three: the whole run within 5 minutes.
+REPLAY_EVERY_NTH_DAY = 3
+
 
 def quickstart(
     folder: Path = typer.Argument(
@@ -25,13 +28,18 @@ def quickstart(
         1, "--every-nth-day", min=1, help="Keep flights of every Nth day only (a faster run)."
     ),
 ) -> None:
-    """Run the quickstart on real 2013 New York flights: data, features, split, training, gate.
+    """Run the quickstart on real 2013 New York flights, the whole lifecycle: data,
+    features, split, training, gate; approval and deployment by the pipeline; a replay of
+    September to December through the live endpoint with labels a day late; monitoring,
+    a drift alarm; a second candidate by canary; an A/B test.
 
-    Running it again in the same folder reuses every cached step; a fresh folder
-    starts clean.
+    Running it again in a fresh folder starts clean; in the same folder, the pipeline
+    reuses its cache.
     """
     import shipyard
+    from shipyard.cli.quickstart_lifecycle import ReplayBars, report_lifecycle
     from shipyard.pipeline.standard import STEPS
+    from shipyard.quickstart.lifecycle import run_lifecycle
     from shipyard.quickstart.run import run_quickstart
 
     out = Console(file=sys.stdout, soft_wrap=True)
@@ -44,9 +52,23 @@ def quickstart(
                 every_nth_day=every_nth_day,
                 observer=display,
                 stage=lambda s: out.print(f"- {s}"),
+                rollout=True,
             )
         _report(out, result, folder)
-    result.run.check()
+        if result.run.failed_step not in (None, "deploy"):  # deploy: it waits for an approval
+            result.run.check()
+        if result.run.failed_step == "deploy":
+            out.print("The pipeline stopped before deploying: a person approves first.")
+        with ReplayBars(out) as bars:
+            done = run_lifecycle(
+                ws,
+                result.run,
+                Path(ws.settings.home) / "scenario",
+                stage=lambda s: bars.progress.console.print(f"- {s}"),
+                progress=bars.update,
+                replay_every_nth_day=1 if every_nth_day > 1 else REPLAY_EVERY_NTH_DAY,
+            )
+        report_lifecycle(out, ws, done, folder, shipyard_command()[0])
 
 
 def _report(out: Console, result: Any, folder: Path) -> None:

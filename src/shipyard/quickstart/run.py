@@ -90,14 +90,21 @@ def run_quickstart(
     every_nth_day: int = 1,
     observer: RunObserver | None = None,
     stage: Callable[[str], None] = print,
+    rollout: bool = False,
 ) -> QuickstartResult:
-    """Prepare the data and run the standard pipeline on it (see the module docstring)."""
+    """Prepare the data and run the standard pipeline on it (see the module docstring);
+    with ``rollout``, with the lifecycle's deploy section (it stops for an approval)."""
     from shipyard.pipeline.standard import from_yaml
 
     home = ws.settings.home
     scenario = copy_scenario(home)
     datasets = register_data(ws, every_nth_day=every_nth_day, stage=stage)
     stage("running the standard training pipeline")
-    pipeline = from_yaml(scenario / "pipeline.yaml")
+    if rollout:  # the lifecycle's: the same configuration its later runs use, so they reuse this
+        from shipyard.quickstart.lifecycle import quickstart_pipeline
+
+        pipeline = quickstart_pipeline(scenario)
+    else:
+        pipeline = from_yaml(scenario / "pipeline.yaml")
     run = ws.pipelines.run(pipeline, observer=observer)
     return QuickstartResult(home, datasets, run)

@@ -44,11 +44,15 @@ STEPS = (
 
 
 def build(config: StandardConfig) -> Pipeline:
-    """The standard pipeline for ``config``; its one parameter is the configuration."""
+    """The standard pipeline for ``config``: its parameters are the configuration and,
+    apart, its ``deploy`` section (``rollout``), so that adding or changing how a model is
+    rolled out leaves every cached step before the deployment valid."""
+    settings = config.to_dict()
+    rollout = settings.pop("deploy", None) or {}
     return Pipeline(
         config.name,
         steps=list(STEPS),
-        params={"config": config.to_dict()},
+        params={"config": settings, "rollout": rollout},
         description=config.description or f"Standard training pipeline for model {config.model}",
     )
 

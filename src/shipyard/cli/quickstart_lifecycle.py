@@ -1,0 +1,111 @@
+"""What `shipyard quickstart` shows of the lifecycle: progress bars for the replays, and
+the report: the endpoint, the drift alarm, the quality series, the canary, the A/B test
+and where to look next."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+if TYPE_CHECKING:
+    from shipyard.quickstart.lifecycle import Lifecycle
+    from shipyard.workspace import Workspace
+
+
+class ReplayBars:
+    """One bar per replay (``update("replay", done, total)``), shown while it runs."""
+
+    def __init__(self, out: Console) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description:<10}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("hours"),
+            TimeElapsedColumn(),
+            console=out,
+            transient=False,
+        )
+        self.tasks: dict[str, Any] = {}
+
+    def update(self, what: str, done: int, total: int) -> None:
+        if what not in self.tasks:
+            self.tasks[what] = self.progress.add_task(what, total=total)
+        self.progress.update(self.tasks[what], completed=done)
+
+    def __enter__(self) -> ReplayBars:
+        self.progress.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.progress.stop()
+
+
+def report_lifecycle(
+    out: Console, ws: Workspace, done: Lifecycle, folder: Path, command: str
+) -> None:
+    """The lifecycle's outcome, then the commands that show more."""
+    from shipyard.quickstart.lifecycle import DRIFT_ALARM, ENDPOINT
+
+    replay = done.replay
+    shares = ", ".join(f"{name} {count:,}" for name, count in sorted(replay.variants.items()))
+    out.print(f"\nEndpoint {ENDPOINT}: {done.deployed} by the pipeline; replayed "
+              f"{replay.requests:,} requests ({replay.rows:,} flights; {shares})")  # fmt: skip
+    out.print(f"Ground truth: {len(replay.labels):,} requests labelled a day later; "
+              f"{len(replay.outcomes):,} with a rebooking")  # fmt: skip
+    alarmed = [week for week, state in done.alarm_states if state == "ALARM"]
+    if alarmed:
+        out.print(f"[yellow]Drift alarm {DRIFT_ALARM}[/yellow]: ALARM from the week of "
+                  f"{alarmed[0]} (weather__temp drifted 2 weeks in a row)")  # fmt: skip
+    else:
+        out.print(f"Drift alarm {DRIFT_ALARM}: no alarm")
+    quality = ws.monitoring.points(ENDPOINT, stage="quality", metric="roc_auc")
+    if quality:
+        values = ", ".join(f"{p.value:.3f}" for p in quality[:8])
+        out.print(f"Quality (ROC AUC per week, from the labels): {values}"
+                  f"{' ...' if len(quality) > 8 else ''}")  # fmt: skip
+    if done.canary is not None:
+        colour = "green" if done.canary["state"] == "promoted" else "red"
+        out.print(f"Canary of {done.canary['model']}: [{colour}]{done.canary['state']}"
+                  f"[/{colour}] ({done.canary['reason']})")  # fmt: skip
+    elif done.canary_error:
+        out.print(f"[red]Second candidate not deployed[/red]: {done.canary_error}")
+    if done.ab is not None:
+        _ab(out, done.ab)
+    home = f"--home {shlex.quote(str(folder))}"
+    production = ws.models.get("delay", alias="production").version
+    out.print("\nWhere to look:")
+    for line in (
+        f"{command} {home} server      # then http://127.0.0.1:8080/endpoints/{ENDPOINT}"
+        "/invocations, /docs",
+        f"{command} {home} lineage model:delay@{production}",
+        f"{command} {home} monitor points {ENDPOINT} --stage quality",
+        f"{command} {home} alarms history {DRIFT_ALARM}",
+        *(f"open {shlex.quote(str(p))}" for p in done.plots),
+        *([f"{command} {home} deployments report {done.ab['deployment']}"] if done.ab else []),
+    ):
+        out.print(f"  {line}", markup=False, highlight=False)
+
+
+def _ab(out: Console, report: dict[str, Any]) -> None:
+    stable, candidate = report["stable"], report["candidate"]
+    out.print(f"A/B test: model:{stable.get('model')}@{stable.get('version')} (stable) against "
+              f"model:{candidate.get('model')}@{candidate.get('version')}")  # fmt: skip
+    for event, found in (report.get("outcomes") or {}).items():
+        a, b = found["stable"], found["candidate"]
+        out.print(f"  {event}: {_rate(a)} against {_rate(b)}; {found['decision']}")
+
+
+def _rate(side: dict[str, Any]) -> str:
+    rate = side.get("rate")
+    shown = "n/a" if rate is None else f"{rate:.1%}"
+    return f"{shown} of {side['requests']:,} requests"

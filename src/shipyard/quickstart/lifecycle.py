@@ -1,0 +1,325 @@
+"""The quickstart after training: the model behind a live endpoint, watched, replaced.
+
+1. **Deploy.** The gated version is approved by the local user (a person approves) and
+   the pipeline runs again with its ``deploy`` section: its cached steps are not redone,
+   and its deploy step creates the production endpoint ``delay`` serving the version (a
+   person never moves production).
+2. **Replay.** September and October are replayed through the live endpoint
+   (:mod:`.replay`): requests in time order, online features materialized as time
+   moves, labels and outcomes a day later. Monitoring runs each week once it has ended,
+   as the scheduler would; a drift alarm watches the seasonal temperature.
+3. **Retrain.** A second candidate is trained on fresh months (up to October) by the
+   same pipeline and deployed by canary behind guard alarms while November's traffic
+   flows; the guards promote it or roll it back.
+4. **A/B test.** The previous version is tested against the production one on the rest
+   of the year's traffic, split by key; the report compares their outcomes.
+
+Everything is in the workspace folder; a rerun reuses what the pipeline cached.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from shipyard.quickstart.replay import Replayer, ReplayLog, hours_of
+
+if TYPE_CHECKING:
+    from shipyard.pipeline.graph import Pipeline
+    from shipyard.pipeline.runner import PipelineRun, RunObserver
+    from shipyard.workspace import Workspace
+
+ENDPOINT = "delay"
+REPLAY_START = datetime(2013, 9, 1, tzinfo=UTC)
+FRESH = datetime(2013, 11, 1, tzinfo=UTC)  # the second candidate is trained on what came before
+AB_START = datetime(2013, 11, 16, tzinfo=UTC)
+END = datetime(2014, 1, 1, tzinfo=UTC)
+WEEK = timedelta(days=7)
+DRIFT_ALARM = "temp-drift"
+AB_ALARMS = ["error_rate>0.02", "p99_ratio>4"]  # two models differ: no prediction-drift guard
+DEPLOY = {
+    "endpoint": ENDPOINT,
+    "strategy": "canary",
+    "steps": [25, 100],
+    "bake": "2s",
+    "warm": "1s",
+    "alarms": ["error_rate>0.02", "p99_ratio>4", "prediction_drift>0.3"],
+    "min_requests": 10,
+    "require_approval": True,
+}
+
+
+@dataclass
+class Lifecycle:
+    """What the lifecycle did, for the quickstart's report and its test."""
+
+    deployed: str = ""  # the first version's deployment (created, promoted)
+    replay: ReplayLog = field(default_factory=ReplayLog)
+    alarm_states: list[tuple[str, str]] = field(default_factory=list)  # (week, state)
+    candidate: dict[str, Any] | None = None  # the second run's model version
+    canary: dict[str, Any] | None = None  # its deployment as it ended
+    canary_error: str | None = None
+    ab: dict[str, Any] | None = None  # the A/B report
+    plots: list[Path] = field(default_factory=list)
+    base_url: str = ""
+
+
+def run_lifecycle(
+    ws: Workspace,
+    first: PipelineRun,
+    scenario: Path,
+    *,
+    stage: Callable[[str], None],
+    observer: RunObserver | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    replay_every_nth_day: int = 1,
+) -> Lifecycle:
+    """Deploy, replay, monitor, retrain and test (see the module docstring)."""
+    from shipyard.serving.local_server import serving_locally
+
+    done = Lifecycle()
+    _approve(ws, first.outputs["model_version"], stage)
+    stage("the pipeline deploys it to endpoint delay")
+    deployed = _pipeline(ws, scenario, observer=observer)
+    deployed.check()
+    done.deployed = str(deployed.outputs["deployment"]["state"])
+    ws.features.materialize_incremental(["weather", "carrier_daily"], end=REPLAY_START)
+    _alarm(ws, scenario)
+    flights = ws.datasets.load("flights")
+    flights = flights[_replayed_days(flights, replay_every_nth_day)]
+    columns = _request_columns(ws)
+    with serving_locally(ws.runtime) as base:
+        done.base_url = base
+        replayer = Replayer(ws, base, ENDPOINT, columns)
+        try:
+            _replay_and_watch(ws, replayer, flights, done, stage, progress)
+            _retrain_and_roll_out(ws, scenario, replayer, flights, done, stage, observer, progress)
+        finally:
+            replayer.post_feedback()
+            replayer.close()
+    stage("monitoring every replayed week again, now that all labels are in")
+    ws.monitoring.run(ENDPOINT, window=WEEK, start=REPLAY_START, end=END)
+    folder = Path(ws.settings.home) / "monitoring"
+    done.plots = ws.monitoring.plot(
+        ENDPOINT,
+        html=folder / "delay-drift.html",
+        png=folder / "delay-drift.png",
+        start=REPLAY_START,  # the replayed months (its deployments happened today)
+        end=END,
+    )
+    return done
+
+
+def _replay_and_watch(
+    ws: Workspace,
+    replayer: Replayer,
+    flights: Any,
+    done: Lifecycle,
+    stage: Callable[[str], None],
+    progress: Callable[[str, int, int], None] | None,
+) -> None:
+    hours = hours_of(flights, REPLAY_START, FRESH)
+    stage(f"replaying September and October: {len(hours):,} hours of departures")
+    week = [REPLAY_START]
+
+    def on_hour(at: datetime) -> None:
+        while at >= week[0] + WEEK:  # a week has ended: monitor it, as the scheduler would
+            ws.monitoring.run(ENDPOINT, window=WEEK, start=week[0], end=week[0] + WEEK)
+            state = ws.monitoring.alarm(DRIFT_ALARM).state
+            done.alarm_states.append((f"{week[0]:%Y-%m-%d}", state))
+            week[0] += WEEK
+        if progress is not None:
+            progress("replay", hours_index[at] + 1, len(hours))
+
+    hours_index = {at: i for i, (at, _) in enumerate(hours)}
+    replayer.send(hours, done.replay, on_hour=on_hour)
+    replayer.post_feedback(until=FRESH)
+
+
+def _retrain_and_roll_out(
+    ws: Workspace,
+    scenario: Path,
+    replayer: Replayer,
+    flights: Any,
+    done: Lifecycle,
+    stage: Callable[[str], None],
+    observer: RunObserver | None,
+    progress: Callable[[str, int, int], None] | None,
+) -> None:
+    """Train on data up to October; deploy by canary while the first half of November
+    flows (again and again, until the canary ends); then A/B test the two versions on
+    the rest of the year."""
+    stage("training a second candidate on fresh months (up to October)")
+    run = _pipeline(ws, scenario, observer=observer, fresh=True)
+    candidate = _registered(run)
+    if candidate is None:  # the gate refused it: the guardrail held, nothing to deploy
+        done.canary_error = f"{run.failed_step}: {run.error}"
+        return
+    done.candidate = candidate
+    _approve(ws, candidate, stage)
+    stage("the pipeline deploys it by canary while November's traffic flows")
+    traffic = _Traffic(ws, replayer, flights, done, progress)
+    traffic.start()
+    try:
+        run = _pipeline(ws, scenario, observer=observer, fresh=True)
+        if run.failed_step:
+            done.canary_error = f"{run.failed_step}: {run.error}"
+        deployments = ws.deployments.list(ENDPOINT, limit=1)
+        if deployments and deployments[0].strategy == "canary":
+            found = deployments[0]
+            done.canary = {"id": found.id, "state": found.state, "model": found.spec.get("model"),
+                           "reason": found.status.get("reason")}  # fmt: skip
+        traffic.ab_test(stage)
+    finally:
+        traffic.stop()
+
+
+class _Traffic:
+    """The replay of November and December on a thread of its own: the canary's traffic
+    (the first half of November, looped without feedback after the first pass), then,
+    once the A/B test has started, the rest of the year with labels and outcomes."""
+
+    def __init__(
+        self,
+        ws: Workspace,
+        replayer: Replayer,
+        flights: Any,
+        done: Lifecycle,
+        progress: Callable[[str, int, int], None] | None,
+    ) -> None:
+        from shipyard.pipeline import PIPELINE_PRINCIPAL
+
+        self.system = ws.as_principal(PIPELINE_PRINCIPAL)
+        self.replayer = replayer
+        self.done = done
+        self.progress = progress
+        self.canary_hours = hours_of(flights, FRESH, AB_START)
+        self.rest = hours_of(flights, AB_START, END)
+        self.test: Any = None
+        self.error: BaseException | None = None
+        self._ticked = 0.0
+        self._go = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._flow, name="quickstart-traffic", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._go.set()
+        self._thread.join(timeout=120)
+
+    def ab_test(self, stage: Callable[[str], None]) -> None:
+        """Start the A/B test, let the rest of the year through it, report, end it."""
+        endpoint = self.system.endpoints.get(ENDPOINT)
+        serving = next(v for v in endpoint.variants if v.weight > 0)
+        others = [v.version for v in self.system.models.versions("delay")
+                  if v.version != serving.version]  # fmt: skip
+        if others:
+            challenger = f"delay@{max(others)}"
+            stage(f"A/B test: model:{challenger} against model:delay@{serving.version}, by key")
+            self.test = self.system.deployments.start(
+                ENDPOINT, challenger, strategy="ab", weight=50, warm="1s", alarms=AB_ALARMS
+            )
+        self._go.set()
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        if self.test is not None:
+            self.replayer.post_feedback()
+            self.done.ab = self.system.deployments.report(self.test.id)
+            if self.system.deployments.get(self.test.id).state == "running":
+                self.system.deployments.rollback(self.test.id, "the A/B test ended")
+
+    def _flow(self) -> None:
+        try:
+            first = True
+            while not self._go.is_set():
+                for hour in self.canary_hours:
+                    if self._go.is_set():
+                        break
+                    self.replayer.send([hour], self.done.replay, feedback=first)
+                first = False
+                if not self.canary_hours:
+                    self._go.wait()
+            if not self._stop.is_set():
+                index = {at: i for i, (at, _) in enumerate(self.rest)}
+                self.replayer.send(
+                    self.rest, self.done.replay, on_hour=lambda at: self._tick(at, index)
+                )
+        except BaseException as exc:  # the main thread raises it
+            self.error = exc
+
+    def _tick(self, at: datetime, index: dict[datetime, int]) -> None:
+        if self._stop.is_set():
+            raise InterruptedError("the quickstart stopped")
+        if self.test is not None and time.monotonic() - self._ticked > 1.0:
+            self.system.deployments.tick(self.test.id)  # past its warm-up, it splits by key
+            self._ticked = time.monotonic()
+        if self.progress is not None:
+            self.progress("A/B test", index[at] + 1, len(self.rest))
+
+
+def _pipeline(
+    ws: Workspace, scenario: Path, *, observer: RunObserver | None, fresh: bool = False
+) -> PipelineRun:
+    return ws.pipelines.run(quickstart_pipeline(scenario, fresh=fresh), observer=observer)
+
+
+def quickstart_pipeline(scenario: Path, *, fresh: bool = False) -> Pipeline:
+    """The scenario's pipeline with the lifecycle's deploy section; ``fresh``: trained on
+    everything before November, tested on what came after."""
+    from shipyard.pipeline.standard import build, parse_config
+
+    raw = yaml.safe_load((scenario / "pipeline.yaml").read_text(encoding="utf-8"))
+    raw["deploy"] = dict(DEPLOY)
+    if fresh:
+        raw["split"]["windows"] = {"testing": {"start": f"{FRESH:%Y-%m-%d}"},
+                                   "recent_testing": {"start": f"{AB_START:%Y-%m-%d}"}}  # fmt: skip
+    pipeline = build(parse_config(raw, base=scenario))
+    pipeline.source = scenario / "pipeline.yaml"
+    return pipeline
+
+
+def _registered(run: PipelineRun) -> dict[str, Any] | None:
+    """The version a run registered (None when it stopped before registering)."""
+    try:
+        found: dict[str, Any] | None = run.outputs["model_version"]
+    except Exception:  # the step did not run: the gate refused the candidate
+        return None
+    return found
+
+
+def _approve(ws: Workspace, version: dict[str, Any], stage: Callable[[str], None]) -> None:
+    """Approve ``version`` as the local user (a person approves; the pipeline deploys)."""
+    name, number = version["model"], int(version["version"])
+    if ws.models.approval(name, number).status != "approved":
+        stage(f"approving model:{name}@{number} as the local approver")
+        ws.models.approve(name, number, comment="quickstart: the gate passed it; looks good")
+
+
+def _alarm(ws: Workspace, scenario: Path) -> None:
+    """Two drifted weeks in a row of the temperature the endpoint reads online."""
+    series = {"stage": "enriched", "metric": "ks", "feature": "weather__temp"}
+    spec = {"series": series, "n": 2, "m": 2, "actions": ["log"]}
+    ws.monitoring.put_alarm(DRIFT_ALARM, ENDPOINT, spec)
+
+
+def _request_columns(ws: Workspace) -> list[str]:
+    """What a request carries: the model's inputs the online store does not fill."""
+    production = ws.models.get("delay", alias="production")
+    return [c for c in production.signature.input_names if "__" not in c]
+
+
+def _replayed_days(flights: Any, every: int) -> Any:
+    if every <= 1:
+        return flights["event_timestamp"].notna()
+    return (flights["event_timestamp"].dt.dayofyear % every) == 0

@@ -22,66 +22,94 @@ def statuses(run: Any) -> dict[str, str]:
     return {step.name: str(step.status) for step in run.steps}
 
 
-def test_quickstart_registers_a_gated_model_refuses_the_leak_and_reruns_from_cache(
+def test_quickstart_runs_the_whole_lifecycle_and_reruns_from_cache(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """README command 1: data to a gated model (the leak refused), approved and deployed by
+    the pipeline, replayed months through the live endpoint with labels a day late, a
+    drift alarm on the seasonal temperature, the quality series, a second candidate by
+    canary, an A/B test; and the lineage from the endpoint back to the raw tables."""
+    from shipyard.serving.capture import read_capture
+
     home = tmp_path / "qs"
     assert main(["quickstart", str(home), "--every-nth-day", "7"]) == 0
     out = capsys.readouterr().out
     assert "Leakage check refused feature dep_delay" in out
     assert "Registered model:delay@1" in out and "shipyard --home" in out
+    assert "The pipeline stopped before deploying: a person approves first." in out
 
     with shipyard.connect(home) as ws:
-        [first] = ws.pipelines.list_runs()
-        assert set(statuses(first).values()) == {"succeeded"}, statuses(first)
+        first = ws.pipelines.list_runs()[-1]
+        steps = statuses(first)
+        # Everything passed; the deployment waited for a person's approval.
+        assert steps.pop("deploy") == "gate-failed"
+        assert set(steps.values()) == {"succeeded"}, steps
         gate = first.outputs["gate_report"]
         # No production model yet: the candidate had to beat the baseline beyond noise.
         assert (gate["rule"], gate["passed"], gate["failures"]) == ("beats_baseline", True, [])
-        assert gate["reference"].startswith("baseline")
         primary = next(c for c in gate["checks"] if c["scope"] == "overall")  # metric 1
         assert primary["passed"] and primary["ci_low"] > 0, primary
-        assert primary["reason"].endswith("beyond noise"), primary
         verdict = f"Gate ({gate['candidate']} vs {gate['reference']}): passed"
         assert re.search(rf"^{re.escape(verdict)}$", out, flags=re.MULTILINE), out
-        production = ws.models.get("delay", alias="production")
-        assert production.version == 1
-        assert production.tags["refused_features"] == "dep_delay"
-        assert "dep_delay" not in production.signature.input_names
-        assert set(production.lineage["feature_views"]) == {"weather@1", "carrier_daily@1"}
-    assert main(["--home", str(home), "lineage", "model:delay@1", "--json"]) == 0
+        assert ws.models.approval("delay", 1).status == "approved"
+        first_model = ws.models.get("delay", 1)
+        assert first_model.tags["refused_features"] == "dep_delay"
+        assert "dep_delay" not in first_model.signature.input_names
+
+        # The canary: the second candidate, promoted by its guards, serves production.
+        canaries = [d for d in ws.deployments.list("delay") if d.strategy == "canary"]
+        assert [d.state for d in canaries] == ["promoted"], [d.status for d in canaries]
+        endpoint = ws.endpoints.get("delay")
+        [serving] = [v for v in endpoint.variants if v.weight > 0]
+        assert (serving.model, serving.version) == ("delay", 2)
+        assert endpoint.spec["production"] is True
+        assert ws.models.get("delay", alias="production").version == 2
+
+        # The replay's captures: requests stating 2013 times, on both variants.
+        captured = read_capture(home, "delay", columns=["variant", "replayed"]).to_pandas()
+        assert len(captured) > 300 and captured["replayed"].all()
+        assert set(captured["variant"]) == {"primary", "candidate"}
+        assert captured["time"].min().year == 2013
+
+        # The drift alarm on the seasonal temperature went off, after two drifted weeks.
+        history = ws.monitoring.alarm_history("temp-drift")
+        assert any(event.new_state == "ALARM" for event in history), history
+        temp = ws.monitoring.points("delay", stage="enriched", metric="ks",
+                                    feature="weather__temp")  # fmt: skip
+        assert sum(p.flagged for p in temp) >= 2
+        # The quality series, from the labels that came a day late.
+        quality = ws.monitoring.points("delay", stage="quality", metric="roc_auc")
+        assert len(quality) >= 8 and all(0.3 < p.value < 1 for p in quality)
+
+        # The A/B test's report compared the outcome per variant.
+        [ab] = [d for d in ws.deployments.list("delay") if d.strategy == "ab"]
+        report = ws.deployments.report(ab.id)
+        rebooked = report["outcomes"]["rebooked"]
+        assert rebooked["stable"]["requests"] > 20 and rebooked["candidate"]["requests"] > 20
+        assert "A/B test: model:delay@2 (stable) against model:delay@1" in out
+        assert "rebooked:" in out and "Canary of model:delay@2: promoted" in out
+        assert (home / "monitoring" / "delay-drift.png").is_file()
+
+        # The lineage, from the deployed endpoint back to the three raw tables.
+        deployed = f"model:{serving.model}@{serving.version}"
+    assert main(["--home", str(home), "lineage", deployed, "--json"]) == 0
     lineage = json.loads(capsys.readouterr().out)
-    text = json.dumps(lineage)
-    for expected in ("dataset:flights@1", "dataset:delay-training@1", "split:delay@1",
-                     "weather@1", "build-"):  # fmt: skip
-        assert expected in text, expected
-    # The chain walks back to the raw data: the training set came from the three tables.
-    training = lineage["upstream"]["dataset:delay-training@1"]
+    assert "build-" in json.dumps(lineage) and "weather@1" in json.dumps(lineage)
+    [training] = [
+        v for k, v in lineage["upstream"].items() if k.startswith("dataset:delay-training@")
+    ]
     assert set(training["datasets"]) == {
         "dataset:flights@1",
         "dataset:weather@1",
         "dataset:carrier_daily@1",
     }
 
-    # The rerun takes its work from the cache (how fast that is is the benchmarks' job).
-    # Only the production alias changed (the first run set it), so only the gate and the
-    # registration run again, and each sees that the candidate is model:delay@1 already.
+    # The rerun takes its work from the cache and shows the recorded lifecycle.
     assert main(["quickstart", str(home), "--every-nth-day", "7"]) == 0
     rerun = capsys.readouterr().out
     assert "train: cached" in rerun and "evaluate: cached" in rerun
-    # resolve_inputs and deploy (which depends on approvals, not inputs) are never cached
-    rerun_anew = {"resolve_inputs", "gate", "register", "deploy"}
-    with shipyard.connect(home) as ws:
-        again, earlier = ws.pipelines.list_runs()
-        assert earlier.build_id == first.build_id != again.build_id
-        assert statuses(again) == {
-            step.name: "succeeded" if step.name in rerun_anew else "cached" for step in first.steps
-        }
-        assert again.outputs["training"]["run"] == first.outputs["training"]["run"]
-        judged = again.outputs["gate_report"]
-        assert (judged["passed"], judged["checks"]) == (True, [])
-        assert judged["notes"] == ["the candidate is the production model itself"]
-        assert again.outputs["model_version"] == first.outputs["model_version"]
-        assert [v.version for v in ws.models.versions("delay")] == [1]
+    assert "the lifecycle ran in this workspace already" in rerun
+    assert "Canary of model:delay@2: promoted" in rerun
 
 
 def test_the_second_scenario_runs_through_the_same_pipeline(tmp_path: Path) -> None:

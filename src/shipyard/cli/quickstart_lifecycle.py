@@ -60,8 +60,8 @@ def report_lifecycle(
     shares = ", ".join(f"{name} {count:,}" for name, count in sorted(replay.variants.items()))
     out.print(f"\nEndpoint {ENDPOINT}: {done.deployed} by the pipeline; replayed "
               f"{replay.requests:,} requests ({replay.rows:,} flights; {shares})")  # fmt: skip
-    out.print(f"Ground truth: {len(replay.labels):,} requests labelled a day later; "
-              f"{len(replay.outcomes):,} with a rebooking")  # fmt: skip
+    out.print(f"Ground truth: {done.labelled:,} requests labelled a day later; "
+              f"{done.rebooked:,} with a rebooking")  # fmt: skip
     alarmed = [week for week, state in done.alarm_states if state == "ALARM"]
     if alarmed:
         out.print(f"[yellow]Drift alarm {DRIFT_ALARM}[/yellow]: ALARM from the week of "

@@ -14,11 +14,14 @@
 4. **A/B test.** The previous version is tested against the production one on the rest
    of the year's traffic, split by key; the report compares their outcomes.
 
-Everything is in the workspace folder; a rerun reuses what the pipeline cached.
+Everything is in the workspace folder. A rerun in the same folder reuses what the
+pipeline cached and shows the lifecycle's recorded results: its replay moved the
+workspace's time (the online store, the endpoint) past December, so it does not replay.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
     from shipyard.workspace import Workspace
 
 ENDPOINT = "delay"
+RECORD = "lifecycle.json"  # in the home: what the lifecycle did, shown again on a rerun
 REPLAY_START = datetime(2013, 9, 1, tzinfo=UTC)
 FRESH = datetime(2013, 11, 1, tzinfo=UTC)  # the second candidate is trained on what came before
 AB_START = datetime(2013, 11, 16, tzinfo=UTC)
@@ -68,7 +72,40 @@ class Lifecycle:
     canary_error: str | None = None
     ab: dict[str, Any] | None = None  # the A/B report
     plots: list[Path] = field(default_factory=list)
-    base_url: str = ""
+    labelled: int = 0  # requests whose labels arrived
+    rebooked: int = 0  # requests with a rebooking outcome
+    cached: bool = False  # read back from an earlier run in this workspace
+
+    def to_dict(self) -> dict[str, Any]:
+        """What a rerun shows again, as JSON (the replay's counts, not its requests)."""
+        return {
+            "deployed": self.deployed,
+            "replay": {
+                "requests": self.replay.requests,
+                "rows": self.replay.rows,
+                "variants": self.replay.variants,
+            },
+            "alarm_states": [list(pair) for pair in self.alarm_states],
+            "candidate": self.candidate,
+            "canary": self.canary,
+            "canary_error": self.canary_error,
+            "ab": self.ab,
+            "plots": [str(p) for p in self.plots],
+            "labelled": self.labelled,
+            "rebooked": self.rebooked,
+        }
+
+    @classmethod
+    def from_dict(cls, found: dict[str, Any]) -> Lifecycle:
+        replay = ReplayLog(**found["replay"])
+        return cls(
+            deployed=found["deployed"], replay=replay,
+            alarm_states=[(w, s) for w, s in found["alarm_states"]],
+            candidate=found["candidate"], canary=found["canary"],
+            canary_error=found["canary_error"], ab=found["ab"],
+            plots=[Path(p) for p in found["plots"]], labelled=found["labelled"],
+            rebooked=found["rebooked"], cached=True,
+        )  # fmt: skip
 
 
 def run_lifecycle(
@@ -84,6 +121,10 @@ def run_lifecycle(
     """Deploy, replay, monitor, retrain and test (see the module docstring)."""
     from shipyard.serving.local_server import serving_locally
 
+    record = Path(ws.settings.home) / RECORD
+    if record.is_file():  # the replay happened in this workspace: its time has passed
+        stage(f"the lifecycle ran in this workspace already: its results are in {record}")
+        return Lifecycle.from_dict(json.loads(record.read_text(encoding="utf-8")))
     done = Lifecycle()
     _approve(ws, first.outputs["model_version"], stage)
     stage("the pipeline deploys it to endpoint delay")
@@ -96,7 +137,6 @@ def run_lifecycle(
     flights = flights[_replayed_days(flights, replay_every_nth_day)]
     columns = _request_columns(ws)
     with serving_locally(ws.runtime) as base:
-        done.base_url = base
         replayer = Replayer(ws, base, ENDPOINT, columns)
         try:
             _replay_and_watch(ws, replayer, flights, done, stage, progress)
@@ -114,6 +154,10 @@ def run_lifecycle(
         start=REPLAY_START,  # the replayed months (its deployments happened today)
         end=END,
     )
+    done.labelled, done.rebooked = len(done.replay.labels), len(done.replay.outcomes)
+    temp = record.with_suffix(".tmp")
+    temp.write_text(json.dumps(done.to_dict(), default=str, indent=1), encoding="utf-8")
+    temp.replace(record)
     return done
 
 

@@ -31,7 +31,8 @@ cd "$work/elsewhere"
 "$work/venv/bin/shipyard" quickstart qs --every-nth-day 7 | tee quickstart.log
 
 # The commands are the indented lines after "Look further:" (a note in parentheses aside).
-mapfile -t commands < <(sed -n '/^Look further:/,$p' quickstart.log | grep -E '^  [^ (]')
+# The commands printed after training (the lifecycle's report follows them).
+mapfile -t commands < <(sed -n '/^Look further:/,/^The pipeline stopped/p' quickstart.log | grep -E '^  [^ (]')
 if [ ${#commands[@]} -ne 5 ]; then
   echo "check-wheel: expected 5 'look further' commands, found ${#commands[@]}" >&2
   exit 1

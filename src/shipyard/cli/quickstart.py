@@ -68,6 +68,7 @@ def quickstart(
                 Path(ws.settings.home) / "scenario",
                 stage=lambda s: bars.progress.console.print(f"- {s}"),
                 progress=bars.update,
+                observer=bars,
                 replay_every_nth_day=1 if every_nth_day > 1 else REPLAY_EVERY_NTH_DAY,
             )
         report_lifecycle(out, ws, done, folder, shipyard_command()[0])

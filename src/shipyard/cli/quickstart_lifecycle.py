@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 
 class ReplayBars:
-    """One bar per replay (``update("replay", done, total)``), shown while it runs."""
+    """One bar per replay (``update("replay", done, total)``), shown while it runs; and,
+    as a pipeline run's observer, a bar for the running step and a line per finished one."""
 
     def __init__(self, out: Console) -> None:
         self.progress = Progress(
@@ -31,11 +32,26 @@ class ReplayBars:
             transient=False,
         )
         self.tasks: dict[str, Any] = {}
+        self._step: Any = None
+        self._index = self._total = 0
 
     def update(self, what: str, done: int, total: int) -> None:
         if what not in self.tasks:
             self.tasks[what] = self.progress.add_task(what, total=total)
         self.progress.update(self.tasks[what], completed=done)
+
+    def step_started(self, step: str, index: int, total: int) -> None:
+        self._step = self.progress.add_task(f"[{index + 1}/{total}] {step}", total=None)
+        self._index, self._total = index, total
+
+    def step_finished(self, record: Any) -> None:
+        if self._step is not None:
+            self.progress.remove_task(self._step)
+            self._step = None
+        took = "" if record.status == "cached" else f" {record.duration or 0:.1f}s"
+        self.progress.console.print(
+            f"  [{self._index + 1}/{self._total}] {record.name}: {record.status}{took}"
+        )
 
     def __enter__(self) -> ReplayBars:
         self.progress.start()

@@ -36,6 +36,7 @@ import io
 import math
 import os
 import uuid
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -275,7 +276,9 @@ def drift_png(
         _mpl_dates(figure.axes[-1])
     figure.suptitle(title)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
+    with warnings.catch_warnings():  # a long legend leaves constrained layout no room: fine
+        warnings.filterwarnings("ignore", "constrained_layout not applied", UserWarning)
+        figure.savefig(buffer, format="png", dpi=100)
     return _write_atomic(target, buffer.getvalue())
 
 

@@ -156,6 +156,7 @@ def register(
     inputs: dict[str, Any],
     production: int | None,
     config: dict[str, Any],
+    rollout: dict[str, Any],
     context: StepContext,
 ) -> dict[str, Any]:
     """Register the candidate with its lineage and reports and move the configured aliases,
@@ -164,7 +165,7 @@ def register(
     gates against the new production)."""
     ws = context.workspace
     aliases = list(config.get("aliases", []))
-    if config.get("deploy"):  # production moves with the deployment, once it is promoted
+    if rollout:  # production moves with the deployment, once it is promoted
         aliases = [a for a in aliases if a != "production"]
     expected = {"production": production} if "production" in aliases else {}
     existing = _registered(ws, config["model"], training["run"])

@@ -5,7 +5,7 @@ from the stored state, and what it refuses."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -191,3 +191,24 @@ def test_two_deployments_started_at_once_on_one_endpoint_cannot_both_run(ws: Any
         event="rolled_back",
     )  # fmt: skip
     ws.runtime.control.create_deployment("e", "canary", spec, by="pipeline", state="running")
+
+
+def test_an_ab_test_hands_its_job_on_instead_of_holding_a_worker(ws: Any) -> None:
+    """Once warm, an A/B test's job does not loop until a person ends the test: it queues
+    a job due in OPEN_ENDED_EVERY that checks the guards again, and the worker is free."""
+    from shipyard.deploy.job import JOB_KIND, OPEN_ENDED_EVERY, launch
+    from shipyard.jobs import default_handlers
+    from shipyard.jobs.worker import WorkerPool
+
+    d = ws.deployments.start("e", "m@2", strategy="ab", weight=50, warm="1s")
+    launch(ws.runtime, d.id, ws.principal, wait=False)
+    pool = WorkerPool(ws.runtime, default_handlers(), threads=0)
+    began = datetime.now(UTC)
+    done = pool.run_once()  # warms (about a second), splits, then hands on
+    assert done is not None and done.state == "succeeded", done
+    assert done.result["state"] == "running" and (datetime.now(UTC) - began).seconds < 10
+    follow = ws.runtime.jobs.get(done.result["next_job"])
+    assert follow.kind == JOB_KIND and follow.state == "queued"
+    assert follow.available_at >= done.finished_at + OPEN_ENDED_EVERY - timedelta(seconds=1)
+    assert weights(ws)["candidate"] == ("m@2", 0.5)
+    ws.deployments.rollback(d.id, "the test is over")

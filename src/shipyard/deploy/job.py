@@ -1,13 +1,15 @@
 """The durable job that runs a deployment: ``deployment`` jobs, claimed by any server's
 job workers or started by ``shipyard deploy --wait`` in its own process.
 
-The job ticks the stored state machine until the deployment ends. It is repeatable: a
+The job ticks the stored state machine until the deployment ends (an A/B test or a
+shadow, which end by hand, is checked again by a later job instead). It is repeatable: a
 worker that dies mid-way leaves the lease to run out, and the next worker to claim the
 job resumes at the stored step, bake time included.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -17,14 +19,36 @@ if TYPE_CHECKING:
 
 JOB_KIND = "deployment"
 LEASE = timedelta(seconds=10)  # a worker that died hands the deployment on this soon
+OPEN_ENDED_EVERY = timedelta(seconds=15)  # how often an A/B test's or shadow's guards run
 
 
 def run_deployment(runtime: Runtime, job: Job) -> dict[str, Any]:
     """Tick the deployment of ``job.payload["deployment"]`` as the principal who started
-    it, until it ends; the result says how."""
+    it, until it ends; the result says how. An A/B test or a shadow, once under way, runs
+    until a person ends it: rather than hold a worker thread for days, the job hands on to
+    a job of its own kind due in ``OPEN_ENDED_EVERY``, which checks the guards again."""
+    from shipyard.deploy.service import RUNNING, TICK_SECONDS
+
     workspace = runtime.workspace(job.created_by)
-    ended = workspace.deployments.run(str(job.payload["deployment"]))
-    return {"deployment": ended.id, "state": ended.state, "reason": ended.status.get("reason")}
+    deployment_id = str(job.payload["deployment"])
+    while True:
+        found = workspace.deployments.tick(deployment_id)
+        if found.state != RUNNING:
+            return {"deployment": found.id, "state": found.state,
+                    "reason": found.status.get("reason")}  # fmt: skip
+        if open_ended(found):
+            after = runtime.jobs.enqueue(
+                JOB_KIND, {"deployment": deployment_id}, created_by=job.created_by,
+                max_attempts=10, delay=OPEN_ENDED_EVERY,
+            )  # fmt: skip
+            return {"deployment": found.id, "state": found.state, "next_job": after.id}
+        time.sleep(TICK_SECONDS)
+
+
+def open_ended(found: Any) -> bool:
+    """An A/B test past its warm-up, or a shadow: nothing moves until a person ends it."""
+    step = int((found.status or {}).get("step", -1))
+    return found.strategy == "shadow" or (found.strategy == "ab" and step >= 0)
 
 
 def launch(runtime: Runtime, deployment_id: str, principal: str, *, wait: bool) -> Any:

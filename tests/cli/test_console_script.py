@@ -18,7 +18,7 @@ import pytest
 
 COMMANDS = (
     "init", "info", "quickstart", "server", "serve", "deploy", "lineage", "audit",
-    "batch-transform", "worker",
+    "batch-transform", "worker", "lifecycle",
 )  # fmt: skip
 GROUPS = (
     "alarms",

@@ -32,6 +32,8 @@ from shipyard.cli.batch import EPILOG as BATCH_EPILOG
 from shipyard.cli.batch import batch_transform
 from shipyard.cli.context import state
 from shipyard.cli.deployments import deploy
+from shipyard.cli.lifecycle import EPILOG as LIFECYCLE_EPILOG
+from shipyard.cli.lifecycle import lifecycle
 from shipyard.cli.lineage import lineage
 from shipyard.cli.quickstart import quickstart
 from shipyard.cli.serve import serve
@@ -86,6 +88,7 @@ app.command(epilog="Example: shipyard quickstart ./qs   (again: cached, much fas
 app.command(epilog="Example: shipyard server --host 127.0.0.1 --port 8080")(server)
 app.command(epilog="Example: shipyard serve flights --port 8081")(serve)
 app.command(epilog="Example: shipyard worker delay --threads 4")(worker)
+app.command(epilog=LIFECYCLE_EPILOG)(lifecycle)
 app.command(
     epilog="Example: shipyard deploy delay-api model:delay@3 --strategy canary --steps 10,50,100 "
     "--bake 5m --wait"

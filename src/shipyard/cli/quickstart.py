@@ -40,7 +40,8 @@ def quickstart(
     from shipyard.cli.quickstart_lifecycle import ReplayBars, report_lifecycle
     from shipyard.pipeline.standard import STEPS
     from shipyard.quickstart.lifecycle import RECORD, run_lifecycle
-    from shipyard.quickstart.run import run_quickstart
+    from shipyard.quickstart.lifecycle_config import read_lifecycle
+    from shipyard.quickstart.run import LIFECYCLE, run_quickstart
 
     out = Console(file=sys.stdout, soft_wrap=True)
     out.print(f"Shipyard quickstart in [bold]{folder.resolve()}[/bold]")
@@ -61,17 +62,18 @@ def quickstart(
             # moved on since, and the gate may refuse the first candidate against it)
         if result.run.failed_step == "deploy":
             out.print("The pipeline stopped before deploying: a person approves first.")
+        config = read_lifecycle(Path(ws.settings.home) / "scenario" / LIFECYCLE)
         with ReplayBars(out) as bars:
             done = run_lifecycle(
                 ws,
-                result.run,
-                Path(ws.settings.home) / "scenario",
+                config,
+                first=result.run,
                 stage=lambda s: bars.progress.console.print(f"- {s}"),
                 progress=bars.update,
                 observer=bars,
                 replay_every_nth_day=1 if every_nth_day > 1 else REPLAY_EVERY_NTH_DAY,
             )
-        report_lifecycle(out, ws, done, folder, shipyard_command()[0])
+        report_lifecycle(out, ws, done, config, folder, shipyard_command()[0])
 
 
 def _report(out: Console, result: Any, folder: Path) -> None:

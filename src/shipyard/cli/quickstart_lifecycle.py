@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 if TYPE_CHECKING:
     from shipyard.quickstart.lifecycle import Lifecycle
+    from shipyard.quickstart.lifecycle_config import LifecycleConfig
     from shipyard.workspace import Workspace
 
 
@@ -67,24 +68,28 @@ class ReplayBars:
 
 
 def report_lifecycle(
-    out: Console, ws: Workspace, done: Lifecycle, folder: Path, command: str
+    out: Console,
+    ws: Workspace,
+    done: Lifecycle,
+    config: LifecycleConfig,
+    folder: Path,
+    command: str,
 ) -> None:
     """The lifecycle's outcome, then the commands that show more."""
-    from shipyard.quickstart.lifecycle import DRIFT_ALARM, ENDPOINT
-
-    replay = done.replay
+    replay, endpoint, alarm = done.replay, config.endpoint, str(config.alarm["name"])
     shares = ", ".join(f"{name} {count:,}" for name, count in sorted(replay.variants.items()))
-    out.print(f"\nEndpoint {ENDPOINT}: {done.deployed} by the pipeline; replayed "
-              f"{replay.requests:,} requests ({replay.rows:,} flights; {shares})")  # fmt: skip
+    out.print(f"\nEndpoint {endpoint}: {done.deployed} by the pipeline; replayed "
+              f"{replay.requests:,} requests ({replay.rows:,} rows; {shares})")  # fmt: skip
     out.print(f"Ground truth: {done.labelled:,} requests labelled a day later; "
-              f"{done.rebooked:,} with a rebooking")  # fmt: skip
+              f"{done.with_outcome:,} with the outcome {config.outcome!r}")  # fmt: skip
     alarmed = [week for week, state in done.alarm_states if state == "ALARM"]
+    feature = config.alarm["feature"]
     if alarmed:
-        out.print(f"[yellow]Drift alarm {DRIFT_ALARM}[/yellow]: ALARM from the week of "
-                  f"{alarmed[0]} (weather__temp drifted 2 weeks in a row)")  # fmt: skip
+        out.print(f"[yellow]Drift alarm {alarm}[/yellow]: ALARM from the week of "
+                  f"{alarmed[0]} ({feature} drifted)")  # fmt: skip
     else:
-        out.print(f"Drift alarm {DRIFT_ALARM}: no alarm")
-    quality = ws.monitoring.points(ENDPOINT, stage="quality", metric="roc_auc")
+        out.print(f"Drift alarm {alarm}: no alarm")
+    quality = ws.monitoring.points(endpoint, stage="quality", metric="roc_auc")
     if quality:
         values = ", ".join(f"{p.value:.3f}" for p in quality[:8])
         out.print(f"Quality (ROC AUC per week, from the labels): {values}"
@@ -98,14 +103,14 @@ def report_lifecycle(
     if done.ab is not None:
         _ab(out, done.ab)
     home = f"--home {shlex.quote(str(folder))}"
-    production = ws.models.get("delay", alias="production").version
+    production = ws.models.get(config.model, alias="production").version
     out.print("\nWhere to look:")
     for line in (
-        f"{command} {home} server      # then http://127.0.0.1:8080/endpoints/{ENDPOINT}"
+        f"{command} {home} server      # then http://127.0.0.1:8080/endpoints/{endpoint}"
         "/invocations, /docs",
-        f"{command} {home} lineage model:delay@{production}",
-        f"{command} {home} monitor points {ENDPOINT} --stage quality",
-        f"{command} {home} alarms history {DRIFT_ALARM}",
+        f"{command} {home} lineage model:{config.model}@{production}",
+        f"{command} {home} monitor points {endpoint} --stage quality",
+        f"{command} {home} alarms history {alarm}",
         *(f"open {shlex.quote(str(p))}" for p in done.plots),
         *([f"{command} {home} deployments report {done.ab['deployment']}"] if done.ab else []),
     ):

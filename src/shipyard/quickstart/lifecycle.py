@@ -26,44 +26,29 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import yaml
 
 from shipyard.quickstart.replay import Replayer, ReplayLog, hours_of
 
 if TYPE_CHECKING:
     from shipyard.pipeline.graph import Pipeline
     from shipyard.pipeline.runner import PipelineRun, RunObserver
+    from shipyard.quickstart.lifecycle_config import LifecycleConfig
     from shipyard.workspace import Workspace
 
-ENDPOINT = "delay"
 RECORD = "lifecycle.json"  # in the home: what the lifecycle did, shown again on a rerun
-REPLAY_START = datetime(2013, 9, 1, tzinfo=UTC)
-FRESH = datetime(2013, 11, 1, tzinfo=UTC)  # the second candidate is trained on what came before
-AB_START = datetime(2013, 11, 16, tzinfo=UTC)
-END = datetime(2014, 1, 1, tzinfo=UTC)
 WEEK = timedelta(days=7)
-DRIFT_ALARM = "temp-drift"
-AB_ALARMS = ["error_rate>0.02", "p99_ratio>4"]  # two models differ: no prediction-drift guard
-DEPLOY = {
-    "endpoint": ENDPOINT,
-    "strategy": "canary",
-    "steps": [25, 100],
-    "bake": "2s",
-    "warm": "1s",
-    "alarms": ["error_rate>0.02", "p99_ratio>4", "prediction_drift>0.3"],
-    "min_requests": 10,
-    "require_approval": True,
-}
 
 
 @dataclass
 class Lifecycle:
     """What the lifecycle did, for the quickstart's report and its test."""
 
+    endpoint: str = ""
+    alarm: str = ""  # the drift alarm's name
+    outcome: str = ""  # the business event posted per request
     deployed: str = ""  # the first version's deployment (created, promoted)
     replay: ReplayLog = field(default_factory=ReplayLog)
     alarm_states: list[tuple[str, str]] = field(default_factory=list)  # (week, state)
@@ -73,12 +58,15 @@ class Lifecycle:
     ab: dict[str, Any] | None = None  # the A/B report
     plots: list[Path] = field(default_factory=list)
     labelled: int = 0  # requests whose labels arrived
-    rebooked: int = 0  # requests with a rebooking outcome
+    with_outcome: int = 0  # requests with the business event
     cached: bool = False  # read back from an earlier run in this workspace
 
     def to_dict(self) -> dict[str, Any]:
         """What a rerun shows again, as JSON (the replay's counts, not its requests)."""
         return {
+            "endpoint": self.endpoint,
+            "alarm": self.alarm,
+            "outcome": self.outcome,
             "deployed": self.deployed,
             "replay": {
                 "requests": self.replay.requests,
@@ -92,69 +80,79 @@ class Lifecycle:
             "ab": self.ab,
             "plots": [str(p) for p in self.plots],
             "labelled": self.labelled,
-            "rebooked": self.rebooked,
+            "with_outcome": self.with_outcome,
         }
 
     @classmethod
     def from_dict(cls, found: dict[str, Any]) -> Lifecycle:
         replay = ReplayLog(**found["replay"])
         return cls(
+            endpoint=found["endpoint"], alarm=found["alarm"], outcome=found["outcome"],
             deployed=found["deployed"], replay=replay,
             alarm_states=[(w, s) for w, s in found["alarm_states"]],
             candidate=found["candidate"], canary=found["canary"],
             canary_error=found["canary_error"], ab=found["ab"],
             plots=[Path(p) for p in found["plots"]], labelled=found["labelled"],
-            rebooked=found["rebooked"], cached=True,
+            with_outcome=found["with_outcome"], cached=True,
         )  # fmt: skip
 
 
 def run_lifecycle(
     ws: Workspace,
-    first: PipelineRun,
-    scenario: Path,
+    config: LifecycleConfig,
     *,
     stage: Callable[[str], None],
+    first: PipelineRun | None = None,
     observer: RunObserver | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     replay_every_nth_day: int = 1,
 ) -> Lifecycle:
-    """Deploy, replay, monitor, retrain and test (see the module docstring)."""
+    """Deploy, replay, monitor, retrain and test (see the module docstring). ``first``: the
+    pipeline's run that registered the first candidate (run here when None)."""
     from shipyard.serving.local_server import serving_locally
 
     record = Path(ws.settings.home) / RECORD
     if record.is_file():  # the replay happened in this workspace: its time has passed
         stage(f"the lifecycle ran in this workspace already: its results are in {record}")
         return Lifecycle.from_dict(json.loads(record.read_text(encoding="utf-8")))
-    done = Lifecycle()
-    _approve(ws, first.outputs["model_version"], stage)
-    stage("the pipeline deploys it to endpoint delay")
-    deployed = _pipeline(ws, scenario, observer=observer)
+    done = Lifecycle(endpoint=config.endpoint, alarm=str(config.alarm["name"]),
+                     outcome=config.outcome)  # fmt: skip
+    if first is None:
+        stage(f"running the pipeline {config.pipeline.name}")
+        first = _pipeline(ws, config, observer=observer)
+    version = _registered(first)
+    if version is None:
+        first.check()  # it stopped before registering: say why
+        raise AssertionError("unreachable")
+    _approve(ws, version, stage)
+    stage(f"the pipeline deploys it to endpoint {config.endpoint}")
+    deployed = _pipeline(ws, config, observer=observer)
     deployed.check()
     done.deployed = str(deployed.outputs["deployment"]["state"])
-    ws.features.materialize_incremental(["weather", "carrier_daily"], end=REPLAY_START)
-    _alarm(ws, scenario)
-    flights = ws.datasets.load("flights")
-    flights = flights[_replayed_days(flights, replay_every_nth_day)]
-    columns = _request_columns(ws)
+    views = _views(ws, config)
+    ws.features.materialize_incremental(views, end=config.start)
+    _alarm(ws, config)
+    rows = ws.datasets.load(config.dataset)
+    rows = rows[_replayed_days(rows[config.time_column], replay_every_nth_day)]
     with serving_locally(ws.runtime) as base:
-        replayer = Replayer(ws, base, ENDPOINT, columns)
+        replayer = Replayer(ws, base, config, _request_columns(ws, config), views)
         try:
-            _replay_and_watch(ws, replayer, flights, done, stage, progress)
-            _retrain_and_roll_out(ws, scenario, replayer, flights, done, stage, observer, progress)
+            _replay_and_watch(ws, config, replayer, rows, done, stage, progress)
+            _retrain_and_roll_out(ws, config, replayer, rows, done, stage, observer, progress)
         finally:
             replayer.post_feedback()
             replayer.close()
     stage("monitoring every replayed week again, now that all labels are in")
-    ws.monitoring.run(ENDPOINT, window=WEEK, start=REPLAY_START, end=END)
+    ws.monitoring.run(config.endpoint, window=WEEK, start=config.start, end=config.end)
     folder = Path(ws.settings.home) / "monitoring"
     done.plots = ws.monitoring.plot(
-        ENDPOINT,
-        html=folder / "delay-drift.html",
-        png=folder / "delay-drift.png",
-        start=REPLAY_START,  # the replayed months (its deployments happened today)
-        end=END,
+        config.endpoint,
+        html=folder / f"{config.endpoint}-drift.html",
+        png=folder / f"{config.endpoint}-drift.png",
+        start=config.start,  # the replayed months (its deployments happened today)
+        end=config.end,
     )
-    done.labelled, done.rebooked = len(done.replay.labels), len(done.replay.outcomes)
+    done.labelled, done.with_outcome = len(done.replay.labels), len(done.replay.outcomes)
     temp = record.with_suffix(".tmp")
     temp.write_text(json.dumps(done.to_dict(), default=str, indent=1), encoding="utf-8")
     temp.replace(record)
@@ -163,20 +161,21 @@ def run_lifecycle(
 
 def _replay_and_watch(
     ws: Workspace,
+    config: LifecycleConfig,
     replayer: Replayer,
-    flights: Any,
+    rows: Any,
     done: Lifecycle,
     stage: Callable[[str], None],
     progress: Callable[[str, int, int], None] | None,
 ) -> None:
-    hours = hours_of(flights, REPLAY_START, FRESH)
-    stage(f"replaying September and October: {len(hours):,} hours of departures")
-    week = [REPLAY_START]
+    hours = hours_of(rows, config.time_column, config.start, config.fresh)
+    stage(f"replaying {config.start:%Y-%m-%d} to {config.fresh:%Y-%m-%d}: {len(hours):,} hours")
+    week = [config.start]
 
     def on_hour(at: datetime) -> None:
         while at >= week[0] + WEEK:  # a week has ended: monitor it, as the scheduler would
-            ws.monitoring.run(ENDPOINT, window=WEEK, start=week[0], end=week[0] + WEEK)
-            state = ws.monitoring.alarm(DRIFT_ALARM).state
+            ws.monitoring.run(config.endpoint, window=WEEK, start=week[0], end=week[0] + WEEK)
+            state = ws.monitoring.alarm(str(config.alarm["name"])).state
             done.alarm_states.append((f"{week[0]:%Y-%m-%d}", state))
             week[0] += WEEK
         if progress is not None:
@@ -184,38 +183,38 @@ def _replay_and_watch(
 
     hours_index = {at: i for i, (at, _) in enumerate(hours)}
     replayer.send(hours, done.replay, on_hour=on_hour)
-    replayer.post_feedback(until=FRESH)
+    replayer.post_feedback(until=config.fresh)
 
 
 def _retrain_and_roll_out(
     ws: Workspace,
-    scenario: Path,
+    config: LifecycleConfig,
     replayer: Replayer,
-    flights: Any,
+    rows: Any,
     done: Lifecycle,
     stage: Callable[[str], None],
     observer: RunObserver | None,
     progress: Callable[[str, int, int], None] | None,
 ) -> None:
-    """Train on data up to October; deploy by canary while the first half of November
-    flows (again and again, until the canary ends); then A/B test the two versions on
-    the rest of the year."""
-    stage("training a second candidate on fresh months (up to October)")
-    run = _pipeline(ws, scenario, observer=observer, fresh=True)
+    """Train on the data before ``fresh``; deploy by canary while the traffic up to
+    ``ab_start`` flows (again and again, until the canary ends); then A/B test the two
+    versions on the rest."""
+    stage(f"training a second candidate on fresh data (before {config.fresh:%Y-%m-%d})")
+    run = _pipeline(ws, config, observer=observer, fresh=True)
     candidate = _registered(run)
     if candidate is None:  # the gate refused it: the guardrail held, nothing to deploy
         done.canary_error = f"{run.failed_step}: {run.error}"
         return
     done.candidate = candidate
     _approve(ws, candidate, stage)
-    stage("the pipeline deploys it by canary while November's traffic flows")
-    traffic = _Traffic(ws, replayer, flights, done, progress)
+    stage("the pipeline deploys it by canary while the next weeks' traffic flows")
+    traffic = _Traffic(ws, config, replayer, rows, done, progress)
     traffic.start()
     try:
-        run = _pipeline(ws, scenario, observer=observer, fresh=True)
+        run = _pipeline(ws, config, observer=observer, fresh=True)
         if run.failed_step:
             done.canary_error = f"{run.failed_step}: {run.error}"
-        deployments = ws.deployments.list(ENDPOINT, limit=1)
+        deployments = ws.deployments.list(config.endpoint, limit=1)
         if deployments and deployments[0].strategy == "canary":
             found = deployments[0]
             done.canary = {"id": found.id, "state": found.state, "model": found.spec.get("model"),
@@ -233,8 +232,9 @@ class _Traffic:
     def __init__(
         self,
         ws: Workspace,
+        config: LifecycleConfig,
         replayer: Replayer,
-        flights: Any,
+        rows: Any,
         done: Lifecycle,
         progress: Callable[[str, int, int], None] | None,
     ) -> None:
@@ -244,8 +244,9 @@ class _Traffic:
         self.replayer = replayer
         self.done = done
         self.progress = progress
-        self.canary_hours = hours_of(flights, FRESH, AB_START)
-        self.rest = hours_of(flights, AB_START, END)
+        self.config = config
+        self.canary_hours = hours_of(rows, config.time_column, config.fresh, config.ab_start)
+        self.rest = hours_of(rows, config.time_column, config.ab_start, config.end)
         self.test: Any = None
         self.error: BaseException | None = None
         self._ticked = 0.0
@@ -263,16 +264,18 @@ class _Traffic:
 
     def ab_test(self, stage: Callable[[str], None]) -> None:
         """Start the A/B test, let the rest of the year through it, report, end it."""
-        endpoint = self.system.endpoints.get(ENDPOINT)
+        endpoint = self.system.endpoints.get(self.config.endpoint)
         serving = next(v for v in endpoint.variants if v.weight > 0)
-        others = [v.version for v in self.system.models.versions("delay")
+        model = self.config.model
+        others = [v.version for v in self.system.models.versions(model)
                   if v.version != serving.version]  # fmt: skip
         if others:
-            challenger = f"delay@{max(others)}"
-            stage(f"A/B test: model:{challenger} against model:delay@{serving.version}, by key")
+            challenger = f"{model}@{max(others)}"
+            stage(f"A/B test: model:{challenger} against model:{model}@{serving.version}, by key")
             self.test = self.system.deployments.start(
-                ENDPOINT, challenger, strategy="ab", weight=50, warm="1s", alarms=AB_ALARMS
-            )
+                self.config.endpoint, challenger, strategy="ab", weight=50, warm="1s",
+                alarms=list(self.config.ab_alarms) or None,
+            )  # fmt: skip
         self._go.set()
         self._thread.join()
         if self.error is not None:
@@ -313,23 +316,24 @@ class _Traffic:
 
 
 def _pipeline(
-    ws: Workspace, scenario: Path, *, observer: RunObserver | None, fresh: bool = False
+    ws: Workspace, config: LifecycleConfig, *, observer: RunObserver | None, fresh: bool = False
 ) -> PipelineRun:
-    return ws.pipelines.run(quickstart_pipeline(scenario, fresh=fresh), observer=observer)
+    return ws.pipelines.run(lifecycle_pipeline(config, fresh=fresh), observer=observer)
 
 
-def quickstart_pipeline(scenario: Path, *, fresh: bool = False) -> Pipeline:
-    """The scenario's pipeline with the lifecycle's deploy section; ``fresh``: trained on
-    everything before November, tested on what came after."""
+def lifecycle_pipeline(config: LifecycleConfig, *, fresh: bool = False) -> Pipeline:
+    """The lifecycle's pipeline: its YAML with the lifecycle's deploy section; ``fresh``:
+    trained on everything before ``fresh``, tested on what came after."""
     from shipyard.pipeline.standard import build, parse_config
 
-    raw = yaml.safe_load((scenario / "pipeline.yaml").read_text(encoding="utf-8"))
-    raw["deploy"] = dict(DEPLOY)
+    raw = config.pipeline_raw()
+    raw["deploy"] = dict(config.deploy)
     if fresh:
-        raw["split"]["windows"] = {"testing": {"start": f"{FRESH:%Y-%m-%d}"},
-                                   "recent_testing": {"start": f"{AB_START:%Y-%m-%d}"}}  # fmt: skip
-    pipeline = build(parse_config(raw, base=scenario))
-    pipeline.source = scenario / "pipeline.yaml"
+        testing, recent = f"{config.fresh:%Y-%m-%d}", f"{config.ab_start:%Y-%m-%d}"
+        raw["split"]["windows"] = {"testing": {"start": testing},
+                                   "recent_testing": {"start": recent}}  # fmt: skip
+    pipeline = build(parse_config(raw, base=config.pipeline.parent))
+    pipeline.source = config.pipeline
     return pipeline
 
 
@@ -350,20 +354,34 @@ def _approve(ws: Workspace, version: dict[str, Any], stage: Callable[[str], None
         ws.models.approve(name, number, comment="quickstart: the gate passed it; looks good")
 
 
-def _alarm(ws: Workspace, scenario: Path) -> None:
-    """Two drifted weeks in a row of the temperature the endpoint reads online."""
-    series = {"stage": "enriched", "metric": "ks", "feature": "weather__temp"}
-    spec = {"series": series, "n": 2, "m": 2, "actions": ["log"]}
-    ws.monitoring.put_alarm(DRIFT_ALARM, ENDPOINT, spec)
+def _alarm(ws: Workspace, config: LifecycleConfig) -> None:
+    """The drift alarm: ``n`` of the latest ``m`` weeks with the feature drifted (the KS
+    statistic flagged) as the endpoint reads it (after enrichment)."""
+    alarm = dict(config.alarm)
+    series = {"stage": alarm.get("stage", "enriched"), "metric": alarm.get("metric", "ks"),
+              "feature": alarm["feature"]}  # fmt: skip
+    spec = {"series": series, "n": int(alarm.get("n", 2)), "m": int(alarm.get("m", 2)),
+            "actions": ["log"]}  # fmt: skip
+    ws.monitoring.put_alarm(str(alarm["name"]), config.endpoint, spec)
 
 
-def _request_columns(ws: Workspace) -> list[str]:
-    """What a request carries: the model's inputs the online store does not fill."""
-    production = ws.models.get("delay", alias="production")
-    return [c for c in production.signature.input_names if "__" not in c]
+def _views(ws: Workspace, config: LifecycleConfig) -> list[str]:
+    """The feature views the production model reads online (its lineage names them)."""
+    production = ws.models.get(config.model, alias="production")
+    return sorted({str(v).split("@")[0] for v in production.lineage.get("feature_views") or []})
 
 
-def _replayed_days(flights: Any, every: int) -> Any:
+def _request_columns(ws: Workspace, config: LifecycleConfig) -> list[str]:
+    """What a request carries: the columns the pipeline offers its models (the entity keys
+    among them), not the features the online store fills. Versions may take fewer (the
+    leakage check refuses some), so requests say the endpoint may drop the rest."""
+    offered = [str(c) for c in config.pipeline_raw().get("columns") or []]
+    production = ws.models.get(config.model, alias="production")
+    taken = [c for c in production.signature.input_names if "__" not in c]
+    return list(dict.fromkeys([*offered, *taken]))
+
+
+def _replayed_days(times: Any, every: int) -> Any:
     if every <= 1:
-        return flights["event_timestamp"].notna()
-    return (flights["event_timestamp"].dt.dayofyear % every) == 0
+        return times.notna()
+    return (times.dt.dayofyear % every) == 0

@@ -1,12 +1,12 @@
-"""Later months of flights replayed through a live endpoint, in time order.
+"""Later months of a dataset replayed through a live endpoint, in time order.
 
-Each hour's departures go as one request stating the hour as its event time
-(``X-Shipyard-Event-Time``) and carrying what a booking system knows then: the entity
-keys and the schedule. The endpoint fills weather and carrier features from the online
-store, which is materialized up to each hour before its request, so a request sees
-what was known at its time. Each request's labels (late or not) arrive a day later, as
-ground truth; its business outcome is the number of passengers' flights rebooked
-(flights late that the model called late).
+Each hour's rows go as one request stating the hour as its event time
+(``X-Shipyard-Event-Time``) and carrying what the caller knows then: the entity keys and
+the model's other inputs (for flights, the schedule). The endpoint fills the features of
+its views from the online store, which is materialized up to each hour before its
+request, so a request sees what was known at its time. Each request's labels arrive a
+day later, as ground truth; its business outcome counts the rows labelled positive that
+the model called positive (for flights, the passengers rebooked: late and predicted late).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import pandas as pd
 from shipyard.errors import BackendUnavailable
 
 if TYPE_CHECKING:
+    from shipyard.quickstart.lifecycle_config import LifecycleConfig
     from shipyard.workspace import Workspace
 
-VIEWS = ("weather", "carrier_daily")
 LABEL_DELAY = timedelta(days=1)
 
 
@@ -38,24 +38,36 @@ class ReplayLog:
     outcomes: list[dict[str, Any]] = field(default_factory=list)
 
 
-def hours_of(flights: pd.DataFrame, start: datetime, end: datetime) -> list[tuple[datetime, Any]]:
-    """The departures from ``start`` to ``end``, grouped by scheduled hour, in order."""
-    chosen = flights[(flights["event_timestamp"] >= pd.Timestamp(start))
-                     & (flights["event_timestamp"] < pd.Timestamp(end))]  # fmt: skip
-    by_hour = chosen.groupby(chosen["event_timestamp"].dt.floor("h"), sort=True)
+def hours_of(
+    rows: pd.DataFrame, time_column: str, start: datetime, end: datetime
+) -> list[tuple[datetime, Any]]:
+    """The rows from ``start`` to ``end``, grouped by the hour of ``time_column``, in order."""
+    times = rows[time_column]
+    chosen = rows[(times >= pd.Timestamp(start)) & (times < pd.Timestamp(end))]
+    by_hour = chosen.groupby(chosen[time_column].dt.floor("h"), sort=True)
     return [(pd.Timestamp(hour).to_pydatetime(), group) for hour, group in by_hour]
 
 
 class Replayer:
     """Sends hours of departures to ``endpoint`` at ``base`` and posts their feedback."""
 
-    def __init__(self, ws: Workspace, base: str, endpoint: str, columns: list[str]) -> None:
+    def __init__(
+        self,
+        ws: Workspace,
+        base: str,
+        config: LifecycleConfig,
+        columns: list[str],
+        views: list[str],
+    ) -> None:
         import httpx
 
         self.ws = ws
-        self.url = f"{base}/endpoints/{endpoint}/invocations"
-        self.endpoint = endpoint
+        self.url = f"{base}/endpoints/{config.endpoint}/invocations"
+        self.endpoint = config.endpoint
+        self.target = config.target
+        self.outcome = config.outcome
         self.columns = columns
+        self.views = views
         self.client = httpx.Client(timeout=60)
         self._materialized: datetime | None = None  # the online store is up to here
         self._labels: list[dict[str, Any]] = []  # known a day after their request
@@ -72,7 +84,8 @@ class Replayer:
         """Replay ``hours`` in order; labels are posted once a day has passed."""
         for at, group in hours:
             if self._materialized is None or at > self._materialized:  # a loop goes back
-                self.ws.features.materialize_incremental(list(VIEWS), end=at)
+                if self.views:
+                    self.ws.features.materialize_incremental(self.views, end=at)
                 self._materialized = at
             answer = self._invoke(at, group)
             log.requests += 1
@@ -87,7 +100,11 @@ class Replayer:
 
     def _invoke(self, at: datetime, group: pd.DataFrame) -> dict[str, Any]:
         body = {"columns": {c: group[c].tolist() for c in self.columns}}
-        headers = {"X-Shipyard-Event-Time": at.isoformat(), "X-Shipyard-Key": at.isoformat()}
+        headers = {
+            "X-Shipyard-Event-Time": at.isoformat(),
+            "X-Shipyard-Key": at.isoformat(),
+            "X-Shipyard-Extra-Columns": "ignore",  # each variant takes the columns it needs
+        }
         answer = self.client.post(self.url, json=body, headers=headers)
         if answer.status_code != 200:
             raise BackendUnavailable(
@@ -99,15 +116,16 @@ class Replayer:
 
     def _feedback(self, at: datetime, group: Any, answer: dict[str, Any], log: ReplayLog) -> None:
         """The request's labels and outcome, known a day later: posted in daily batches."""
-        late = group["late"].astype(bool).tolist()
+        late = group[self.target].astype(bool).tolist()
         request_id = answer["request_id"]
         known = (at + LABEL_DELAY).isoformat()
         label = {"request_id": request_id, "label": late, "time": known}
         log.labels.append(label)
         self._labels.append(label)
-        rebooked = sum(1 for p, y in zip(answer["predictions"], late, strict=True) if p and y)
-        if rebooked:
-            outcome = {"request_id": request_id, "event": "rebooked", "value": rebooked,
+        # The business event: rows labelled positive that the model called positive.
+        events = sum(1 for p, y in zip(answer["predictions"], late, strict=True) if p and y)
+        if events:
+            outcome = {"request_id": request_id, "event": self.outcome, "value": events,
                        "time": known}  # fmt: skip
             log.outcomes.append(outcome)
             self._outcomes.append(outcome)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from shipyard.workspace import Workspace
 
 SCENARIO = Path(__file__).parent / "scenario"
+LIFECYCLE = "lifecycle.yaml"  # in the scenario: what happens after training
 
 
 @dataclass(frozen=True)
@@ -101,9 +102,10 @@ def run_quickstart(
     datasets = register_data(ws, every_nth_day=every_nth_day, stage=stage)
     stage("running the standard training pipeline")
     if rollout:  # the lifecycle's: the same configuration its later runs use, so they reuse this
-        from shipyard.quickstart.lifecycle import quickstart_pipeline
+        from shipyard.quickstart.lifecycle import lifecycle_pipeline
+        from shipyard.quickstart.lifecycle_config import read_lifecycle
 
-        pipeline = quickstart_pipeline(scenario)
+        pipeline = lifecycle_pipeline(read_lifecycle(scenario / LIFECYCLE))
     else:
         pipeline = from_yaml(scenario / "pipeline.yaml")
     run = ws.pipelines.run(pipeline, observer=observer)

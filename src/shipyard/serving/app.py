@@ -188,9 +188,10 @@ class Serving:
         variants: list[Variant],
         request_id: str,
         key: str | None,
-        columns: Any,
+        sent: Any,
         rows: int,
         at: datetime | None,
+        extra_columns: str | None = None,
     ) -> None:
         """Run a served request's copy through each shadow variant after the answer has
         gone: its prediction is captured under the same request id (as the shadow's
@@ -200,10 +201,11 @@ class Serving:
             capture = RequestCapture(self.capture, request_id, key)
             capture.at = at
             capture.endpoint(endpoint.spec)
-            capture.columns = columns
             status = 500
             try:
                 predictor = await self.loaded(variant)
+                columns = taken(sent, predictor, extra_columns)
+                capture.columns = columns
                 capture.parsing()
                 arrays = predictor.request_schema.convert(columns, rows)
                 capture.checked(arrays)
@@ -411,6 +413,7 @@ class Caller:
     key: str | None
     request_id: str | None
     event_time: str | None
+    extra_columns: str | None  # "ignore": drop the columns this variant's model does not take
 
     @classmethod
     def of(cls, request: Request) -> Caller:
@@ -420,6 +423,7 @@ class Caller:
             headers.get("x-shipyard-key"),
             headers.get("x-request-id"),
             headers.get("x-shipyard-event-time"),
+            headers.get("x-shipyard-extra-columns"),
         )
 
 
@@ -532,7 +536,8 @@ async def _serve(
         data = await _json(request)
         if data is not None:  # what the control plane's routes get from check_json_body
             check_json_value(data, request.app.state.limits)
-        columns, rows = parse_body(body, request.headers.get("content-type"), data)
+        sent, rows = parse_body(body, request.headers.get("content-type"), data)
+        columns = taken(sent, predictor, caller.extra_columns)
         capture.columns = columns
         plan = predictor.enrichment
         if plan is not None:
@@ -582,11 +587,38 @@ async def _serve(
         media_type="application/json",
         headers={"X-Request-Id": request_id, "X-Shipyard-Variant": label},
         background=BackgroundTask(
-            serving.shadow, endpoint, copies, request_id, caller.key, columns, rows, at
+            serving.shadow,
+            endpoint,
+            copies,
+            request_id,
+            caller.key,
+            sent,
+            rows,
+            at,
+            caller.extra_columns,
         )
         if copies
         else None,
     )
+
+
+EXTRA_COLUMNS = ("refuse", "ignore")
+
+
+def taken(columns: dict[str, Any], predictor: Predictor, extra: str | None) -> dict[str, Any]:
+    """The columns a request's model takes: all it sent (an unknown one is then refused,
+    the default), or, with ``X-Shipyard-Extra-Columns: ignore``, those the model takes, for
+    a caller that sends every column it knows whichever variant answers."""
+    if extra is None or extra == "refuse":
+        return columns
+    if extra != "ignore":
+        raise InvalidInput(
+            f"X-Shipyard-Extra-Columns is one of {', '.join(EXTRA_COLUMNS)}, got {extra[:40]!r}.",
+            hint="ignore: columns the model does not take are dropped; refuse (the default): "
+            "they are a 422.",
+        )
+    wanted = set(predictor.request_schema.names)
+    return {name: values for name, values in columns.items() if name in wanted}
 
 
 def shadows(endpoint: Endpoint, request_id: str) -> list[Variant]:

@@ -24,7 +24,7 @@ def test_the_departures_scenario_runs_the_whole_lifecycle_from_configuration(
 
     home = tmp_path / "dep"
     prepared = subprocess.run(
-        [sys.executable, str(EXAMPLE / "prepare.py"), str(home), "7"],
+        [sys.executable, str(EXAMPLE / "prepare.py"), str(home), "14"],  # every 14th day
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert prepared.returncode == 0, prepared.stderr

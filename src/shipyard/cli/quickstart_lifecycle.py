@@ -91,7 +91,7 @@ def report_lifecycle(
         out.print(f"Drift alarm {alarm}: no alarm")
     quality = ws.monitoring.points(endpoint, stage="quality", metric="roc_auc")
     if quality:
-        values = ", ".join(f"{p.value:.3f}" for p in quality[:8])
+        values = ", ".join("n/a" if p.value is None else f"{p.value:.3f}" for p in quality[:8])
         out.print(f"Quality (ROC AUC per week, from the labels): {values}"
                   f"{' ...' if len(quality) > 8 else ''}")  # fmt: skip
     if done.canary is not None:

@@ -9,8 +9,8 @@ import typer
 from shipyard.cli.context import console, workspace
 
 EPILOG = (
-    "Example: shipyard --home qs lifecycle examples/departures/lifecycle.yaml "
-    "--replay-every-nth-day 3"
+    "Example: shipyard lifecycle examples/departures/lifecycle.yaml --replay-every-nth-day 3   "
+    "(in the workspace where examples/departures/prepare.py registered the data)"
 )
 
 

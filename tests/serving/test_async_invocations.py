@@ -247,3 +247,22 @@ def test_a_webhook_that_fails_or_cannot_be_reached_is_queued_again_after_a_backo
         notify(ws.runtime, "http://127.0.0.1:9/nothing-listens", {"job_id": 2}, {})
         done = WorkerPool(ws.runtime, async_handlers(ws.runtime, []), threads=0).run_once()
         assert done is not None and done.state == "queued"  # unreachable: tried again later
+
+
+def test_a_json_input_too_large_to_parse_whole_is_refused_at_once(tmp_path: Path) -> None:
+    from shipyard.serving.asynchronous.inputs import MAX_JSON_BYTES
+
+    home = tmp_path / "ws"
+    make_endpoint(home)
+    body = b'{"records": [' + b" " * MAX_JSON_BYTES + b"]}"
+    with serving_in_thread(home) as (base, _app):
+        answer = httpx.post(
+            f"{base}/endpoints/scores/async-invocations",
+            content=body,
+            headers={"Content-Type": "application/json"},
+            timeout=60,
+        )
+        with shipyard.connect(home) as ws:
+            queued = ws.runtime.jobs.list(kind="inference:scores")
+    assert answer.status_code == 413, answer.text
+    assert "JSON lines" in answer.json()["hint"] and queued == []

@@ -23,11 +23,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from shipyard.api.deps import get_runtime, get_workspace
-from shipyard.errors import InvalidInput, ShipyardError
+from shipyard.errors import BackendUnavailable, InvalidInput, ShipyardError
 from shipyard.jsonsafe import jsonable
 from shipyard.serving.asynchronous.config import config_of, job_kind
-from shipyard.serving.asynchronous.inputs import input_format
+from shipyard.serving.asynchronous.inputs import MAX_JSON_BYTES, input_format, too_large_for_json
 from shipyard.serving.asynchronous.locations import check_reference, locations
+from shipyard.serving.inference import JSON_TYPE
 from shipyard.serving.multi_model import is_multi_model
 from shipyard.serving.routing import choose_variant
 
@@ -136,6 +137,8 @@ async def _input(request: Request, workspace: Any, config: Any) -> dict[str, Any
         return {"location": location, "format": kind}
     kind = input_format(request.headers.get("content-type"))
     digest, size = await _store_body(request, workspace)
+    if kind == JSON_TYPE and size > MAX_JSON_BYTES:  # the worker would refuse it: say so now
+        raise too_large_for_json(size)
     return {"location": f"sha256:{digest}", "format": kind, "bytes": size}
 
 
@@ -155,6 +158,11 @@ async def _store_body(request: Request, workspace: Any) -> tuple[str, int]:
                 hint="Send the input in the body, or name it in X-Shipyard-Input-Location.",
             )
         stored = await anyio.to_thread.run_sync(workspace.artifacts.put_file, spool)
+    except OSError as exc:  # a full disk, or the artifact store away: the server's trouble
+        raise BackendUnavailable(
+            f"The async invocation's body could not be stored: {exc}",
+            hint="Try again later; the server's disk or artifact store needs attention.",
+        ) from None
     finally:
         spool.unlink(missing_ok=True)
     return stored.digest, size

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from shipyard.workspace import Workspace
 
 BATCH_ROWS = 50_000
+# A JSON document is parsed whole, at about 50 times its size in memory: larger inputs
+# come in a format read by record batch.
+MAX_JSON_BYTES = 64 << 20
 PARQUET_TYPE = "application/vnd.apache.parquet"
 CSV_TYPE = "text/csv"
 JSONL_TYPE = "application/jsonlines"
@@ -98,7 +101,7 @@ def batches(handle: IO[bytes], kind: str) -> Iterator[Batch]:
 
     try:
         if kind == JSON_TYPE:
-            yield columns_of(load_json(handle.read()))
+            yield columns_of(load_json(read_json_body(handle)))
             return
         for batch in _arrow_batches(handle, kind):
             if batch.num_rows:
@@ -107,6 +110,24 @@ def batches(handle: IO[bytes], kind: str) -> Iterator[Batch]:
         if isinstance(exc, InvalidRequest):
             raise
         raise InvalidRequest([f"the input is not readable as {kind}: {exc}"], status=400) from None
+
+
+def too_large_for_json(size: int) -> InvalidRequest:
+    return InvalidRequest(
+        [f"a JSON input is read whole, so at most {MAX_JSON_BYTES >> 20} MiB; "
+         f"this one has {size:,} bytes or more"],
+        status=413,
+        hint=f"Send large inputs as JSON lines ({JSONL_TYPE}), CSV, Parquet or an Arrow "
+        "stream: they are read a record batch at a time.",
+    )  # fmt: skip
+
+
+def read_json_body(handle: IO[bytes]) -> bytes:
+    """The whole JSON input, refused (413) past MAX_JSON_BYTES before it is parsed."""
+    body = handle.read(MAX_JSON_BYTES + 1)
+    if len(body) > MAX_JSON_BYTES:
+        raise too_large_for_json(len(body))
+    return bytes(body)
 
 
 def _arrow_batches(handle: IO[bytes], kind: str) -> Iterator[Any]:

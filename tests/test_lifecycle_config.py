@@ -49,3 +49,16 @@ def test_replay_dates_must_be_in_order(tmp_path: Path) -> None:
     )
     with pytest.raises(InvalidConfig, match="start < fresh < ab_start < end"):
         read_lifecycle(path)
+
+
+def test_a_lifecycle_killed_part_way_or_running_is_not_started_again(tmp_path: Path) -> None:
+    import shipyard
+    from shipyard.errors import InvalidInput
+    from shipyard.quickstart.lifecycle import RECORD, run_lifecycle
+
+    home = tmp_path / "ws"
+    with shipyard.connect(home) as ws:
+        (home / RECORD).with_suffix(".started").write_text("2026-12-07T19:00:00+00:00")
+        with pytest.raises(InvalidInput, match="stopped part way") as refused:
+            run_lifecycle(ws, read_lifecycle(SCENARIO / LIFECYCLE), stage=print)
+    assert refused.value.hint == "Run it in a fresh workspace folder."

@@ -56,7 +56,8 @@ def quickstart(
                 rollout=True,
             )
         _report(out, result, folder)
-        rerun = (Path(ws.settings.home) / RECORD).is_file()
+        recorded = Path(ws.settings.home) / RECORD  # or .started: it says why it will not run
+        rerun = recorded.is_file() or recorded.with_suffix(".started").is_file()
         if result.run.failed_step not in (None, "deploy") and not rerun:
             result.run.check()  # deploy: it waits for an approval (after a rerun: production
             # moved on since, and the gate may refuse the first candidate against it)

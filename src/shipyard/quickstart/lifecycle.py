@@ -26,10 +26,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shipyard.errors import InvalidInput
 from shipyard.quickstart.replay import Replayer, ReplayLog, hours_of
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from shipyard.workspace import Workspace
 
 RECORD = "lifecycle.json"  # in the home: what the lifecycle did, shown again on a rerun
+# (lifecycle.started is there while it runs: one that was killed cannot run again there)
 WEEK = timedelta(days=7)
 
 
@@ -117,6 +119,17 @@ def run_lifecycle(
         return Lifecycle.from_dict(json.loads(record.read_text(encoding="utf-8")))
     done = Lifecycle(endpoint=config.endpoint, alarm=str(config.alarm["name"]),
                      outcome=config.outcome)  # fmt: skip
+    started = record.with_suffix(".started")
+    try:  # created once: a second lifecycle at once, or after a kill, is refused here
+        with started.open("x", encoding="utf-8") as mark:
+            mark.write(datetime.now(UTC).isoformat(timespec="seconds"))
+    except FileExistsError:
+        raise InvalidInput(
+            f"A lifecycle started in {ws.settings.home} at {started.read_text()} is running "
+            "or stopped part way; its replay moves the online store and the endpoint on, so "
+            "a second one cannot run here.",
+            hint="Run it in a fresh workspace folder.",
+        ) from None
     if first is None:
         stage(f"running the pipeline {config.pipeline.name}")
         first = _pipeline(ws, config, observer=observer)
@@ -156,6 +169,7 @@ def run_lifecycle(
     temp = record.with_suffix(".tmp")
     temp.write_text(json.dumps(done.to_dict(), default=str, indent=1), encoding="utf-8")
     temp.replace(record)
+    started.unlink()
     return done
 
 

@@ -266,3 +266,32 @@ def test_a_json_input_too_large_to_parse_whole_is_refused_at_once(tmp_path: Path
             queued = ws.runtime.jobs.list(kind="inference:scores")
     assert answer.status_code == 413, answer.text
     assert "JSON lines" in answer.json()["hint"] and queued == []
+
+
+def test_an_artifact_reference_needs_the_right_to_read_every_dataset(tmp_path: Path) -> None:
+    """An artifact is read past every service's check, and a bad row's error shows its
+    values: a caller who may invoke the endpoint but not read a dataset is refused (403)."""
+    from shipyard.api.deps import get_principal
+
+    home = tmp_path / "ws"
+    make_endpoint(home)
+    with shipyard.connect(home) as ws:
+        rows = ws.datasets.register("secret", frame(5, 1))
+        artifact = f"sha256:{rows.artifact}"
+        ws.security.put_policy("invoke-only", {"Statement": [
+            {"Effect": "Allow", "Action": "endpoints:Invoke", "Resource": "*"}]})  # fmt: skip
+        ws.security.attach("invoke-only", principal="bob")
+    with serving_in_thread(home) as (base, app):
+        url = f"{base}/endpoints/scores/async-invocations"
+        headers = {
+            "X-Shipyard-Input-Location": artifact,
+            "X-Shipyard-Input-Content-Type": "application/vnd.apache.parquet",
+        }
+        mine = httpx.post(url, headers=headers, timeout=30)
+        app.dependency_overrides[get_principal] = lambda: "bob"
+        try:
+            bobs = httpx.post(url, headers=headers, timeout=30)
+        finally:
+            app.dependency_overrides.clear()
+    assert mine.status_code == 202, mine.text
+    assert bobs.status_code == 403, bobs.text

@@ -130,7 +130,7 @@ async def _input(request: Request, workspace: Any, config: Any) -> dict[str, Any
     if reference is not None:
         location = check_reference(workspace.settings, config, reference)
         named = location
-        if location.startswith("sha256:"):
+        if not location.startswith("dataset:"):  # artifacts, files, URLs: raw bytes
             _may_read_any_artifact(workspace)
         if location.startswith("dataset:"):  # the caller must be able to read it
             workspace.datasets.get(location.removeprefix("dataset:"))
@@ -145,9 +145,9 @@ async def _input(request: Request, workspace: Any, config: Any) -> dict[str, Any
 
 
 def _may_read_any_artifact(workspace: Any) -> None:
-    """An artifact reference reads the store directly, past every check a service makes,
-    and a bad row's error shows its values: allowed only to a caller who may read every
-    dataset (the rows the store holds)."""
+    """A reference other than a dataset version (an artifact, a file, a URL) is read
+    directly, past every check a service makes, and a bad row's error shows its values:
+    allowed only to a caller who may read every dataset (the rows the store holds)."""
     from shipyard.data.datasets import READ, dataset_resource
 
     for name in workspace.metadata.list_names("dataset"):

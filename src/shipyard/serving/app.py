@@ -143,6 +143,13 @@ class Serving:
             buckets=(1, 2, 4, 8, 16, 32, 64),
             registry=registry,
         )
+        self.variant_loads = Counter(
+            "shipyard_variant_model_loads",
+            "Model versions loaded and warmed for endpoint variants (a deployment's "
+            "candidate, a variant after a restart); a rollback loads none.",
+            ["model", "version"],
+            registry=registry,
+        )
         self._batchers: dict[tuple[Any, ...], Batcher] = {}
         self.multi = MultiModels(
             lambda model, version: self.load(model, version, cached=False),
@@ -180,6 +187,7 @@ class Serving:
             if found is None:
                 found = self.load(variant.model, variant.version)
                 self._predictors[key] = found
+                self.variant_loads.labels(variant.model, str(variant.version)).inc()
         return found
 
     async def shadow(

@@ -52,7 +52,6 @@ import anyio
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import Counter, Histogram
-from starlette.background import BackgroundTask
 from starlette.routing import Route as StarletteRoute
 
 from shipyard.api.app import build_app
@@ -73,6 +72,7 @@ from shipyard.serving.multi_model import MultiModels, is_multi_model, parse_targ
 from shipyard.serving.postprocess import apply as postprocess
 from shipyard.serving.postprocess import needs_scores
 from shipyard.serving.routing import REFRESH_SECONDS, EndpointStates, choose_variant, primaries
+from shipyard.serving.shadowing import ShadowCopy, Shadows
 from shipyard.stores.control.base import Endpoint, Variant
 
 log = logging.getLogger(__name__)
@@ -151,6 +151,7 @@ class Serving:
             registry=registry,
         )
         self._batchers: dict[tuple[Any, ...], Batcher] = {}
+        self.shadows = Shadows(self, registry)
         self.multi = MultiModels(
             lambda model, version: self.load(model, version, cached=False),
             self._alias_version,
@@ -189,53 +190,6 @@ class Serving:
                 self._predictors[key] = found
                 self.variant_loads.labels(variant.model, str(variant.version)).inc()
         return found
-
-    async def shadow(
-        self,
-        endpoint: Endpoint,
-        variants: list[Variant],
-        request_id: str,
-        key: str | None,
-        sent: Any,
-        rows: int,
-        at: datetime | None,
-        extra_columns: str | None = None,
-    ) -> None:
-        """Run a served request's copy through each shadow variant after the answer has
-        gone: its prediction is captured under the same request id (as the shadow's
-        variant) and counted in the metrics, and never reaches the caller."""
-        for variant in variants:
-            started = time.perf_counter()
-            capture = RequestCapture(self.capture, request_id, key)
-            capture.at = at
-            capture.endpoint(endpoint.spec)
-            status = 500
-            try:
-                predictor = await self.loaded(variant)
-                columns = taken(sent, predictor, extra_columns)
-                capture.columns = columns
-                capture.parsing()
-                arrays = predictor.request_schema.convert(columns, rows)
-                capture.checked(arrays)
-                if predictor.enrichment is not None:
-                    as_of = at or datetime.now(UTC)
-                    enriched = await self.enrich(endpoint, predictor, arrays, rows, as_of)
-                    arrays = {**arrays, **enriched.arrays}
-                    capture.enriched(enriched, arrays)
-                predictions = await self.predict(predictor, arrays, rows)
-                capture.predicted(predictor, predictions)
-                status = 200
-            except ShipyardError as exc:
-                status = exc.http_status
-                capture.error = {**exc.to_dict(), "request_id": request_id}
-            except Exception:  # a shadow's failure is its own: log it, keep serving
-                log.exception("shadow %s of %s failed", variant.name, endpoint.name)
-            finally:
-                ended = time.perf_counter()
-                self.requests.labels(endpoint.name, variant.name, str(status)).inc()
-                self.latency.labels(endpoint.name, variant.name).observe(ended - started)
-                capture.model = f"{variant.model}@{variant.version}"
-                capture.done(endpoint.name, variant.name, status, ended)
 
     def warm_all(self, endpoints: list[Endpoint]) -> None:
         """Load every variant of ``endpoints`` not loaded yet, weight 0 too, on a thread
@@ -590,23 +544,16 @@ async def _serve(
     if caller.key is not None:
         answer["key"] = caller.key
     copies = shadows(endpoint, request_id)
+    if copies:  # run after this request is done, a batch at a time
+        serving.shadows.offer([
+            ShadowCopy(endpoint, variant, request_id, caller.key, sent, rows, at,
+                       caller.extra_columns)
+            for variant in copies
+        ])  # fmt: skip
     return Response(
         json.dumps(answer, allow_nan=False, default=str).encode(),
         media_type="application/json",
         headers={"X-Request-Id": request_id, "X-Shipyard-Variant": label},
-        background=BackgroundTask(
-            serving.shadow,
-            endpoint,
-            copies,
-            request_id,
-            caller.key,
-            sent,
-            rows,
-            at,
-            caller.extra_columns,
-        )
-        if copies
-        else None,
     )
 
 
@@ -698,7 +645,7 @@ def add_serving(
     from shipyard.monitoring.schema_watch import SchemaWatch
 
     serving.capture.on_write = SchemaWatch(lambda: serving._workspace().runtime)
-    close_on_shutdown(app, serving.capture)
+    close_on_shutdown(app, serving.capture, before=serving.shadows.drain)
     from shipyard.serving.asynchronous.accept import async_routes
 
     app.router.routes.extend([*_routes(serving), *async_routes(serving)])

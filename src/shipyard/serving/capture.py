@@ -36,11 +36,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -48,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 from prometheus_client import CollectorRegistry, Counter
 
 log = logging.getLogger(__name__)
@@ -99,6 +101,33 @@ class CaptureRecord:
     replayed: bool = False
     arrived: datetime | None = None  # when it reached the server, if not at ``time``
     model: str | None = None  # MODEL@VERSION that answered
+    # Set by encode(): the JSON columns of the row, and what its scores are computed from.
+    texts: dict[str, str | None] | None = field(default=None, repr=False)
+    score_input: Any = field(default=None, repr=False)
+
+    def encode(self) -> None:
+        """Turn the request into what its row needs, on the offering thread: a few JSON
+        strings, and one float matrix to score when the model takes one. A record then
+        holds no dict of arrays while it waits for the writer: holding the request's
+        objects for a tenth of a second cost the requests more than encoding them."""
+        if self.texts is not None:
+            return
+        self.score_input = _score_input(self)
+        scores = self.scores
+        if scores is None and self.score_input is None and self.predictions is not None:
+            scores = self.predictions  # nothing to score: a model's predictions are its scores
+        self.texts = {
+            "input": _json(self.columns),
+            "enriched": _json(self.enriched),
+            "statuses": _json(self.statuses),
+            "output": _json(self.predictions),
+            "scores": _json(scores),
+            "error": _json(self.error),
+        }
+        self.columns = self.arrays = self.enriched = self.statuses = None
+        self.scores = self.predictions = self.error = None
+        if self.score_input is None:
+            self.predictor = None
 
 
 class CaptureWriter:
@@ -153,6 +182,7 @@ class CaptureWriter:
         if len(self._queue) >= self.queue_size:
             self.dropped.labels(record.endpoint).inc()
             return False
+        record.encode()
         self._queue.append(record)  # atomic; the writer finds it on its next poll
         if len(self._queue) >= self.flush_records:
             self._wake.set()
@@ -251,19 +281,19 @@ class _Pending:
         if not self.rows:
             self.oldest = time.monotonic()
         _fill_scores(records)
-        groups: dict[Partition, list[dict[str, Any]]] = {}
+        groups: dict[Partition, list[CaptureRecord]] = {}
         for record in records:
             at = record.time.astimezone(UTC)
             where = (record.endpoint, record.variant, at.strftime("%Y-%m-%d"), f"{at.hour:02d}")
-            groups.setdefault(where, []).append(_row(record))
-        for where, rows in groups.items():
+            groups.setdefault(where, []).append(record)
+        for where, group in groups.items():
             try:
-                table = pa.Table.from_pylist(rows, schema=ROW_SCHEMA)
+                table = pa.Table.from_pydict(_columns(group), schema=ROW_SCHEMA)
             except Exception:  # never stop the writer: the log says what was lost
-                log.exception("Could not convert %d captured requests for %s", len(rows), where)
+                log.exception("Could not convert %d captured requests for %s", len(group), where)
                 continue
             self.tables.setdefault(where, []).append(table)
-            self.rows += len(rows)
+            self.rows += len(group)
 
 
 class RequestCapture:
@@ -285,6 +315,9 @@ class RequestCapture:
         self._scores: Any = None
         self._predictions: Any = None
         self._marks: dict[str, float] = {}  # stage -> when it ended (perf_counter)
+        # The model's time measured apart (a shadow batch's copy predicted alone): then
+        # the request's time is its own stages', not the time since it was made.
+        self.model_time: float | None = None
 
     def endpoint(self, spec: Mapping[str, Any]) -> None:
         self.rate = capture_rate(spec)
@@ -318,7 +351,16 @@ class RequestCapture:
         parse = None if "start" not in marks else (checked or now) - marks["start"]
         enrich = None if checked is None or self._enriched is None else (enriched or now) - checked
         model = None if ready is None else marks.get("predicted", now) - ready
+        if self.model_time is not None and model is not None:
+            model = self.model_time
         return parse, enrich, model
+
+    def own_seconds(self, now: float) -> float:
+        """The request's time: since it was made, or the sum of its stages when its
+        model time was measured apart."""
+        if self.model_time is None:
+            return now - self.started
+        return sum(s for s in self.stages(now) if s is not None)
 
     def done(self, endpoint: str, variant: str, status: int, now: float | None = None) -> None:
         if not sampled(self.request_id, self.rate):
@@ -333,7 +375,7 @@ class RequestCapture:
             status=status,
             parse_seconds=parse,
             model_seconds=model,
-            total_seconds=now - self.started,
+            total_seconds=self.own_seconds(now),
             enrich_seconds=enrich,
             columns=self.columns,
             arrays=self._arrays,
@@ -350,8 +392,11 @@ class RequestCapture:
         self.writer.offer(record)
 
 
-def close_on_shutdown(app: Any, writer: CaptureWriter) -> None:
-    """Close ``writer`` (writing what is queued) when ``app``'s lifespan ends.
+def close_on_shutdown(
+    app: Any, writer: CaptureWriter, before: Callable[[], Awaitable[Any]] | None = None
+) -> None:
+    """Close ``writer`` (writing what is queued) when ``app``'s lifespan ends, after
+    awaiting ``before`` (the shadow copies still queued, which the writer then captures).
 
     The lifespan, not code after ``uvicorn.run``: on SIGTERM uvicorn shuts the app down
     and then raises the signal again, which ends the process before that code runs."""
@@ -363,6 +408,8 @@ def close_on_shutdown(app: Any, writer: CaptureWriter) -> None:
             try:
                 yield state
             finally:
+                if before is not None:
+                    await before()
                 writer.close()
 
     app.router.lifespan_context = lifespan
@@ -397,85 +444,122 @@ def _schema() -> Any:
 ROW_SCHEMA = _schema()
 
 
-def _row(record: CaptureRecord) -> dict[str, Any]:
+def _columns(records: list[CaptureRecord]) -> dict[str, list[Any]]:
+    """Encoded records (:meth:`CaptureRecord.encode`) as the columns of
+    :data:`ROW_SCHEMA`, built a column at a time."""
+    for record in records:
+        record.encode()  # offered records are; a record written directly may not be
+    texts = [r.texts or {} for r in records]
     return {
-        "request_id": record.request_id,
-        "time": record.time,
-        "replayed": record.replayed,
-        "arrived": record.time if record.arrived is None else record.arrived,
-        "key": record.key,
-        "model": record.model,
-        "status": record.status,
-        "parse_seconds": record.parse_seconds,
-        "enrich_seconds": record.enrich_seconds,
-        "model_seconds": record.model_seconds,
-        "total_seconds": record.total_seconds,
-        "input": _json(record.columns),
-        "enriched": _json(record.enriched),
-        "statuses": _json(record.statuses),
-        "output": _json(record.predictions),
-        "scores": _json(_scores(record)),
-        "error": _json(record.error),
+        "request_id": [r.request_id for r in records],
+        "time": [r.time for r in records],
+        "replayed": [r.replayed for r in records],
+        "arrived": [r.time if r.arrived is None else r.arrived for r in records],
+        "key": [r.key for r in records],
+        "model": [r.model for r in records],
+        "status": [r.status for r in records],
+        "parse_seconds": [r.parse_seconds for r in records],
+        "enrich_seconds": [r.enrich_seconds for r in records],
+        "model_seconds": [r.model_seconds for r in records],
+        "total_seconds": [r.total_seconds for r in records],
+        **{name: [t.get(name) for t in texts] for name in TEXT_COLUMNS},
     }
 
 
+TEXT_COLUMNS = ("input", "enriched", "statuses", "output", "scores", "error")
+
+
+def _score_input(record: CaptureRecord) -> Any:
+    """What the writer computes the record's scores from: the model's float matrix when
+    it takes one, else its arrays; None when there is nothing to compute (the request
+    failed, its scores came with it, or its model has no probabilities)."""
+    predictor, arrays = record.predictor, record.arrays
+    if record.scores is not None or record.predictions is None or predictor is None:
+        return None
+    if not arrays or not predictor.loaded.supports_proba:
+        return None
+    matrix = predictor.proba_matrix(arrays)
+    return arrays if matrix is None else matrix
+
+
 def _fill_scores(records: list[CaptureRecord]) -> None:
-    """The scores of the records that lack them, one model call per model for the lot:
-    scikit-learn validates its input on every call (about 0.25 ms, for one row), and
-    this thread shares the interpreter with the requests. A call that fails (a row the
-    model refuses) leaves its records to :func:`_scores`, one at a time."""
+    """The scores of the records that wait for them, one model call per model for the
+    lot: scikit-learn validates its input on every call (about 0.25 ms, for one row),
+    and this thread shares the interpreter with the requests. A call that fails (a row
+    the model refuses) leaves its records to be scored one at a time."""
     groups: dict[int, list[CaptureRecord]] = {}
     for record in records:
-        scorable = record.predictor is not None and record.arrays
-        if record.scores is None and record.predictions is not None and scorable:
+        if record.score_input is not None and record.texts is not None:
             groups.setdefault(id(record.predictor), []).append(record)
     for group in groups.values():
-        names = list(group[0].arrays or {})
-        if any(list(r.arrays or {}) != names for r in group):
-            continue  # not one shape: scored one at a time
+        predictor = group[0].predictor
         try:
-            stacked = {n: np.concatenate([r.arrays[n] for r in group if r.arrays]) for n in names}
-            scores = model_scores(group[0].predictor, stacked)
+            scores = model_scores(predictor, _stacked([r.score_input for r in group]))
         except Exception:
             log.debug("Scoring %d captured requests together failed", len(group), exc_info=True)
+            for record in group:
+                _score_alone(record)
             continue
         start = 0
         for record in group:
-            rows = len(next(iter((record.arrays or {}).values())))
-            record.scores = scores[start : start + rows]
+            rows = _rows(record.score_input)
+            _set_scores(record, scores[start : start + rows])
             start += rows
 
 
-def _scores(record: CaptureRecord) -> Any:
-    """Class probabilities when the model gives them, else the raw predictions."""
-    if record.scores is not None:
-        return record.scores
-    if record.predictions is None or record.predictor is None or record.arrays is None:
-        return None
+def _stacked(inputs: list[Any]) -> Any:
+    """The records' score inputs as one: matrices stacked, or arrays by name (raises
+    when they are not of one shape: then each is scored alone)."""
+    if all(isinstance(i, np.ndarray) for i in inputs):
+        return np.concatenate(inputs)
+    names = list(inputs[0])
+    if any(isinstance(i, np.ndarray) or list(i) != names for i in inputs):
+        raise ValueError("score inputs of different shapes")
+    return {n: np.concatenate([i[n] for i in inputs]) for n in names}
+
+
+def _rows(score_input: Any) -> int:
+    if isinstance(score_input, np.ndarray):
+        return len(score_input)
+    return len(next(iter(score_input.values())))
+
+
+def _score_alone(record: CaptureRecord) -> None:
     try:
-        return model_scores(record.predictor, record.arrays)
+        _set_scores(record, model_scores(record.predictor, record.score_input))
     except Exception:  # scores are a best effort: the prediction itself was served
         log.debug("No scores for request %s", record.request_id, exc_info=True)
-        return record.predictions
+        _set_scores(record, None)
 
 
-def model_scores(predictor: Any, arrays: Mapping[str, np.ndarray]) -> Any:
-    """The predictor's class probabilities (by the same call its predictions took), or
-    its predictions when the model has no probabilities."""
+def _set_scores(record: CaptureRecord, scores: Any) -> None:
+    texts = record.texts or {}
+    texts["scores"] = texts.get("output") if scores is None else _json(scores)
+    record.score_input = record.predictor = None
+
+
+def model_scores(predictor: Any, model_input: Any) -> Any:
+    """The predictor's class probabilities (by the same call its predictions took) for
+    its float matrix or its arrays, or its predictions when the model has none."""
+    if isinstance(model_input, np.ndarray):
+        return predictor.predict_proba_matrix(model_input)
     if not predictor.loaded.supports_proba:
-        return predictor.predict(arrays)
-    return predictor.predict_proba(arrays)
+        return predictor.predict(model_input)
+    return predictor.predict_proba(model_input)
 
 
 def _json(value: Any) -> str | None:
+    """``value`` as JSON text: NaN and infinities as null (JSON has neither), NumPy arrays
+    and scalars as their values, anything else as its text."""
     if value is None:
         return None
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    try:  # plain JSON values, as a parsed body holds: the C encoder alone, no walk
-        return json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError):  # NumPy values, NaN (null in JSON), anything else
-        return json.dumps(_plain(value), default=str)
+    try:  # orjson: NumPy arrays natively, NaN as null, no walk in Python
+        return orjson.dumps(value, option=_NUMPY).decode()
+    except TypeError:  # a non-contiguous array, a key that is not text, an odd object
+        return json.dumps(_plain(value), default=str, allow_nan=False)
+
+
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 def _plain(value: Any) -> Any:
@@ -486,9 +570,9 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and value != value:
-        return None  # NaN: JSON has none
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # NaN and infinities: JSON has none
     return value
 
 

@@ -397,6 +397,17 @@ class Predictor:
                 hint="Send values like those the model was trained on.",
             ) from None
 
+    def proba_matrix(self, arrays: Mapping[str, np.ndarray]) -> np.ndarray | None:
+        """The float matrix :meth:`predict_proba_matrix` takes for ``arrays``, or None
+        when the model's probabilities need a DataFrame."""
+        if self._twin is None or not hasattr(self._twin, "predict_proba"):
+            return None
+        return self._stack(arrays)
+
+    def predict_proba_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        """Class probabilities for a matrix from :meth:`proba_matrix`."""
+        return np.asarray(self._twin.predict_proba(matrix))
+
     def _predict(self, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
         if self._twin is not None:
             return np.asarray(self._twin.predict(self._stack(arrays)))

@@ -504,7 +504,7 @@ async def _serve(
         plan = predictor.enrichment
         if plan is not None:
             plan.check_request(columns)
-        arrays = predictor.request_schema.convert(columns, rows)
+        arrays = checked = predictor.request_schema.convert(columns, rows)
         capture.checked(arrays)
         if plan is not None:
             as_of = at or datetime.now(UTC)
@@ -547,7 +547,7 @@ async def _serve(
     if copies:  # run after this request is done, a batch at a time
         serving.shadows.offer([
             ShadowCopy(endpoint, variant, request_id, caller.key, sent, rows, at,
-                       caller.extra_columns)
+                       caller.extra_columns, (predictor.request_schema, checked))
             for variant in copies
         ])  # fmt: skip
     return Response(

@@ -281,12 +281,15 @@ class _Pending:
         if not self.rows:
             self.oldest = time.monotonic()
         _fill_scores(records)
-        groups: dict[Partition, list[CaptureRecord]] = {}
-        for record in records:
-            at = record.time.astimezone(UTC)
-            where = (record.endpoint, record.variant, at.strftime("%Y-%m-%d"), f"{at.hour:02d}")
-            groups.setdefault(where, []).append(record)
-        for where, group in groups.items():
+        hours: dict[tuple[str, str, int, int, int, int], list[CaptureRecord]] = {}
+        for record in records:  # by the hour as numbers: formatting each time costs more
+            at = record.time
+            if at.tzinfo is not UTC:
+                at = at.astimezone(UTC)
+            hour = (record.endpoint, record.variant, at.year, at.month, at.day, at.hour)
+            hours.setdefault(hour, []).append(record)
+        for (endpoint, variant, year, month, day, hour), group in hours.items():
+            where = (endpoint, variant, f"{year:04d}-{month:02d}-{day:02d}", f"{hour:02d}")
             try:
                 table = pa.Table.from_pydict(_columns(group), schema=ROW_SCHEMA)
             except Exception:  # never stop the writer: the log says what was lost

@@ -52,6 +52,9 @@ class ShadowCopy:
     rows: int
     at: datetime | None  # the time the caller stated (a replay)
     extra_columns: str | None
+    # The primary's checked arrays and the schema that checked them: the same arrays
+    # for a shadow of the same schema (most: a retrained model), so it skips the check.
+    checked: tuple[Any, Mapping[str, np.ndarray]] | None = None
 
 
 @dataclass
@@ -202,7 +205,11 @@ class Shadows:
 
         columns = taken(dict(copy.sent), predictor, copy.extra_columns)
         capture.columns = columns
-        arrays = predictor.request_schema.convert(columns, copy.rows)
+        schema = predictor.request_schema
+        if copy.checked is not None and copy.checked[0] == schema:
+            arrays = copy.checked[1]
+        else:
+            arrays = schema.convert(columns, copy.rows)
         capture.checked(arrays)
         if predictor.enrichment is not None:
             as_of = copy.at or datetime.now(UTC)

@@ -191,7 +191,9 @@ class DeploymentService:
         from shipyard.monitoring import feedback
         from shipyard.monitoring.joined import match
 
-        posted = feedback.read(Path(self._home), feedback.OUTCOMES, found.endpoint).to_pandas()
+        since = feedback.earliest_arrival(rows)  # outcomes come after their requests
+        posted = feedback.read(Path(self._home), feedback.OUTCOMES, found.endpoint, since)
+        posted = posted.to_pandas()
         if posted.empty:
             return pd.DataFrame(columns=["event", "request_id", "variant"])
         return match(rows[["request_id", "key", "time", "variant", "status"]], posted)

@@ -1,10 +1,15 @@
 """Ground truth and business outcomes posted after the fact, kept as Parquet beside the capture.
 
 Each post is checked whole, then written as one new file (written to a temporary name
-and renamed, so a reader never sees half of it)::
+and renamed, so a reader never sees half of it), in a folder per day it was received::
 
-    <home>/monitoring/ground_truth/endpoint=NAME/part-<uuid>.parquet
-    <home>/monitoring/outcomes/endpoint=NAME/part-<uuid>.parquet
+    <home>/monitoring/ground_truth/endpoint=NAME/received=YYYY-MM-DD/part-<uuid>.parquet
+    <home>/monitoring/outcomes/endpoint=NAME/received=YYYY-MM-DD/part-<uuid>.parquet
+
+Feedback comes after the request it is about, so a monitoring run reads only the days
+received since the earliest of its window's requests reached the server, not every
+label ever posted (files of before the folders, directly under ``endpoint=NAME``, are
+always read).
 
 A record names the request it is about by ``request_id`` (the ``X-Request-Id`` the
 answer carried) or by ``key`` (the routing key, ``X-Shipyard-Key``: it then belongs to
@@ -123,8 +128,10 @@ def outcome_table(records: Sequence[Any], *, now: datetime | None = None) -> pa.
 
 
 def append(home: Path, kind: str, endpoint: str, table: pa.Table) -> Path:
-    """Write ``table`` as one new file of ``kind`` for ``endpoint`` (atomically)."""
-    folder = home / "monitoring" / kind / f"endpoint={endpoint}"
+    """Write ``table`` as one new file of ``kind`` for ``endpoint`` (atomically), in the
+    folder of the day its records were received (one post: one time)."""
+    received = table.column("received_at")[0].as_py() if table.num_rows else datetime.now(UTC)
+    folder = _folder(home, kind, endpoint) / f"received={received.astimezone(UTC).date()}"
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"part-{uuid.uuid4().hex}.parquet"
     scratch = folder / f".{final.name}.tmp"
@@ -133,14 +140,42 @@ def append(home: Path, kind: str, endpoint: str, table: pa.Table) -> Path:
     return final
 
 
-def read(home: Path, kind: str, endpoint: str) -> pa.Table:
-    """Every record of ``kind`` posted for ``endpoint`` (an empty table when none)."""
+def read(home: Path, kind: str, endpoint: str, received_since: datetime | None = None) -> pa.Table:
+    """The records of ``kind`` posted for ``endpoint`` (an empty table when none): every
+    one, or with ``received_since``, those of the days received since then (whole days:
+    a few more, never fewer)."""
     schema = GROUND_TRUTH_SCHEMA if kind == GROUND_TRUTH else OUTCOME_SCHEMA
-    folder = home / "monitoring" / kind / f"endpoint={endpoint}"
-    files = sorted(str(p) for p in folder.glob("part-*.parquet")) if folder.is_dir() else []
+    folder = _folder(home, kind, endpoint)
+    if not folder.is_dir():
+        return schema.empty_table()
+    since = None if received_since is None else str(received_since.astimezone(UTC).date())
+    files = [str(p) for p in folder.glob("part-*.parquet")]  # before the day folders
+    for day in folder.glob("received=*"):
+        if since is None or day.name.removeprefix("received=") >= since:
+            files += [str(p) for p in day.glob("part-*.parquet")]
     if not files:
         return schema.empty_table()
-    return ds.dataset(files, schema=schema, format="parquet").to_table()
+    return ds.dataset(sorted(files), schema=schema, format="parquet").to_table()
+
+
+def _folder(home: Path, kind: str, endpoint: str) -> Path:
+    return home / "monitoring" / kind / f"endpoint={endpoint}"
+
+
+def earliest_arrival(captured: Any) -> datetime | None:
+    """When the first of ``captured``'s requests (a frame of ``read_capture`` with
+    ``time`` and ``arrived``) reached the server: their feedback came after it."""
+    if captured is None or len(captured) == 0:
+        return None
+    import pandas as pd
+
+    arrived = captured["arrived"].fillna(captured["time"]) if "arrived" in captured else None
+    found = (captured["time"] if arrived is None else arrived).min()
+    if pd.isna(found):
+        return None
+    # No request arrives in the future: one that says so was written with a stated time
+    # and no arrival (a test's, an import's), and may have feedback from before it.
+    return min(pd.Timestamp(found).to_pydatetime(), datetime.now(UTC))
 
 
 def read_records_file(path: str | os.PathLike[str]) -> list[dict[str, Any]]:

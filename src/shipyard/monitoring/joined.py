@@ -31,7 +31,7 @@ from shipyard.monitoring.quality import classification_metrics, interval, regres
 from shipyard.stores.monitoring import SeriesPoint
 
 LOWER_IS_BETTER = ("log_loss", "rmse", "mae")
-CAPTURED = ["request_id", "key", "variant", "model", "status", "scores"]
+CAPTURED = ["request_id", "key", "variant", "model", "status", "scores", "arrived"]
 
 
 @dataclass(frozen=True)
@@ -55,15 +55,16 @@ def feedback_points(
     info: ModelInfo,
 ) -> list[SeriesPoint]:
     """Quality and outcome points of every window of ``[start, end)``."""
-    labels = feedback.read(home, feedback.GROUND_TRUTH, endpoint).to_pandas()
-    outcomes = feedback.read(home, feedback.OUTCOMES, endpoint).to_pandas()
-    if labels.empty and outcomes.empty:
-        return []
     from shipyard.serving.capture import read_capture
 
     captured = read_capture(home, endpoint, start, end, columns=CAPTURED).to_pandas()
     captured = captured[captured["status"] < 400]
     if captured.empty:
+        return []
+    since = feedback.earliest_arrival(captured)  # its feedback came after it
+    labels = feedback.read(home, feedback.GROUND_TRUTH, endpoint, since).to_pandas()
+    outcomes = feedback.read(home, feedback.OUTCOMES, endpoint, since).to_pandas()
+    if labels.empty and outcomes.empty:
         return []
     captured["window"] = start + ((captured["time"] - start) // step) * step
     points: list[SeriesPoint] = []

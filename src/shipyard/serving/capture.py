@@ -286,8 +286,8 @@ class _Pending:
             at = record.time
             if at.tzinfo is not UTC:
                 at = at.astimezone(UTC)
-            hour = (record.endpoint, record.variant, at.year, at.month, at.day, at.hour)
-            hours.setdefault(hour, []).append(record)
+            key = (record.endpoint, record.variant, at.year, at.month, at.day, at.hour)
+            hours.setdefault(key, []).append(record)
         for (endpoint, variant, year, month, day, hour), group in hours.items():
             where = (endpoint, variant, f"{year:04d}-{month:02d}-{day:02d}", f"{hour:02d}")
             try:

@@ -454,3 +454,134 @@ def test_alarm_actions_need_the_rights_they_will_use(
             ws.as_principal("dave").monitoring.put_alarm("owned", "other", {"series": series})
         assert ws.monitoring.alarm("owned").endpoint == "e"
         assert "carol-acts" not in {a.name for a in ws.monitoring.alarms()}
+
+
+def captured(model: str, requests: list[pd.DataFrame], at: datetime) -> Any:
+    """A file as the capture writes it: one answered request of ``model`` per frame."""
+    import pyarrow as pa
+
+    from shipyard.serving.capture import ROW_SCHEMA
+
+    n = len(requests)
+    times = [at + timedelta(seconds=i) for i in range(n)]
+    columns: dict[str, list[Any]] = {name: [None] * n for name in ROW_SCHEMA.names}
+    columns.update(
+        request_id=[f"r{i}" for i in range(n)], time=times, arrived=times,
+        replayed=[True] * n, model=[model] * n, status=[200] * n,
+        input=[json.dumps({c: rows[c].tolist() for c in rows.columns}) for rows in requests],
+    )  # fmt: skip
+    return pa.Table.from_pydict(columns, schema=ROW_SCHEMA)
+
+
+def with_city(rows: int, seed: int, city: str, count: int) -> pd.DataFrame:
+    """Training-like rows, the first ``count`` of them in ``city``."""
+    data = frame(rows, seed)
+    if count:
+        data.loc[: count - 1, "city"] = city
+    return data
+
+
+def stored_at_once(ws: Any, endpoint: str, at: datetime) -> list[Any]:
+    """The ``schema/new_categories`` points stored for the hour from ``at``, once the
+    watch's thread has stored one."""
+    deadline = time.monotonic() + 10
+    while not (
+        found := ws.monitoring.points(
+            endpoint,
+            stage="schema",
+            metric="new_categories",
+            start=at,
+            end=at + timedelta(hours=1),
+        )
+    ):
+        assert time.monotonic() < deadline, "no new_categories point was stored"
+        time.sleep(0.05)
+    return found
+
+
+def test_new_categories_are_caught_as_the_capture_is_written_not_at_the_next_run(
+    monitored: dict[str, Any],
+) -> None:
+    home = monitored["home"]
+    at = datetime(2024, 3, 6, 9, tzinfo=UTC)
+    with shipyard.connect(home) as ws:
+        spec = {"series": {"stage": "schema", "metric": "new_categories"}, "rule": "flagged"}
+        ws.monitoring.put_alarm("new-codes", "e", spec)
+    with serving_in_thread(home) as (base, app):
+        for i in range(30):  # a new city code upstream: 20 of each request's 40 rows
+            rows = with_city(40, 500 + i, "Bergen", 20)
+            assert post(base, rows, at + timedelta(seconds=i)).status_code == 200
+        app.state.serving.capture.flush()
+        with shipyard.connect(home) as ws:  # no monitoring run: the writer's watch did it
+            deadline = time.monotonic() + 10  # the watch acts on a thread of its own
+
+            def points() -> list[Any]:
+                return ws.monitoring.points(
+                    "e", stage="schema", metric="new_categories", start=at,
+                    end=at + timedelta(hours=1),
+                )  # fmt: skip
+
+            # The writer may have cut the traffic into several files: a point per file.
+            while sum(p.detail["categories"].get("Bergen", 0) for p in points()) < 600:
+                assert time.monotonic() < deadline, points()
+                time.sleep(0.05)
+            while ws.monitoring.alarm("new-codes").state != "ALARM":
+                assert time.monotonic() < deadline, ws.monitoring.alarm("new-codes")
+                time.sleep(0.05)
+            found = points()
+    assert {p.feature for p in found} == {"city"}  # the numbers have no categories
+    for point in found:
+        assert point.flagged and point.value == 0.5 and point.detail["at_once"]
+        assert point.detail["categories"] == {"Bergen": point.rows // 2}
+        assert point.detail["threshold"] == 0.01 and point.detail["model"] == "m@1"
+
+
+def test_a_few_rows_of_a_new_category_are_not_flagged_at_once(
+    monitored: dict[str, Any],
+) -> None:
+    from shipyard.monitoring.schema_watch import SchemaWatch
+
+    at = datetime(2024, 3, 7, 9, tzinfo=UTC)
+    with shipyard.connect(monitored["home"]) as ws:
+        watch = SchemaWatch(lambda: ws.runtime)
+        # One odd value in 3 rows: under 20 rows. 25 rows of 3,000: under 1%.
+        few = [with_city(25, 600 + i, "Bergen", 1 if i < 3 else 0) for i in range(30)]
+        rare = [with_city(100, 700 + i, "Bergen", 1 if i < 25 else 0) for i in range(30)]
+        assert watch("direct", "primary", captured("m@1", few, at)) == []
+        assert watch("direct", "primary", captured("m@1", rare, at)) == []
+        # 20 rows of 1,000, each request's own value: flagged, the values listed by count.
+        many = [with_city(25, 800 + i, f"code-{i % 2}" if i < 20 else "x" * 500, 1)
+                for i in range(40)]  # fmt: skip
+        (point,) = watch("direct", "primary", captured("m@1", many, at))
+        assert (point.stage, point.metric, point.feature) == ("schema", "new_categories", "city")
+        assert point.flagged and point.rows == 1000 and point.value == 40 / 1000
+        long = "x" * 99 + "\u2026"
+        assert point.detail["categories"] == {long: 20, "code-0": 10, "code-1": 10}
+        assert watch.known_categories("m@1").keys() == {"city"}
+        assert [p.detail for p in stored_at_once(ws, "direct", at)] == [point.detail]
+
+
+def test_a_model_without_a_baseline_does_not_fail_the_watch(monitored: dict[str, Any]) -> None:
+    from shipyard.monitoring.schema_watch import SchemaWatch
+
+    at = datetime(2024, 3, 8, 9, tzinfo=UTC)
+    train = monitored["train"]
+    with shipyard.connect(monitored["home"]) as ws:
+        ws.models.register("unwatched", model().fit(train, label(train, 1)),
+                           input_example=train.head(5))  # fmt: skip
+        watch = SchemaWatch(lambda: ws.runtime)
+        new = [with_city(25, 900 + i, "Bergen", 25) for i in range(30)]
+        for ref in ("unwatched@1", "ghost@3", "no-version"):  # no baseline, no model, no ref
+            assert watch("direct", "primary", captured(ref, new, at)) == []
+            assert watch.known_categories(ref) == {}
+        # One file, two models: only the one with a baseline is checked, on its own rows.
+        both = pa_concat(captured("unwatched@1", new, at), captured("m@1", new[:2], at))
+        (point,) = watch("direct", "primary", both)
+        assert point.detail["model"] == "m@1" and point.rows == 50 and point.value == 1.0
+        assert [p.rows for p in stored_at_once(ws, "direct", at)] == [50]
+
+
+def pa_concat(*tables: Any) -> Any:
+    import pyarrow as pa
+
+    return pa.concat_tables(tables)

@@ -57,7 +57,7 @@ def stage_tables(batch: pa.Table) -> dict[str, pa.Table]:
     requests = answered(batch)
     if not requests.num_rows:
         return {}
-    inputs, rows = _columns(requests.column("input"))
+    inputs, rows = input_rows(requests)
     if inputs is None or not rows.sum():
         return {}
     tables = {"input": inputs}
@@ -71,6 +71,13 @@ def stage_tables(batch: pa.Table) -> dict[str, pa.Table]:
     if output is not None:
         tables["output"] = output
     return tables
+
+
+def input_rows(requests: pa.Table) -> tuple[pa.Table | None, np.ndarray]:
+    """The callers' columns of ``requests`` (answered ones: see :func:`answered`) as one
+    table of rows, and how many rows each request has: the ``input`` stage of
+    :func:`stage_tables` alone, one parse of the JSON (None when nothing was parsed)."""
+    return _columns(requests.column("input"))
 
 
 def status_counts(batch: pa.Table) -> dict[str, dict[str, int]]:

@@ -364,6 +364,7 @@ def test_the_cli_runs_plots_and_reads_back(
         ["alarms", "set", "x", "--endpoint", "e", "--stage", "input", "--metric", "ks",
          "--action", "email"],
         ["alarms", "show", "no-such-alarm"],
+        ["monitor", "schedule", "e", "--engine", "local", "--scheduler", "tcp://x:8786"],
     ):  # fmt: skip
         code = main(["--home", home, *bad])
         err = capsys.readouterr().err
@@ -383,6 +384,43 @@ def test_a_scheduled_run_is_a_job_the_server_runs(monitored: dict[str, Any]) -> 
     # The last six hours (and the one running now) of today: nothing captured in them.
     assert result["endpoint"] == "e" and result["windows"] in (6, 7)
     assert result["violations"] == 0
+
+
+def test_a_schedule_carries_its_engine_and_refuses_a_bad_one(monitored: dict[str, Any]) -> None:
+    """The engine is checked when the schedule is stored (not at 3 a.m. by the server),
+    and the job opens it at each run: here the local engine with two processes profiles
+    the hour captured just before the run."""
+    from shipyard.jobs.handlers import default_handlers
+    from shipyard.monitoring.job import JOB_KIND, payload
+
+    hour = timedelta(hours=1)
+    for bad in ({"engine": "spark"}, {"engine": "local", "scheduler": "tcp://x:8786"},
+                {"engine": "dask", "scheduler": "tcp://x:8786", "workers": 2}):  # fmt: skip
+        with pytest.raises(InvalidInput):
+            payload("e", hour, hour, "alice", **bad)
+    body = payload("e", hour, hour, "alice", engine="dask", scheduler="tcp://10.0.0.5:8786")
+    assert (body["engine"], body["scheduler"], body["workers"]) == ("dask", "tcp://10.0.0.5:8786",
+                                                                    None)  # fmt: skip
+    now = datetime.now(UTC)
+    with shipyard.connect(monitored["home"]) as ws:  # its own endpoint: the others' alarms
+        served = ws.endpoints.get("e")  # look at their latest windows, these would be newer
+        ws.runtime.control.create_endpoint("sched", served.spec, served.variants, by="pipeline")
+    with serving_in_thread(monitored["home"]) as (base, app):
+        for i in range(3):
+            rows = frame(40, 900 + i)
+            body = {"columns": {c: rows[c].tolist() for c in rows.columns}}
+            answer = httpx.post(f"{base}/endpoints/sched/invocations", json=body, timeout=30)
+            assert answer.status_code == 200, answer.text
+        app.state.serving.capture.flush()
+    with shipyard.connect(monitored["home"]) as ws:
+        body = payload("sched", hour, 2 * hour, ws.principal, engine="local", workers=2)
+        job = ws.runtime.jobs.enqueue(JOB_KIND, body, created_by=ws.principal)
+        handler = default_handlers().get(JOB_KIND)
+        assert handler is not None
+        result = handler.run(ws.runtime, job)
+        profiled = ws.monitoring.points("sched", stage="input", start=now - 2 * hour)
+    assert result["windows"] >= 2 and profiled  # the captured hour was profiled
+    assert {p.rows for p in profiled} >= {120}  # the three requests' 120 rows
 
 
 def test_refusals_are_caught_as_the_capture_is_written_not_at_the_next_run(

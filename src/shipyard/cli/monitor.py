@@ -195,7 +195,10 @@ def profile(
     console.print(found["summary"]["advice"])
 
 
-@app.command(epilog="Example: shipyard monitor schedule delay --every 1h --lookback 48h")
+@app.command(
+    epilog="Example: shipyard monitor schedule delay --every 1h --lookback 48h "
+    "--engine dask --scheduler tcp://10.0.0.5:8786"
+)
 def schedule(
     ctx: typer.Context,
     endpoint: str = typer.Argument(..., help="The endpoint to monitor."),
@@ -204,8 +207,12 @@ def schedule(
     lookback: str = typer.Option(
         "24h", help="How far back each run looks (late labels update those windows)."
     ),
+    engine: str = engine_option(),
+    scheduler: str | None = scheduler_option(),
+    workers: int | None = workers_option(),
 ) -> None:
-    """Run the endpoint's monitoring on a schedule, from `shipyard server`."""
+    """Run the endpoint's monitoring on a schedule, from `shipyard server`. --engine dask
+    profiles each run's new hours on a cluster (--scheduler), opened at each run."""
     from shipyard.cli.schedules import parse_interval
     from shipyard.monitoring.job import JOB_KIND, payload
 
@@ -213,14 +220,17 @@ def schedule(
     ws.authorize("monitoring:Write", f"shipyard:endpoint:{endpoint}")
     ws.endpoints.get(endpoint)
     body = payload(endpoint, _duration(window, "--window"), _duration(lookback, "--lookback"),
-                   ws.principal)  # fmt: skip
+                   ws.principal, engine=engine, scheduler=scheduler, workers=workers)  # fmt: skip
     seconds = parse_interval(every)
     stored = ws.runtime.control.put_schedule(
         f"monitor-{endpoint}", JOB_KIND, body, seconds, by=ws.principal,
         first_fire_at=datetime.now(UTC),
     )  # fmt: skip
+    where = (
+        "" if engine == "local" else f", on {engine}" + (f" at {scheduler}" if scheduler else "")
+    )
     console.print(f"schedule {stored.name}: monitor {endpoint} every {every}, "
-                  f"looking back {lookback}")  # fmt: skip
+                  f"looking back {lookback}{where}")  # fmt: skip
 
 
 def _duration(text: str, option: str) -> timedelta:

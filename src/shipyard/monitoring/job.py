@@ -5,10 +5,13 @@ these jobs; a ``shipyard server``'s workers run them as the principal who schedu
 them (whose rights are checked again at each run). Each run covers the last
 ``lookback_hours`` in windows of ``window_seconds``: hours already profiled are read
 from the store, so going back again is cheap, and labels that arrived late since the
-last run update the quality of the windows they belong to.
+last run update the quality of the windows they belong to. The hours not profiled yet
+are profiled on the schedule's engine (``local``, or ``dask`` on a cluster: a busy
+endpoint's hour of capture is millions of rows).
 
     {"endpoint": "delay", "window_seconds": 3600, "lookback_hours": 24,
-     "requested_by": "alice"}
+     "requested_by": "alice", "engine": "dask", "scheduler": "tcp://10.0.0.5:8786",
+     "workers": null}
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from shipyard.engines import check_engine
 from shipyard.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -26,13 +30,26 @@ JOB_KIND = "monitor_run"
 DEFAULT_LOOKBACK_HOURS = 24
 
 
-def payload(endpoint: str, window: timedelta, lookback: timedelta, by: str) -> dict[str, Any]:
+def payload(
+    endpoint: str,
+    window: timedelta,
+    lookback: timedelta,
+    by: str,
+    *,
+    engine: str = "local",
+    scheduler: str | None = None,
+    workers: int | None = None,
+) -> dict[str, Any]:
     """A job payload (checked when the schedule is stored, read back by :func:`run_job`)."""
+    check_engine(engine, scheduler=scheduler, workers=workers)
     return {
         "endpoint": endpoint,
         "window_seconds": int(window.total_seconds()),
         "lookback_hours": max(1, int(lookback.total_seconds() // 3600)),
         "requested_by": by,
+        "engine": engine,
+        "scheduler": scheduler,
+        "workers": workers,
     }
 
 
@@ -46,7 +63,11 @@ def run_job(runtime: Runtime, job: Job) -> dict[str, Any]:
     lookback = timedelta(hours=int(data.get("lookback_hours", DEFAULT_LOOKBACK_HOURS)))
     now = datetime.now(UTC)
     ws = runtime.workspace(by)
-    found = ws.monitoring.run(endpoint, window=window, start=now - lookback, end=now, now=now)
+    found = ws.monitoring.run(
+        endpoint, window=window, start=now - lookback, end=now, now=now,
+        engine=str(data.get("engine") or "local"), scheduler=data.get("scheduler"),
+        workers=data.get("workers"),
+    )  # fmt: skip
     return {
         "endpoint": endpoint,
         "windows": len(found.windows),

@@ -66,12 +66,18 @@ class SchemaWatch:
     alarms (whose actions may wait on a webhook for seconds) and rereading a model's
     known categories run on a thread of the watch's own, so the capture never waits for
     them. A model's known categories are read on the writer's thread once, the first
-    time a file holds its requests."""
+    time a file holds its requests. ``workspace`` gives the workspace baselines are read
+    as (the serving app's principal's; default: the runtime's own)."""
 
     def __init__(
-        self, runtime: Callable[[], Runtime], *, refresh_seconds: float = REFRESH_SECONDS
+        self,
+        runtime: Callable[[], Runtime],
+        *,
+        workspace: Callable[[], Workspace] | None = None,
+        refresh_seconds: float = REFRESH_SECONDS,
     ) -> None:
         self._runtime = runtime
+        self._workspace = workspace or (lambda: runtime().workspace())
         self._acting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shipyard-schema")
         self._refresh_seconds = refresh_seconds
         self._known: dict[str, tuple[float, Known]] = {}  # model ref -> (read at, categories)
@@ -123,7 +129,7 @@ class SchemaWatch:
     def _read(self, model: str) -> Known | None:
         """The model's known categories from its baseline (None: could not read them)."""
         try:
-            return baseline_categories(self._runtime().workspace(), model)
+            return baseline_categories(self._workspace(), model)
         except Exception:
             log.exception("Could not read the monitoring baseline of %s", model)
             return None

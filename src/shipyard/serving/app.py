@@ -644,7 +644,9 @@ def add_serving(
     app.state.serving = serving
     from shipyard.monitoring.schema_watch import SchemaWatch
 
-    serving.capture.on_write = SchemaWatch(lambda: serving._workspace().runtime)
+    serving.capture.on_write = SchemaWatch(
+        lambda: serving._workspace().runtime, workspace=serving._workspace
+    )
     close_on_shutdown(app, serving.capture, before=serving.shadows.drain)
     from shipyard.serving.asynchronous.accept import async_routes
 

@@ -10,6 +10,10 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from shipyard.data.checks.constraint_checks import (
+    NEW_CATEGORY_ROWS_TO_FAIL,
+    NEW_CATEGORY_SHARE_TO_FAIL,
+)
 from shipyard.errors import InvalidInput
 from shipyard.jsonsafe import jsonable
 
@@ -125,9 +129,9 @@ class DriftThresholds:
     smd: float = 0.2
     cramers_v: float = 0.1
     js: float = 0.1
-    new_share: float = 0.01
+    new_share: float = NEW_CATEGORY_SHARE_TO_FAIL  # the data checks' rule: one rule for both
     spread_ratio: float = 1.25
-    new_rows: int = 20
+    new_rows: int = NEW_CATEGORY_ROWS_TO_FAIL
 
     def __post_init__(self) -> None:
         for f in fields(self):

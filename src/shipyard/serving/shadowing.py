@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 QUEUE_SIZE = 10_000  # copies waiting, at most
 POLL_SECONDS = 0.05  # how often the queue is taken
 MAX_ROWS = 256  # rows per batched model call
+MAX_COPIES = 256  # copies checked and predicted before the loop serves requests again
 INLINE_ROWS = 256  # a matrix model predicts this many on the event loop
 
 
@@ -125,8 +126,9 @@ class Shadows:
                      copy.variant.version)  # fmt: skip
             groups.setdefault(where, []).append(copy)
         for copies in groups.values():
-            await self._batch(copies)
-            await asyncio.sleep(0)  # let requests in between variants
+            for first in range(0, len(copies), MAX_COPIES):  # a backlog in slices
+                await self._batch(copies[first : first + MAX_COPIES])
+                await asyncio.sleep(0)  # let requests in between slices
 
     async def _batch(self, copies: list[ShadowCopy]) -> None:
         variant = copies[0].variant

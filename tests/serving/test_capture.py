@@ -158,6 +158,25 @@ def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path: Path) -> No
     assert sorted(read_capture(tmp_path, "e").column("request_id").to_pylist()) == ["r0", "r1"]
 
 
+def test_the_queue_is_bounded_by_the_bytes_its_records_hold(tmp_path: Path) -> None:
+    """A megabyte request is a record too: a count alone would let the queue hold
+    gigabytes. Past the byte bound records are dropped; once written, room returns."""
+    writer = CaptureWriter(tmp_path / "capture", queue_bytes=7 << 19, autostart=False)  # 3.5 MiB
+    big = {"text": ["x" * (1 << 20)]}
+    offered = [
+        writer.offer(CaptureRecord(f"r{i}", "e", "v", None, 200, 0.0, 0.0, 0.0, columns=big))
+        for i in range(6)
+    ]
+    assert offered == [True, True, True, False, False, False]
+    assert writer.offer(record("small"))  # a small one still fits under the bound
+    writer.flush()  # written: the queue is empty again and takes big records
+    assert writer.offer(CaptureRecord("r9", "e", "v", None, 200, 0.0, 0.0, 0.0, columns=big))
+    writer.close()
+    assert sorted(read_capture(tmp_path, "e").column("request_id").to_pylist()) == [
+        "r0", "r1", "r2", "r9", "small"
+    ]  # fmt: skip
+
+
 def test_the_writer_flushes_every_n_records_on_its_thread(tmp_path: Path) -> None:
     writer = CaptureWriter(tmp_path / "capture", flush_records=3, flush_seconds=60)
     try:

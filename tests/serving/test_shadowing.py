@@ -77,3 +77,34 @@ def test_shadow_copies_are_batched_captured_and_fail_alone(tmp_path: Path) -> No
     answered = copies[copies["status"] == 200]
     # Batches formed, and each copy carries its batch's single-copy model time.
     assert answered["model_seconds"].nunique() < len(answered) / 2
+
+
+def test_the_shadow_queue_is_bounded_by_the_bytes_of_its_copies() -> None:
+    """Each copy holds its request's columns (a body may be a megabyte): past the byte
+    bound copies are dropped and counted, never queued without limit."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from prometheus_client import CollectorRegistry
+
+    from shipyard.serving.shadowing import ShadowCopy, Shadows
+    from shipyard.stores.control.base import Endpoint
+
+    now = datetime.now(UTC)
+    variant = Variant("mirror", "m", 2, 0.0, role="shadow")
+    endpoint = Endpoint("e", 1, {}, (variant,), now, "pipeline", now, "pipeline")
+
+    def copy(size: int) -> ShadowCopy:
+        return ShadowCopy(endpoint, variant, "r", None, {}, 1, None, None, size=size)
+
+    registry = CollectorRegistry()
+
+    async def offer() -> None:
+        shadows = Shadows(None, registry, queue_bytes=(3 << 20) + 1000, poll_seconds=3600)
+        shadows.offer([copy(1 << 20) for _ in range(5)])  # two do not fit
+        shadows.offer([copy(100)])  # a small one still does
+        assert shadows._task is not None
+        shadows._task.cancel()
+
+    asyncio.run(offer())
+    assert registry.get_sample_value("shipyard_shadow_dropped_total", {"endpoint": "e"}) == 2

@@ -547,7 +547,7 @@ async def _serve(
     if copies:  # run after this request is done, a batch at a time
         serving.shadows.offer([
             ShadowCopy(endpoint, variant, request_id, caller.key, sent, rows, at,
-                       caller.extra_columns, (predictor.request_schema, checked))
+                       caller.extra_columns, (predictor.request_schema, checked), len(body))
             for variant in copies
         ])  # fmt: skip
     return Response(

@@ -4,7 +4,8 @@ A request is sampled by hashing its request id against the endpoint's ``capture_
 (:func:`sampled`), so a replay with the same ids samples the same requests. The handler
 hands a :class:`CaptureRecord` to :meth:`CaptureWriter.offer`, which never blocks: the
 record goes on a bounded queue, or is dropped and counted
-(``shipyard_capture_dropped_total``) when the queue is full. A background thread
+(``shipyard_capture_dropped_total``) when the queue is full (``queue_size`` records, or
+``queue_bytes`` of encoded records: a record holds its request's input). A background thread
 batches records into Parquet files, one per endpoint, variant and hour::
 
     <home>/capture/endpoint=NAME/variant=V/date=YYYY-MM-DD/hour=HH/part-<uuid>.parquet
@@ -55,6 +56,9 @@ from prometheus_client import CollectorRegistry, Counter
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 10_000
+# The queue's bound in bytes of encoded text: a record holds its request's input, which
+# may be a megabyte, so a count alone would not bound the memory the queue takes.
+QUEUE_BYTES = 64 << 20
 FLUSH_RECORDS = 1_000
 FLUSH_SECONDS = 2.0
 POLL_SECONDS = 0.1  # how often the writer looks for new records
@@ -104,6 +108,7 @@ class CaptureRecord:
     # Set by encode(): the JSON columns of the row, and what its scores are computed from.
     texts: dict[str, str | None] | None = field(default=None, repr=False)
     score_input: Any = field(default=None, repr=False)
+    size: int = field(default=0, repr=False)  # bytes held once encoded
 
     def encode(self) -> None:
         """Turn the request into what its row needs, on the offering thread: a few JSON
@@ -128,6 +133,7 @@ class CaptureRecord:
         self.scores = self.predictions = self.error = None
         if self.score_input is None:
             self.predictor = None
+        self.size = sum(len(t) for t in self.texts.values() if t) + _nbytes(self.score_input)
 
 
 class CaptureWriter:
@@ -139,6 +145,7 @@ class CaptureWriter:
         registry: CollectorRegistry | None = None,
         *,
         queue_size: int = QUEUE_SIZE,
+        queue_bytes: int = QUEUE_BYTES,
         flush_records: int = FLUSH_RECORDS,
         flush_seconds: float = FLUSH_SECONDS,
         autostart: bool = True,
@@ -147,6 +154,9 @@ class CaptureWriter:
         self.flush_records = flush_records
         self.flush_seconds = flush_seconds
         self.queue_size = queue_size
+        self.queue_bytes = queue_bytes
+        self._bytes = 0  # of the records queued; changed under _counting
+        self._counting = threading.Lock()
         # A deque the writer polls, not a queue.Queue: a put on a Queue wakes the waiting
         # writer for each record, and those wake-ups cost the requests the interpreter
         # lock (a fifth of the throughput with every request captured).
@@ -183,6 +193,11 @@ class CaptureWriter:
             self.dropped.labels(record.endpoint).inc()
             return False
         record.encode()
+        with self._counting:
+            if self._bytes + record.size > self.queue_bytes and self._queue:
+                self.dropped.labels(record.endpoint).inc()
+                return False
+            self._bytes += record.size
         self._queue.append(record)  # atomic; the writer finds it on its next poll
         if len(self._queue) >= self.flush_records:
             self._wake.set()
@@ -209,11 +224,17 @@ class CaptureWriter:
             self._write(_Pending.of(self._drain([])))
 
     def _drain(self, records: list[CaptureRecord]) -> list[CaptureRecord]:
+        taken = 0
         while True:
             try:
-                records.append(self._queue.popleft())
+                record = self._queue.popleft()
             except IndexError:
-                return records
+                break
+            records.append(record)
+            taken += record.size
+        with self._counting:
+            self._bytes -= taken
+        return records
 
     def _run(self) -> None:
         pending = _Pending()
@@ -472,6 +493,14 @@ def _columns(records: list[CaptureRecord]) -> dict[str, list[Any]]:
 TEXT_COLUMNS = ("input", "enriched", "statuses", "output", "scores", "error")
 
 
+def _nbytes(score_input: Any) -> int:
+    if score_input is None:
+        return 0
+    if isinstance(score_input, np.ndarray):
+        return int(score_input.nbytes)
+    return sum(int(getattr(a, "nbytes", 0)) for a in score_input.values())
+
+
 def _score_input(record: CaptureRecord) -> Any:
     """What the writer computes the record's scores from: the model's float matrix when
     it takes one, else its arrays; None when there is nothing to compute (the request
@@ -497,7 +526,7 @@ def _fill_scores(records: list[CaptureRecord]) -> None:
     for group in groups.values():
         predictor = group[0].predictor
         try:
-            scores = model_scores(predictor, _stacked([r.score_input for r in group]))
+            scores = _model_scores(predictor, _stacked([r.score_input for r in group]))
         except Exception:
             log.debug("Scoring %d captured requests together failed", len(group), exc_info=True)
             for record in group:
@@ -529,7 +558,7 @@ def _rows(score_input: Any) -> int:
 
 def _score_alone(record: CaptureRecord) -> None:
     try:
-        _set_scores(record, model_scores(record.predictor, record.score_input))
+        _set_scores(record, _model_scores(record.predictor, record.score_input))
     except Exception:  # scores are a best effort: the prediction itself was served
         log.debug("No scores for request %s", record.request_id, exc_info=True)
         _set_scores(record, None)
@@ -541,13 +570,11 @@ def _set_scores(record: CaptureRecord, scores: Any) -> None:
     record.score_input = record.predictor = None
 
 
-def model_scores(predictor: Any, model_input: Any) -> Any:
+def _model_scores(predictor: Any, model_input: Any) -> Any:
     """The predictor's class probabilities (by the same call its predictions took) for
-    its float matrix or its arrays, or its predictions when the model has none."""
+    its float matrix or its arrays (:func:`_score_input` picks only models that have them)."""
     if isinstance(model_input, np.ndarray):
         return predictor.predict_proba_matrix(model_input)
-    if not predictor.loaded.supports_proba:
-        return predictor.predict(model_input)
     return predictor.predict_proba(model_input)
 
 

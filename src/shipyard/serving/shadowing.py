@@ -10,8 +10,9 @@ the shadow variant, which only monitoring and ``deployments report`` ever see.
 A model predicts many rows in little more time than one, so a batch's own time would
 flatter the shadow: the first copy of each batch is predicted alone, and its model time
 is the one every copy of the batch carries, beside the primary's own. A copy the model
-refuses fails alone, as it would on the request path. A full queue drops the copy and
-counts it (``shipyard_shadow_dropped_total``): a shadow never slows the primary.
+refuses fails alone, as it would on the request path. A full queue (``queue_size``
+copies, or ``queue_bytes`` of the bodies they came from) drops the copy and counts it
+(``shipyard_shadow_dropped_total``): a shadow never slows the primary.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from shipyard.stores.control.base import Endpoint, Variant
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 10_000  # copies waiting, at most
+QUEUE_BYTES = 64 << 20  # bytes of request bodies waiting, at most: a body may be a megabyte
 POLL_SECONDS = 0.05  # how often the queue is taken
 MAX_ROWS = 256  # rows per batched model call
 MAX_COPIES = 256  # copies checked and predicted before the loop serves requests again
@@ -56,6 +58,7 @@ class ShadowCopy:
     # The primary's checked arrays and the schema that checked them: the same arrays
     # for a shadow of the same schema (most: a retrained model), so it skips the check.
     checked: tuple[Any, Mapping[str, np.ndarray]] | None = None
+    size: int = 0  # the request body's bytes: what the copy's columns hold, about
 
 
 @dataclass
@@ -76,10 +79,13 @@ class Shadows:
         registry: CollectorRegistry | None,
         *,
         queue_size: int = QUEUE_SIZE,
+        queue_bytes: int = QUEUE_BYTES,
         poll_seconds: float = POLL_SECONDS,
     ) -> None:
         self.serving = serving
         self.queue_size = queue_size
+        self.queue_bytes = queue_bytes
+        self._bytes = 0  # of the copies queued (only the event loop changes it)
         self.poll_seconds = poll_seconds
         self._queue: deque[ShadowCopy] = deque()
         self._task: asyncio.Task[None] | None = None
@@ -96,10 +102,12 @@ class Shadows:
         if not self._closing and (self._task is None or self._task.done()):
             self._task = asyncio.get_running_loop().create_task(self._run())
         for copy in copies:
-            if len(self._queue) >= self.queue_size:
+            full = self._bytes + copy.size > self.queue_bytes and self._queue
+            if full or len(self._queue) >= self.queue_size:
                 self.dropped.labels(copy.endpoint.name).inc()
             else:
                 self._queue.append(copy)
+                self._bytes += copy.size
 
     async def drain(self) -> None:
         """Stop the task once its batch is done (never mid-batch: the copies it took
@@ -122,6 +130,7 @@ class Shadows:
         groups: dict[tuple[str, str, str, int], list[ShadowCopy]] = {}
         while self._queue:
             copy = self._queue.popleft()
+            self._bytes -= copy.size
             where = (copy.endpoint.name, copy.variant.name, copy.variant.model,
                      copy.variant.version)  # fmt: skip
             groups.setdefault(where, []).append(copy)

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
 
-from shipyard.monitoring.capture_tables import stage_tables, status_counts
+from shipyard.monitoring.capture_tables import (
+    PARSED,
+    parsed_columns,
+    stage_tables,
+    status_counts,
+)
+from shipyard.monitoring.windows import profile_files
+from shipyard.serving.capture import CaptureRecord, CaptureWriter
 
 
 def captured(*requests: dict[str, Any]) -> pa.Table:
@@ -59,3 +71,86 @@ def test_enrichment_statuses_are_counted_per_feature() -> None:
         {"status": 500, "input": {"a": [4]}, "statuses": {"w": ["missing"]}},
     ))  # fmt: skip
     assert counts == {"w": {"present": 1, "missing": 1, "outside_ttl": 1}}
+
+
+BATCHES = {
+    "multi-row, refused, enriched": [
+        {"status": 200, "input": {"a": [1, 2], "c": ["x", "y"]}, "enriched": {"w": [0.5, 0.6]},
+         "scores": [[0.1, 0.9], [0.3, 0.7]], "output": [1, 1]},
+        {"status": 422, "input": {"a": "not a list"}},
+        {"status": 200, "input": {"a": [3.5], "c": ["z"]}, "scores": [[0.8, 0.2]], "output": [0]},
+    ],
+    "lists of nulls": [
+        {"status": 200, "input": {"a": [None, None], "b": [None]}},
+        {"status": 200, "input": {"a": [1.5], "b": [None]}},
+    ],
+    "mixed types": [{"status": 200, "input": {"a": [1]}}, {"status": 200, "input": {"a": ["o"]}}],
+    "missing and late columns, regression scores": [
+        {"status": 200, "input": {"a": [1.0]}, "scores": [0.4], "output": [0.4]},
+        {"status": 200, "input": {"a": [2.0], "late": ["x"]}, "scores": [1.2], "output": [1.2]},
+        {"status": 200, "input": {"a": [3.0, 4.0]}, "scores": [2.0], "output": [2.0, 2.5]},
+    ],
+    "null input among answered": [
+        {"status": 200, "input": None}, {"status": 200, "input": {"a": [1]}, "output": ["yes"]},
+    ],
+    "nothing answered": [{"status": 500, "input": {"a": [1]}}],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(BATCHES))
+def test_json_parsed_at_write_time_gives_the_same_tables(name: str) -> None:
+    """The capture writer stores the JSON parsed (``parsed_columns``); the stage tables
+    made from it are those made from the text."""
+    batch = captured(*BATCHES[name])
+    stored = batch
+    for column_name, column in parsed_columns(batch).items():
+        stored = stored.append_column(column_name, column)
+    assert set(stored.column_names) > set(batch.column_names) or not stage_tables(batch)
+    expected, got = stage_tables(batch), stage_tables(stored)
+    assert {s: t.to_pydict() for s, t in got.items()} == {
+        s: t.to_pydict() for s, t in expected.items()
+    }
+    # The parsed column is what is read: other text beside it changes nothing.
+    texts = pc.if_else(pc.is_valid(stored["input"]), '{"other": [0]}', stored["input"])
+    other = stored.set_column(stored.column_names.index("input"), "input", texts)
+    assert {s: t.to_pydict() for s, t in stage_tables(other).items()} == {
+        s: t.to_pydict() for s, t in expected.items()
+    }
+
+
+def test_files_with_and_without_parsed_json_profile_as_the_text_does(tmp_path: Path) -> None:
+    """Files written by the capture writer carry parsed JSON; a file typed otherwise
+    (text where another file has numbers) or written before the parsed columns makes
+    its piece parse the text: the profiles equal those of the text alone."""
+    writer = CaptureWriter(tmp_path / "capture", autostart=False)
+    at = datetime(2026, 1, 1, 10, tzinfo=UTC)
+    for values in ([1.0, 2.0], [3.0], ["three"]):  # three files; the last one is text
+        for i, value in enumerate(values):
+            writer.offer(CaptureRecord(f"{value}-{i}", "e", "v", None, 200, 0.0, 0.0, 0.0,
+                                       columns={"a": [value], "b": [i]}, predictions=[i],
+                                       time=at, model="m@1"))  # fmt: skip
+        writer.flush()
+    old = tmp_path / "old.parquet"
+    files = sorted((tmp_path / "capture").rglob("*.parquet"), key=lambda f: f.stat().st_mtime_ns)
+    assert len(files) == 3 and all("parsed_input" in pq.read_schema(f).names for f in files)
+    first = pq.read_table(files[0])
+    pq.write_table(first.drop_columns([n for n in PARSED.values() if n in first.column_names]), old)
+
+    def profiles(paths: list[Path]) -> dict[str, Any]:
+        found = profile_files(paths, lambda _: {})["m@1"].profiles
+        return {stage: json.loads(p.to_json()) for stage, p in found.items()}
+
+    def text_only(paths: list[Path]) -> list[Path]:
+        out = []
+        for i, path in enumerate(paths):
+            plain = tmp_path / f"plain-{i}.parquet"
+            table = pq.read_table(path)
+            parsed = [n for n in PARSED.values() if n in table.column_names]
+            pq.write_table(table.drop_columns(parsed), plain)
+            out.append(plain)
+        return out
+
+    for paths in (files[:2], files, [old, files[1]]):
+        assert profiles(paths) == profiles(text_only(paths))
+    typed = {c["name"]: c for c in profiles(files[:2])["input"]["columns"]}
+    assert typed["a"]["arrow_type"] == "double" and typed["a"]["count"] == 3

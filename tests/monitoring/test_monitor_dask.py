@@ -138,3 +138,24 @@ def test_the_cli_runs_on_a_scheduler(
     bad = ["--engine", "local", "--workers", "0"]
     assert main(["--home", dask_home, "monitor", "run", "e", *window, *bad]) == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_busy_hour_split_into_parts_finds_what_the_local_run_finds(
+    homes: dict[str, Path], tmp_path: Path, dask_engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each file its own part (a busy hour's files shared among the workers): the parts
+    merge into the hour's record, which lists every file once."""
+    from shipyard.monitoring import parallel
+
+    monkeypatch.setattr(parallel, "PART_BYTES", 1)
+    local_home = copy(homes["after"], tmp_path / "a")
+    split_home = copy(homes["after"], tmp_path / "b")
+    with shipyard.connect(local_home) as ws:
+        local = ws.monitoring.run("e", start=START, end=END)
+    with shipyard.connect(split_home) as ws:
+        split = ws.monitoring.run("e", start=START, end=END, engine=dask_engine)
+        record = ws.runtime.monitoring.profile("e", "primary", "capture", HOUR1)
+    folder = f"date={HOUR1:%Y-%m-%d}/hour={HOUR1:%H}"
+    files = sorted(p.name for p in (split_home / "capture").rglob("*.parquet") if folder in str(p))
+    assert len(files) > 1 and record is not None and list(record.files) == files
+    assert result(split) == result(local)

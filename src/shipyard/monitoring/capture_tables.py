@@ -13,10 +13,18 @@ that was answered (status below 400):
 * ``output``: ``prediction``, the answer when it is one value per row.
 
 The JSON is parsed by Arrow's C++ reader, a whole batch at once, in blocks of about a
-megabyte that Arrow's threads parse side by side, so an hour of capture at a thousand
-requests a second is read in seconds; a batch whose values Arrow cannot type (a column
-that is a number in one request and text in another) is parsed row by row instead, its
-mixed column as text.
+megabyte that Arrow's threads parse side by side; a batch whose values Arrow cannot type
+(a column that is a number in one request and text in another) is parsed row by row
+instead, its mixed column as text.
+
+The capture writer parses each file's JSON this way as it writes it
+(:func:`parsed_columns`, a few microseconds a request, off the request path) and keeps
+the result beside the text, one typed value per request (``parsed_input`` and
+``parsed_enriched``: a struct of one list per column; ``parsed_scores`` and
+``parsed_output``: a list per request). :func:`stage_tables` takes those when every
+request of the batch has them, so a monitoring run reads typed columns instead of
+parsing an hour of JSON at once; requests from files written before them, or whose
+types do not unify with the rest of the batch, are parsed from the text as before.
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ OK_BELOW = 400  # statuses below this were answered: their rows describe the tra
 # Arrow parses a body's blocks on its threads; a block must hold the longest request.
 BLOCK_BYTES = 1 << 20
 MAX_BLOCK_BYTES = 1 << 26
+# Stage -> the column holding its JSON parsed at write time.
+PARSED = {stage: f"parsed_{stage}" for stage in STAGES}
 
 
 def answered(batch: pa.Table) -> pa.Table:
@@ -47,7 +57,10 @@ def _answered(batch: pa.Table) -> pa.ChunkedArray | None:
     """The mask of :func:`answered`; None when it keeps every request (most batches: no
     copy of their JSON text then)."""
     status = batch.column("status")
-    keep = pc.and_(pc.less(status, OK_BELOW), pc.is_valid(batch.column("input")))
+    inputs = _column(batch, "input")
+    if inputs is None:  # no input in the batch at all
+        return pa.chunked_array([pa.array(np.zeros(batch.num_rows, dtype=bool))])
+    keep = pc.and_(pc.less(status, OK_BELOW), pc.is_valid(inputs))
     keep = pc.fill_null(keep, False)
     return None if pc.all(keep).as_py() else keep
 
@@ -61,13 +74,13 @@ def stage_tables(batch: pa.Table) -> dict[str, pa.Table]:
     if inputs is None or not rows.sum():
         return {}
     tables = {"input": inputs}
-    enriched, _ = _columns(requests.column("enriched"), rows)
+    enriched, _ = _columns(_objects(requests, "enriched"), rows)
     if enriched is not None and enriched.num_columns:
         tables["enriched"] = enriched
-    scores = _scores(requests.column("scores"), rows)
+    scores = _scores(_wrapped(requests, "scores", "s"), rows)
     if scores is not None:
         tables["scores"] = scores
-    output = _values(requests.column("output"), rows, "prediction")
+    output = _values(_wrapped(requests, "output", "v"), rows, "prediction")
     if output is not None:
         tables["output"] = output
     return tables
@@ -77,7 +90,78 @@ def input_rows(requests: pa.Table) -> tuple[pa.Table | None, np.ndarray]:
     """The callers' columns of ``requests`` (answered ones: see :func:`answered`) as one
     table of rows, and how many rows each request has: the ``input`` stage of
     :func:`stage_tables` alone, one parse of the JSON (None when nothing was parsed)."""
-    return _columns(requests.column("input"))
+    return _columns(_objects(requests, "input"))
+
+
+def parsed_columns(batch: pa.Table) -> dict[str, pa.Array]:
+    """The JSON columns of captured requests parsed as :func:`stage_tables` parses them:
+    :data:`PARSED` name -> one value per request of ``batch``, null where the text is and
+    for requests not answered (their input may be anything; monitoring skips them). A
+    stage with no text, or whose parse fails, is left out."""
+    keep = _answered(batch)
+    requests = batch if keep is None else batch.filter(keep)
+    if not requests.num_rows:
+        return {}
+    out: dict[str, pa.Array] = {}
+    for stage in ("input", "enriched"):
+        texts = requests.column(stage)
+        table = _read(texts)
+        if table is None or not table.num_columns:
+            continue
+        columns = [column.combine_chunks() for column in table.columns]
+        nulls = pc.is_null(texts.combine_chunks())
+        out[PARSED[stage]] = pa.StructArray.from_arrays(columns, table.column_names, mask=nulls)
+    for stage, key in (("scores", "s"), ("output", "v")):
+        wrapped = _wrap(requests.column(stage), key)
+        if wrapped is not None:
+            out[PARSED[stage]] = wrapped.column(0).combine_chunks()
+    if keep is None:
+        return out
+    # Back to one value per request of the batch: null where a request was left out.
+    kept = np.flatnonzero(keep.to_numpy(zero_copy_only=False))
+    where = np.full(batch.num_rows, -1, dtype=np.int64)
+    where[kept] = np.arange(len(kept))
+    at = pa.array(where, mask=where < 0)
+    return {name: column.take(at) for name, column in out.items()}
+
+
+def _stored(requests: pa.Table, stage: str) -> pa.ChunkedArray | None:
+    """The stage's column parsed at write time, when every request with text has it (a
+    batch read without the text, as monitoring reads files that have it, has it all)."""
+    name = PARSED[stage]
+    if name not in requests.column_names:
+        return None
+    parsed = requests.column(name)
+    if stage not in requests.column_names:
+        return parsed
+    return parsed if parsed.null_count == requests.column(stage).null_count else None
+
+
+def _column(requests: pa.Table, stage: str) -> pa.ChunkedArray | None:
+    """The stage's column: parsed when stored, else its text; None when the batch has
+    neither (read without a stage that was null throughout)."""
+    parsed = _stored(requests, stage)
+    if parsed is not None:
+        return parsed
+    return requests.column(stage) if stage in requests.column_names else None
+
+
+def _objects(requests: pa.Table, stage: str) -> pa.Table | pa.ChunkedArray:
+    """A stage of JSON objects: its parsed table when stored, else its texts to parse."""
+    parsed = _stored(requests, stage)
+    if parsed is not None:
+        return pa.Table.from_struct_array(parsed)
+    if stage in requests.column_names:
+        return requests.column(stage)
+    return pa.chunked_array([pa.nulls(requests.num_rows, pa.string())])
+
+
+def _wrapped(requests: pa.Table, stage: str, key: str) -> pa.Table | None:
+    """A stage of JSON values as a one-column table (see :func:`_wrap`), stored or parsed."""
+    parsed = _stored(requests, stage)
+    if parsed is not None:
+        return pa.table({key: parsed})
+    return _wrap(requests.column(stage), key) if stage in requests.column_names else None
 
 
 def status_counts(batch: pa.Table) -> dict[str, dict[str, int]]:
@@ -85,6 +169,8 @@ def status_counts(batch: pa.Table) -> dict[str, dict[str, int]]:
     answered requests of ``batch``: feature -> status -> rows."""
     counts: dict[str, dict[str, int]] = {}
     keep = _answered(batch)
+    if "statuses" not in batch.column_names:
+        return counts
     texts = batch.column("statuses")
     texts = texts if keep is None else texts.filter(keep)
     if texts.null_count == len(texts):  # no online features: no text to walk
@@ -100,14 +186,15 @@ def status_counts(batch: pa.Table) -> dict[str, dict[str, int]]:
 
 
 def _columns(
-    texts: pa.ChunkedArray, rows: np.ndarray | None = None
+    texts: pa.ChunkedArray | pa.Table, rows: np.ndarray | None = None
 ) -> tuple[pa.Table | None, np.ndarray]:
-    """JSON objects of name -> list of values (one list per request) as one table of rows.
+    """JSON objects of name -> list of values (one list per request) as one table of rows
+    (``texts`` may be those objects parsed already: a table of one row per request).
 
     ``rows`` (the rows of each request) aligns a stage with the input; a request whose
     object lacks a column, or gives it another length, gets nulls for it."""
-    parsed = _read(texts)
-    if parsed is None:
+    parsed = texts if isinstance(texts, pa.Table) else _read(texts)
+    if parsed is None or not parsed.num_columns:
         return None, np.zeros(len(texts), dtype=np.int64)
     if rows is None:
         lengths = [_lengths(parsed.column(i)) for i in range(parsed.num_columns)]
@@ -190,10 +277,9 @@ def _aligned(column: pa.ChunkedArray, rows: np.ndarray) -> pa.Array | None:
     return pa.array(out, type=array.type.value_type)
 
 
-def _scores(texts: pa.ChunkedArray, rows: np.ndarray) -> pa.Table | None:
+def _scores(wrapped: pa.Table | None, rows: np.ndarray) -> pa.Table | None:
     """Per-row probabilities (a list per row) as ``score_i`` columns, or plain scores as
     ``score``; None when the requests' scores do not line up with their rows."""
-    wrapped = _wrap(texts, "s")
     if wrapped is None:
         return None
     column = wrapped.column(0).combine_chunks()
@@ -212,9 +298,8 @@ def _scores(texts: pa.ChunkedArray, rows: np.ndarray) -> pa.Table | None:
     return None
 
 
-def _values(texts: pa.ChunkedArray, rows: np.ndarray, name: str) -> pa.Table | None:
+def _values(wrapped: pa.Table | None, rows: np.ndarray, name: str) -> pa.Table | None:
     """One scalar per row (the answer) as a column ``name``; None for other shapes."""
-    wrapped = _wrap(texts, "v")
     if wrapped is None:
         return None
     column = wrapped.column(0).combine_chunks()

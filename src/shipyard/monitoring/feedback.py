@@ -158,6 +158,15 @@ def read(home: Path, kind: str, endpoint: str, received_since: datetime | None =
     return ds.dataset(sorted(files), schema=schema, format="parquet").to_table()
 
 
+def posted(home: Path, endpoint: str) -> bool:
+    """Whether any ground truth or outcome was ever posted for ``endpoint`` (a look at
+    its folders, nothing read): without any, its capture need not be read to join it."""
+    return any(
+        next(_folder(home, kind, endpoint).rglob("part-*.parquet"), None) is not None
+        for kind in (GROUND_TRUTH, OUTCOMES)
+    )
+
+
 def _folder(home: Path, kind: str, endpoint: str) -> Path:
     return home / "monitoring" / kind / f"endpoint={endpoint}"
 

@@ -30,6 +30,9 @@ name -> values), ``statuses`` (their statuses, name -> one per row: present, mis
 outside_ttl, future), ``scores`` (the model's scores before the lossy step:
 probabilities per row when the model has them, else the raw predictions), ``output``
 (the answer the caller got) and ``error`` (the error body, with its ``problems``).
+Beside the text, each file keeps the ``input``, ``enriched``, ``scores`` and ``output``
+JSON parsed into Arrow types (``parsed_input`` ...; their types vary from file to file,
+so :func:`read_capture` leaves them out): what monitoring reads.
 """
 
 from __future__ import annotations
@@ -265,7 +268,7 @@ class CaptureWriter:
             ) / f"hour={hour}"
             try:
                 folder.mkdir(parents=True, exist_ok=True)
-                table = pa.concat_tables(tables)
+                table = with_parsed(pa.concat_tables(tables))
                 pq.write_table(table, folder / f"part-{uuid.uuid4().hex}.parquet")
                 self.written += table.num_rows
             except Exception:  # a full disk must not stop serving; the log says what failed
@@ -273,6 +276,23 @@ class CaptureWriter:
                 continue
             if self.on_write is not None:
                 self.on_write(endpoint, variant, table)
+
+
+def with_parsed(table: Any) -> Any:
+    """``table`` with its JSON columns parsed beside the text, as monitoring reads them
+    (:func:`shipyard.monitoring.capture_tables.parsed_columns`): Arrow parses a file's
+    requests in a few microseconds each, and a monitoring run then need not parse an hour
+    of them at once. A parse that fails leaves the text alone, for monitoring to parse."""
+    from shipyard.monitoring.capture_tables import parsed_columns
+
+    try:
+        parsed = parsed_columns(table)
+    except Exception:
+        log.debug("Captured JSON left unparsed", exc_info=True)
+        return table
+    for name, column in parsed.items():
+        table = table.append_column(name, column)
+    return table
 
 
 Partition = tuple[str, str, str, str]  # endpoint, variant, date, hour

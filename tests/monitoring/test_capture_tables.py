@@ -154,3 +154,20 @@ def test_files_with_and_without_parsed_json_profile_as_the_text_does(tmp_path: P
         assert profiles(paths) == profiles(text_only(paths))
     typed = {c["name"]: c for c in profiles(files[:2])["input"]["columns"]}
     assert typed["a"]["arrow_type"] == "double" and typed["a"]["count"] == 3
+
+
+def test_pieces_made_ahead_on_a_thread_raise_here_and_stop_with_the_caller() -> None:
+    import threading
+
+    from shipyard.monitoring.windows import _ahead
+
+    def failing() -> Any:
+        yield 1
+        raise ValueError("a broken capture file")
+
+    with pytest.raises(ValueError, match="broken capture file"):
+        list(_ahead(failing(), 2))
+    endless = _ahead(iter(range(10**9)), 2)
+    assert [next(endless) for _ in range(5)] == [0, 1, 2, 3, 4]
+    endless.close()  # the caller stops taking: the thread ends, nothing hangs
+    assert not any(t.name == "shipyard-capture-read" for t in threading.enumerate())

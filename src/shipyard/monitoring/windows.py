@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)
 RECORD_STAGE = "capture"  # the stage of the monitoring store's per-hour record
 BATCH_ROWS = 65_536
+PIECES_AHEAD = 2  # pieces of capture read and made into rows ahead of the profiling
 # Model version -> stage -> column -> kind: profile a window as its baseline was profiled.
 KindsOf = Callable[[str], Mapping[str, Mapping[str, str]]]
 COLUMNS = ["model", "status", "input", "enriched", "statuses", "scores", "output"]
@@ -191,32 +192,112 @@ def profile_files(paths: list[Path], kinds_of: KindsOf) -> dict[str, ModelWindow
     bound while profiling is slower: 1.7 GB instead of 0.4 GB for an hour of a thousand
     requests a second) and profiled in pieces of about :data:`BATCH_ROWS` requests. Of
     a stage whose JSON the writer parsed, only the parsed column is read: the text is
-    most of a file's bytes."""
+    most of a file's bytes. Reading and making each piece's tables of rows (Arrow's
+    work, mostly without the interpreter lock) run on a thread a few pieces ahead of
+    the profiling (sketches, which hold it)."""
     out: dict[str, ModelWindow] = {}
+    for model, piece in _ahead(_pieces(paths), PIECES_AHEAD):
+        window = piece.profile(kinds_of(model))
+        out[model] = window if model not in out else out[model].merge(window)
+    return out
+
+
+@dataclass
+class _Piece:
+    """One model version's requests of a piece of files, ready to profile."""
+
+    stages: dict[str, pa.Table]  # stage -> its table of rows
+    status: Any  # numpy: each request's HTTP status
+    statuses: dict[str, dict[str, int]]
+
+    def profile(self, kinds: Mapping[str, Mapping[str, str]]) -> ModelWindow:
+        from shipyard.data.checks.suite import known_kinds
+        from shipyard.data.profiles import profile_table
+
+        refused = self.status >= 400
+        refusals: dict[str, int] = {}
+        for code in set(self.status[refused].tolist()):
+            refusals[str(code)] = int((self.status == code).sum())
+        profiles = {
+            stage: profile_table(table, kinds=known_kinds(dict(kinds.get(stage, {})), table))
+            for stage, table in self.stages.items()
+            if table.num_rows and table.num_columns
+        }
+        return ModelWindow(
+            profiles=profiles,
+            answered=int((~refused).sum()),
+            refused=int(refused.sum()),
+            refusals=refusals,
+            statuses=self.statuses,
+        )
+
+
+def _pieces(paths: list[Path]) -> Iterator[tuple[str, _Piece]]:
+    """The files' requests in pieces of about :data:`BATCH_ROWS`, by model version."""
     pending: list[tuple[Path, pa.Table]] = []
     rows = 0
-
-    def profile_pending() -> None:
-        table = _concat(pending)
-        models = pc.fill_null(table.column("model"), "")
-        for model in pc.unique(models).to_pylist():
-            one = pc.count_distinct(models).as_py() == 1
-            part = table if one else table.filter(pc.equal(models, model))
-            window = _profile(part, kinds_of(model))
-            out[model] = window if model not in out else out[model].merge(window)
-        pending.clear()
-
     for path in paths:
         table = _read_file(path, parsed=True)
         if table.num_rows:
             pending.append((path, table))
             rows += table.num_rows
         if rows >= BATCH_ROWS:
-            profile_pending()
-            rows = 0
+            yield from _by_model(_concat(pending))
+            pending, rows = [], 0
     if pending:
-        profile_pending()
-    return out
+        yield from _by_model(_concat(pending))
+
+
+def _by_model(table: pa.Table) -> Iterator[tuple[str, _Piece]]:
+    models = pc.fill_null(table.column("model"), "")
+    one = pc.count_distinct(models).as_py() == 1
+    for model in pc.unique(models).to_pylist():
+        part = table if one else table.filter(pc.equal(models, model))
+        status = part.column("status").to_numpy(zero_copy_only=False)
+        yield model, _Piece(stage_tables(part), status, status_counts(part))
+
+
+def _ahead(items: Iterator[Any], ahead: int) -> Iterator[Any]:
+    """``items``, made on a thread at most ``ahead`` items before they are taken (its
+    errors raised here); the thread stops when the caller stops taking."""
+    import queue
+    import threading
+
+    done = object()
+    made: queue.Queue[Any] = queue.Queue(maxsize=ahead)
+    stop = threading.Event()
+
+    def put(item: Any, error: BaseException | None = None) -> bool:
+        while not stop.is_set():
+            try:
+                made.put((item, error), timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False  # the caller stopped taking
+
+    def make() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(done)
+        except BaseException as exc:  # raised in the caller's thread
+            put(done, exc)
+
+    thread = threading.Thread(target=make, name="shipyard-capture-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = made.get()
+            if error is not None:
+                raise error
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _read_file(path: Path, *, parsed: bool) -> pa.Table:
@@ -259,29 +340,6 @@ def _concat(pieces: list[tuple[Path, pa.Table]]) -> pa.Table:
             pass
     plain = [_read_file(path, parsed=False) for path, _ in pieces]
     return pa.concat_tables(plain, promote_options="permissive")
-
-
-def _profile(requests: pa.Table, kinds: Mapping[str, Mapping[str, str]]) -> ModelWindow:
-    from shipyard.data.checks.suite import known_kinds
-    from shipyard.data.profiles import profile_table
-
-    status = requests.column("status").to_numpy(zero_copy_only=False)
-    refused = status >= 400
-    refusals: dict[str, int] = {}
-    for code in set(status[refused].tolist()):
-        refusals[str(code)] = int((status == code).sum())
-    profiles = {
-        stage: profile_table(table, kinds=known_kinds(dict(kinds.get(stage, {})), table))
-        for stage, table in stage_tables(requests).items()
-        if table.num_rows and table.num_columns
-    }
-    return ModelWindow(
-        profiles=profiles,
-        answered=int((~refused).sum()),
-        refused=int(refused.sum()),
-        refusals=refusals,
-        statuses=status_counts(requests),
-    )
 
 
 def merge_loose(a: TableProfile, b: TableProfile) -> TableProfile:

@@ -68,8 +68,10 @@ ENDPOINT, VARIANT, MODEL = "bench", "primary", "m@1"
 HOUR = datetime(2026, 12, 1, 10, tzinfo=UTC)  # the large hour
 SMALL_HOUR = HOUR - timedelta(hours=1)
 TRAIN_ROWS, VALID_ROWS = 200_000, 50_000
-FILE_ROWS = 10_000  # requests per capture file
-CHUNK_FILES = 20  # files generated (and scored) at once
+# Requests per capture file: the writer writes a file every 2 s (FLUSH_SECONDS) or
+# 1,000 records, whichever comes first: about 2,000 at 1,000 requests a second.
+FILE_ROWS = 2_000
+CHUNK_ROWS = 200_000  # requests generated (and scored) at once
 
 NUMERIC: dict[str, str] = {  # name -> numpy type of its values in the requests
     "age": "int",
@@ -292,7 +294,13 @@ def write_cost(table: pa.Table, file_rows: int = 1_000, files: int = 100) -> flo
 
 
 def write_hour(
-    folder: Path, model: Any, rows: int, hour: datetime, seed: int, evidently_path: Path
+    folder: Path,
+    model: Any,
+    rows: int,
+    hour: datetime,
+    seed: int,
+    evidently_path: Path,
+    file_rows: int = FILE_ROWS,
 ) -> None:
     """One hour of capture (`rows` requests) into `folder`, and its features for Evidently."""
     import uuid
@@ -311,7 +319,7 @@ def write_hour(
     writer: pq.ParquetWriter | None = None
     done = 0
     while done < rows:
-        n = min(FILE_ROWS * CHUNK_FILES, rows - done)
+        n = min(CHUNK_ROWS, rows - done)
         columns = features(rng, n, drift=True)
         frame = pd.DataFrame(columns)
         proba = np.asarray(model.predict_proba(frame), dtype=np.float64)
@@ -320,8 +328,8 @@ def write_hour(
         if done == 0:
             _check_json(table, columns, proba)
             WRITE_COST.append(write_cost(table))
-        for offset in range(0, n, FILE_ROWS):
-            part = with_parsed(table.slice(offset, FILE_ROWS))  # as the writer does, per file
+        for offset in range(0, n, file_rows):
+            part = with_parsed(table.slice(offset, file_rows))  # as the writer does, per file
             pq.write_table(part, target / f"part-{uuid.uuid4().hex}.parquet")
         plain = pa.Table.from_pandas(frame, preserve_index=False)
         writer = writer or pq.ParquetWriter(evidently_path, plain.schema)
@@ -331,7 +339,7 @@ def write_hour(
         writer.close()
 
 
-def setup(data: Path, rows: int, small_rows: int) -> dict[str, Any]:
+def setup(data: Path, rows: int, small_rows: int, file_rows: int = FILE_ROWS) -> dict[str, Any]:
     """The pristine home (model, baseline, endpoint), the capture and the Evidently tables."""
     import numpy as np
     import pandas as pd
@@ -340,7 +348,7 @@ def setup(data: Path, rows: int, small_rows: int) -> dict[str, Any]:
     from shipyard.stores.control.base import Variant
 
     marker = data / "ready.json"
-    wanted = {"rows": rows, "small_rows": small_rows, "seed": SEED}
+    wanted = {"rows": rows, "small_rows": small_rows, "seed": SEED, "file_rows": file_rows}
     if marker.exists() and json.loads(marker.read_text()).get("wanted") == wanted:
         print(f"reusing the generated data in {data}")
         return dict(json.loads(marker.read_text()))
@@ -368,7 +376,8 @@ def setup(data: Path, rows: int, small_rows: int) -> dict[str, Any]:
     hours = {"small": (SMALL_HOUR, small_rows), "large": (HOUR, rows)}
     for i, (case, (hour, n)) in enumerate(hours.items()):
         if n:
-            write_hour(folder, model, n, hour, SEED + 1 + i, data / f"current-{case}.parquet")
+            evidently_path = data / f"current-{case}.parquet"
+            write_hour(folder, model, n, hour, SEED + 1 + i, evidently_path, file_rows)
     print(f"  generated in {time.perf_counter() - started:.1f} s", flush=True)
     info = {
         "write_cost_us": 1e6 * statistics.median(WRITE_COST),
@@ -704,6 +713,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs of the large case")
     parser.add_argument("--small-repeat", type=int, default=3)
     parser.add_argument("--skip-evidently", action="store_true")
+    parser.add_argument("--file-rows", type=int, default=FILE_ROWS,
+                        help="requests per capture file (the writer's, at 1,000 a second)")  # fmt: skip
     parser.add_argument("--workers", type=int, default=2,
                         help="processes of the second Shipyard run (the local engine)")  # fmt: skip
     parser.add_argument("--profile", action="store_true", help="one more run under cProfile")
@@ -726,7 +737,7 @@ def main() -> None:
         print(f"generating: training {TRAIN_ROWS:,} x {len(FEATURES)} ({len(NUMERIC)} numeric, "
               f"{len(CATEGORICAL)} string), capture {args.rows:,} + {args.small_rows:,} "
               f"requests ...", flush=True)  # fmt: skip
-        info = setup(data, args.rows, args.small_rows)
+        info = setup(data, args.rows, args.small_rows, args.file_rows)
         print(f"capture: {info['files']} files, {info['capture_mb']:.0f} MB of Parquet; "
               f"output and scores included (scores by the model, in bulk)")  # fmt: skip
         print(f"the capture writer's parse of the JSON it keeps typed (not timed below): "

@@ -309,12 +309,13 @@ def _read_file(path: Path, *, parsed: bool) -> pa.Table:
     from shipyard.monitoring.capture_tables import PARSED
     from shipyard.serving.capture import ROW_SCHEMA
 
-    own = set(pq.read_schema(path).names)
+    file = pq.ParquetFile(path)  # its footer read once, for the schema and the read
+    own = set(file.schema_arrow.names)
     names = list(COLUMNS)
     for stage, name in PARSED.items():
         if parsed and name in own:
             names[names.index(stage)] = name
-    table = pq.read_table(path, columns=[n for n in names if n in own])
+    table = file.read(columns=[n for n in names if n in own])
     for name in names:
         if name not in own:  # a file from before the column: null throughout
             table = table.append_column(name, pa.nulls(table.num_rows, ROW_SCHEMA.field(name).type))

@@ -713,8 +713,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs of the large case")
     parser.add_argument("--small-repeat", type=int, default=3)
     parser.add_argument("--skip-evidently", action="store_true")
-    parser.add_argument("--file-rows", type=int, default=FILE_ROWS,
-                        help="requests per capture file (the writer's, at 1,000 a second)")  # fmt: skip
+    parser.add_argument(
+        "--file-rows",
+        type=int,
+        default=FILE_ROWS,
+        help="requests per capture file (the writer's at 1,000 a second)",
+    )
     parser.add_argument("--workers", type=int, default=2,
                         help="processes of the second Shipyard run (the local engine)")  # fmt: skip
     parser.add_argument("--profile", action="store_true", help="one more run under cProfile")

@@ -94,6 +94,17 @@ BATCHES = {
         {"status": 200, "input": None}, {"status": 200, "input": {"a": [1]}, "output": ["yes"]},
     ],
     "nothing answered": [{"status": 500, "input": {"a": [1]}}],
+    "one row each (kept as one value a request), some not enriched": [
+        {"status": 200, "input": {"a": [1.5], "c": ["x"]}, "enriched": {"w": [0.5]},
+         "scores": [[0.1, 0.9]], "output": [1]},
+        {"status": 200, "input": {"a": [None], "c": ["y"]}, "scores": [[0.6, 0.4]],
+         "output": [0]},
+        {"status": 404, "input": {"a": "refused"}},
+    ],
+    "one row each, a nested value": [
+        {"status": 200, "input": {"a": [[1, 2]], "c": ["x"]}},
+        {"status": 200, "input": {"a": [[3]], "c": ["y"]}},
+    ],
 }  # fmt: skip
 
 

@@ -20,7 +20,8 @@ instead, its mixed column as text.
 The capture writer parses each file's JSON this way as it writes it
 (:func:`parsed_columns`, a few microseconds a request, off the request path) and keeps
 the result beside the text, one typed value per request (``parsed_input`` and
-``parsed_enriched``: a struct of one list per column; ``parsed_scores`` and
+``parsed_enriched``: a struct of one list per column, or of one value per column when
+every request of the file has one row; ``parsed_scores`` and
 ``parsed_output``: a list per request). :func:`stage_tables` takes those when every
 request of the batch has them, so a monitoring run reads typed columns instead of
 parsing an hour of JSON at once; requests from files written before them, or whose
@@ -108,6 +109,7 @@ def parsed_columns(batch: pa.Table) -> dict[str, pa.Array]:
         table = _read(texts)
         if table is None or not table.num_columns:
             continue
+        table = _one_each(table)
         columns = [column.combine_chunks() for column in table.columns]
         nulls = pc.is_null(texts.combine_chunks())
         out[PARSED[stage]] = pa.StructArray.from_arrays(columns, table.column_names, mask=nulls)
@@ -196,6 +198,10 @@ def _columns(
     parsed = texts if isinstance(texts, pa.Table) else _read(texts)
     if parsed is None or not parsed.num_columns:
         return None, np.zeros(len(texts), dtype=np.int64)
+    one_each = not any(pa.types.is_list(t) for t in parsed.schema.types)  # see _one_each
+    if one_each and (rows is None or (rows == 1).all()):
+        return parsed.combine_chunks(), np.ones(parsed.num_rows, dtype=np.int64)
+    parsed = _as_lists(parsed)
     if rows is None:
         lengths = [_lengths(parsed.column(i)) for i in range(parsed.num_columns)]
         rows = np.max(np.vstack(lengths), axis=0) if lengths else np.zeros(len(texts), np.int64)
@@ -205,6 +211,35 @@ def _columns(
         if values is not None:
             columns[name] = values
     return pa.table(columns) if columns else None, rows
+
+
+def _as_lists(parsed: pa.Table) -> pa.Table:
+    """A parsed table with each column of one value a request (:func:`_one_each`) as a
+    list of that one value, as the JSON reads."""
+    columns = []
+    for column in parsed.columns:
+        if not pa.types.is_list(column.type):
+            values = column.combine_chunks()
+            offsets = pa.array(np.arange(len(values) + 1, dtype=np.int32))
+            column = pa.chunked_array([pa.ListArray.from_arrays(offsets, values)])
+        columns.append(column)
+    return pa.table(columns, names=parsed.column_names)
+
+
+def _one_each(parsed: pa.Table) -> pa.Table:
+    """``parsed`` (one list per request and column) as one value per request and column
+    when every list holds exactly one plain value, as one-row requests do: Parquet reads
+    flat columns about twice as fast as lists. Anything else is left as it is."""
+    flat = []
+    for column in parsed.columns:
+        kind = column.type
+        if not pa.types.is_list(kind) or pa.types.is_nested(kind.value_type):
+            return parsed
+        lengths = pc.list_value_length(column)
+        if lengths.null_count or not pc.all(pc.equal(lengths, 1)).as_py():
+            return parsed
+        flat.append(pc.list_flatten(column))
+    return pa.table(flat, names=parsed.column_names)
 
 
 def _read(texts: pa.ChunkedArray) -> pa.Table | None:

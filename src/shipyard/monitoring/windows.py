@@ -315,7 +315,8 @@ def _read_file(path: Path, *, parsed: bool) -> pa.Table:
     for stage, name in PARSED.items():
         if parsed and name in own:
             names[names.index(stage)] = name
-    table = file.read(columns=[n for n in names if n in own])
+    # One thread: the files are small, and a thread of ours reads them beside the profiling.
+    table = file.read(columns=[n for n in names if n in own], use_threads=False)
     for name in names:
         if name not in own:  # a file from before the column: null throughout
             table = table.append_column(name, pa.nulls(table.num_rows, ROW_SCHEMA.field(name).type))

@@ -130,7 +130,8 @@ def test_json_parsed_at_write_time_gives_the_same_tables(name: str) -> None:
 
 
 def test_files_with_and_without_parsed_json_profile_as_the_text_does(tmp_path: Path) -> None:
-    """Files written by the capture writer carry parsed JSON; a file typed otherwise
+    """Files written by the capture writer for an endpoint with ``capture_parsed`` carry
+    parsed JSON (in its helper process); a file typed otherwise
     (text where another file has numbers) or written before the parsed columns makes
     its piece parse the text: the profiles equal those of the text alone."""
     writer = CaptureWriter(tmp_path / "capture", autostart=False)
@@ -139,7 +140,7 @@ def test_files_with_and_without_parsed_json_profile_as_the_text_does(tmp_path: P
         for i, value in enumerate(values):
             writer.offer(CaptureRecord(f"{value}-{i}", "e", "v", None, 200, 0.0, 0.0, 0.0,
                                        columns={"a": [value], "b": [i]}, predictions=[i],
-                                       time=at, model="m@1"))  # fmt: skip
+                                       time=at, model="m@1", parsed=True))  # fmt: skip
         writer.flush()
     old = tmp_path / "old.parquet"
     files = sorted((tmp_path / "capture").rglob("*.parquet"), key=lambda f: f.stat().st_mtime_ns)
@@ -182,3 +183,42 @@ def test_pieces_made_ahead_on_a_thread_raise_here_and_stop_with_the_caller() -> 
     assert [next(endless) for _ in range(5)] == [0, 1, 2, 3, 4]
     endless.close()  # the caller stops taking: the thread ends, nothing hangs
     assert not any(t.name == "shipyard-capture-read" for t in threading.enumerate())
+
+
+def test_a_flush_is_parsed_at_once_and_each_file_keeps_its_own_columns() -> None:
+    """The writer parses a flush's files (one a variant) in one call: each file's parsed
+    columns give the tables its own text gives, without the other files' columns."""
+    from shipyard.monitoring.capture_tables import parsed_parts
+
+    parts = [
+        captured({"status": 200, "input": {"a": [1.5], "c": ["x"]}, "output": [1]},
+                 {"status": 200, "input": {"a": [2.5], "c": ["y"]}, "output": [0]}),
+        captured({"status": 422, "input": {"a": "refused"}},
+                 {"status": 200, "input": {"a": [3.5], "late": ["z"]}, "enriched": {"w": [1.0]},
+                  "output": [1]}),
+        captured({"status": 500, "input": {"a": [9.5]}}),
+    ]  # fmt: skip
+    for part, parsed in zip(parts, parsed_parts(parts), strict=True):
+        stored = part
+        for name, column in parsed.items():
+            stored = stored.append_column(name, column)
+        if "parsed_input" in parsed:
+            assert pa.types.is_struct(parsed["parsed_input"].type)
+            assert not any(pa.types.is_list(f.type) for f in parsed["parsed_input"].type)
+        assert {s: t.to_pydict() for s, t in stage_tables(stored).items()} == {
+            s: t.to_pydict() for s, t in stage_tables(part).items()
+        }
+    first = parsed_parts(parts)[0]["parsed_input"].type
+    assert [f.name for f in first] == ["a", "c"]  # not the second file's "late"
+
+
+def test_only_endpoints_that_ask_keep_parsed_json(tmp_path: Path) -> None:
+    writer = CaptureWriter(tmp_path / "capture", autostart=False)
+    for endpoint, parsed in (("plain", False), ("typed", True)):
+        record = CaptureRecord("r", endpoint, "v", None, 200, 0.0, 0.0, 0.0,
+                               columns={"a": [1.0]}, predictions=[1], parsed=parsed)  # fmt: skip
+        writer.offer(record)
+    writer.close()
+    for endpoint, parsed in (("plain", False), ("typed", True)):
+        (path,) = (tmp_path / "capture" / f"endpoint={endpoint}").rglob("*.parquet")
+        assert ("parsed_input" in pq.read_schema(path).names) == parsed

@@ -62,6 +62,12 @@ def create(
     capture_rate: float = typer.Option(
         1.0, "--capture-rate", help="The fraction of requests captured, 0 to 1."
     ),
+    capture_parsed: bool = typer.Option(
+        False,
+        "--capture-parsed",
+        help="Keep the captured JSON parsed into typed columns too (in a helper process): "
+        "monitoring runs read them about 3x faster, at some serving throughput.",
+    ),
     batching: bool = typer.Option(
         False,
         "--batching/--no-batching",
@@ -84,6 +90,7 @@ def create(
         name,
         model,
         capture_rate=capture_rate,
+        capture_parsed=capture_parsed,
         batching=batching,
         production=production,
         postprocess=postprocess,
@@ -123,6 +130,8 @@ def show(
     spec = found.spec
     flags = [f"capture {float(spec.get('capture_rate', 1.0)):.0%}",
              "batching" if spec.get("batching", False) else "no batching"]  # fmt: skip
+    if spec.get("capture_parsed"):
+        flags.append("capture parsed")
     if spec.get("production"):
         flags.append("production")
     step = spec.get("postprocess") or {"kind": "predict"}

@@ -99,32 +99,65 @@ def parsed_columns(batch: pa.Table) -> dict[str, pa.Array]:
     :data:`PARSED` name -> one value per request of ``batch``, null where the text is and
     for requests not answered (their input may be anything; monitoring skips them). A
     stage with no text, or whose parse fails, is left out."""
+    return parsed_parts([batch])[0]
+
+
+def parsed_parts(batches: list[pa.Table]) -> list[dict[str, pa.Array]]:
+    """:func:`parsed_columns` of each batch (the files of one flush of the capture
+    writer), parsed together: Arrow's JSON reader costs most of a millisecond a call
+    whatever its size, and a flush writes a file per variant. A part keeps only the
+    columns its own requests sent."""
+    batch = (
+        batches[0] if len(batches) == 1 else pa.concat_tables(batches, promote_options="permissive")
+    )
     keep = _answered(batch)
     requests = batch if keep is None else batch.filter(keep)
     if not requests.num_rows:
-        return {}
-    out: dict[str, pa.Array] = {}
+        return [{} for _ in batches]
+    whole: dict[str, pa.Array] = {}
     for stage in ("input", "enriched"):
         texts = requests.column(stage)
         table = _read(texts)
-        if table is None or not table.num_columns:
-            continue
-        table = _one_each(table)
-        columns = [column.combine_chunks() for column in table.columns]
-        nulls = pc.is_null(texts.combine_chunks())
-        out[PARSED[stage]] = pa.StructArray.from_arrays(columns, table.column_names, mask=nulls)
+        if table is not None and table.num_columns:
+            nulls = pc.is_null(texts.combine_chunks())
+            columns = [column.combine_chunks() for column in table.columns]
+            whole[stage] = pa.StructArray.from_arrays(columns, table.column_names, mask=nulls)
     for stage, key in (("scores", "s"), ("output", "v")):
         wrapped = _wrap(requests.column(stage), key)
         if wrapped is not None:
-            out[PARSED[stage]] = wrapped.column(0).combine_chunks()
-    if keep is None:
-        return out
-    # Back to one value per request of the batch: null where a request was left out.
-    kept = np.flatnonzero(keep.to_numpy(zero_copy_only=False))
-    where = np.full(batch.num_rows, -1, dtype=np.int64)
-    where[kept] = np.arange(len(kept))
-    at = pa.array(where, mask=where < 0)
-    return {name: column.take(at) for name, column in out.items()}
+            whole[stage] = wrapped.column(0).combine_chunks()
+    if keep is not None:  # back to one value per request: null for those left out
+        kept = np.flatnonzero(keep.to_numpy(zero_copy_only=False))
+        where = np.full(batch.num_rows, -1, dtype=np.int64)
+        where[kept] = np.arange(len(kept))
+        at = pa.array(where, mask=where < 0)
+        whole = {stage: column.take(at) for stage, column in whole.items()}
+    out, start = [], 0
+    for part in batches:
+        found = {}
+        for stage, column in whole.items():
+            piece = column.slice(start, part.num_rows)
+            if stage in ("input", "enriched"):
+                piece = _own_columns(piece)
+                if piece is None:
+                    continue
+            found[PARSED[stage]] = piece
+        out.append(found)
+        start += part.num_rows
+    return out
+
+
+def _own_columns(objects: pa.StructArray) -> pa.StructArray | None:
+    """A part of parsed objects without the columns none of its requests sent, in the
+    layout :func:`_one_each` picks for it; None when it has no column left."""
+    table = pa.Table.from_struct_array(objects)
+    sent = [name for name, c in zip(table.column_names, table.columns, strict=True)
+            if c.null_count < len(c)]  # fmt: skip
+    if not sent:
+        return None
+    table = _one_each(table.select(sent), pc.is_valid(objects))
+    columns = [column.combine_chunks() for column in table.columns]
+    return pa.StructArray.from_arrays(columns, table.column_names, mask=pc.is_null(objects))
 
 
 def _stored(requests: pa.Table, stage: str) -> pa.ChunkedArray | None:
@@ -226,19 +259,20 @@ def _as_lists(parsed: pa.Table) -> pa.Table:
     return pa.table(columns, names=parsed.column_names)
 
 
-def _one_each(parsed: pa.Table) -> pa.Table:
+def _one_each(parsed: pa.Table, valid: pa.Array) -> pa.Table:
     """``parsed`` (one list per request and column) as one value per request and column
-    when every list holds exactly one plain value, as one-row requests do: Parquet reads
-    flat columns about twice as fast as lists. Anything else is left as it is."""
+    when every ``valid`` request's list holds exactly one plain value, as one-row
+    requests do: Parquet reads flat columns about twice as fast as lists. Anything else
+    is left as it is."""
     flat = []
     for column in parsed.columns:
         kind = column.type
         if not pa.types.is_list(kind) or pa.types.is_nested(kind.value_type):
             return parsed
-        lengths = pc.list_value_length(column)
+        lengths = pc.list_value_length(column).filter(valid)
         if lengths.null_count or not pc.all(pc.equal(lengths, 1)).as_py():
             return parsed
-        flat.append(pc.list_flatten(column))
+        flat.append(pc.list_element(column, 0))  # null where the request is not valid
     return pa.table(flat, names=parsed.column_names)
 
 
@@ -391,7 +425,9 @@ def _parse(body: pa.Buffer, longest: int) -> pa.Table:
 
 
 def _read_json(body: pa.Buffer, block: int) -> pa.Table:
-    options = pj.ReadOptions(block_size=block)
+    # Arrow's threads only for several blocks: handing a small body to its pool costs the
+    # capture writer's process (serving requests beside it) more than it saves.
+    options = pj.ReadOptions(block_size=block, use_threads=body.size > 4 * block)
     table = pj.read_json(pa.BufferReader(body), read_options=options)
     if all(_sound(column) for column in table.columns):
         return table

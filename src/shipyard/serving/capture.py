@@ -83,6 +83,11 @@ def capture_rate(spec: Mapping[str, Any]) -> float:
     return float(spec.get("capture_rate", 1.0))
 
 
+def capture_parsed(spec: Mapping[str, Any]) -> bool:
+    """Whether the endpoint keeps its captured JSON parsed too (off by default)."""
+    return bool(spec.get("capture_parsed", False))
+
+
 @dataclass
 class CaptureRecord:
     """One captured request, as the handler knows it; turned into a row off the path."""
@@ -108,6 +113,7 @@ class CaptureRecord:
     replayed: bool = False
     arrived: datetime | None = None  # when it reached the server, if not at ``time``
     model: str | None = None  # MODEL@VERSION that answered
+    parsed: bool = False  # keep its JSON parsed too (the endpoint's capture_parsed)
     # Set by encode(): the JSON columns of the row, and what its scores are computed from.
     texts: dict[str, str | None] | None = field(default=None, repr=False)
     score_input: Any = field(default=None, repr=False)
@@ -262,37 +268,50 @@ class CaptureWriter:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        for (endpoint, variant, date, hour), tables in pending.tables.items():
+        files = {where: pa.concat_tables(tables) for where, tables in pending.tables.items()}
+        parse = [where for where in files if where in pending.parsed]
+        files.update(zip(parse, with_parsed([files[where] for where in parse]), strict=True))
+        for (endpoint, variant, date, hour), table in files.items():
             folder = (
                 self.root / f"endpoint={endpoint}" / f"variant={variant}" / f"date={date}"
             ) / f"hour={hour}"
             try:
                 folder.mkdir(parents=True, exist_ok=True)
-                table = with_parsed(pa.concat_tables(tables))
                 pq.write_table(table, folder / f"part-{uuid.uuid4().hex}.parquet")
                 self.written += table.num_rows
             except Exception:  # a full disk must not stop serving; the log says what failed
-                log.exception("Could not write %d captured requests to %s", len(tables), folder)
+                log.exception("Could not write %d captured requests to %s", len(table), folder)
                 continue
             if self.on_write is not None:
                 self.on_write(endpoint, variant, table)
 
 
-def with_parsed(table: Any) -> Any:
-    """``table`` with its JSON columns parsed beside the text, as monitoring reads them
-    (:func:`shipyard.monitoring.capture_tables.parsed_columns`): Arrow parses a file's
-    requests in a few microseconds each, and a monitoring run then need not parse an hour
-    of them at once. A parse that fails leaves the text alone, for monitoring to parse."""
-    from shipyard.monitoring.capture_tables import parsed_columns
+def with_parsed(tables: list[Any], *, apart: bool = True) -> list[Any]:
+    """The tables of one flush (a file each) with their JSON columns parsed beside the
+    text, as monitoring reads them (:func:`shipyard.monitoring.capture_tables.
+    parsed_parts`, all at once), in the helper process (:mod:`.capture_parse`; here with
+    ``apart=False``): a monitoring run then need not parse an hour of JSON at once. A
+    parse that fails leaves the text alone, for monitoring to parse."""
+    from concurrent.futures.process import BrokenProcessPool
 
+    from shipyard.monitoring.capture_tables import parsed_parts
+    from shipyard.serving import capture_parse
+
+    if not tables:
+        return tables
     try:
-        parsed = parsed_columns(table)
-    except Exception:
+        parsed = capture_parse.parsed_parts_apart(tables) if apart else parsed_parts(tables)
+    except Exception as exc:
+        if isinstance(exc, BrokenProcessPool):
+            capture_parse.broken()
         log.debug("Captured JSON left unparsed", exc_info=True)
-        return table
-    for name, column in parsed.items():
-        table = table.append_column(name, column)
-    return table
+        return tables
+    out = []
+    for table, columns in zip(tables, parsed, strict=True):
+        for name, column in columns.items():
+            table = table.append_column(name, column)
+        out.append(table)
+    return out
 
 
 Partition = tuple[str, str, str, str]  # endpoint, variant, date, hour
@@ -305,6 +324,7 @@ class _Pending:
 
     def __init__(self) -> None:
         self.tables: dict[Partition, list[Any]] = {}
+        self.parsed: set[Partition] = set()  # partitions whose endpoint keeps parsed JSON
         self.rows = 0
         self.oldest = time.monotonic()  # when the oldest row was added
 
@@ -338,6 +358,8 @@ class _Pending:
                 continue
             self.tables.setdefault(where, []).append(table)
             self.rows += len(group)
+            if group[0].parsed:
+                self.parsed.add(where)
 
 
 class RequestCapture:
@@ -349,6 +371,7 @@ class RequestCapture:
         self.key = key
         self.started = time.perf_counter()
         self.rate = 0.0  # until the endpoint is known: an unknown endpoint is not captured
+        self.parsed = False
         self.at: datetime | None = None  # a time the caller stated (a replay)
         self.columns: Mapping[str, Any] | None = None
         self.error: Mapping[str, Any] | None = None
@@ -365,6 +388,7 @@ class RequestCapture:
 
     def endpoint(self, spec: Mapping[str, Any]) -> None:
         self.rate = capture_rate(spec)
+        self.parsed = capture_parsed(spec)
 
     def parsing(self) -> None:
         self._marks["start"] = time.perf_counter()
@@ -430,6 +454,7 @@ class RequestCapture:
             predictions=self._predictions,
             error=self.error,
             model=self.model,
+            parsed=self.parsed,
         )
         if self.at is not None:
             record.arrived, record.time, record.replayed = record.time, self.at, True

@@ -126,6 +126,7 @@ class EndpointService:
         model: str | None = None,
         *,
         capture_rate: float = 1.0,
+        capture_parsed: bool = False,
         batching: bool = False,
         production: bool = False,
         postprocess: str | Mapping[str, Any] | None = None,
@@ -136,6 +137,11 @@ class EndpointService:
     ) -> Endpoint:
         """A new endpoint serving ``model`` (``MODEL@VERSION``, ``MODEL@ALIAS`` resolved
         now, or ``model:MODEL@VERSION``) as one ``primary`` variant at weight 1.
+
+        ``capture_parsed`` keeps the captured JSON parsed into typed columns beside the
+        text, in a helper process (:mod:`shipyard.serving.capture_parse`): monitoring
+        runs then read types instead of parsing JSON (about 3x faster), at some
+        throughput when every request is captured (see ``docs/operations.md``).
 
         ``postprocess`` is the lossy step (:mod:`shipyard.serving.postprocess`:
         ``predict``, ``argmax``, ``threshold:T``, ``top_k:K``); ``on_missing`` the
@@ -166,6 +172,7 @@ class EndpointService:
         step = parse_postprocess(postprocess)
         spec: dict[str, Any] = {
             "capture_rate": _capture_rate(capture_rate),
+            "capture_parsed": _flag(capture_parsed, "capture_parsed"),
             "batching": _flag(batching, "batching"),
             "production": _flag(production, "production"),
             "postprocess": step,

@@ -35,6 +35,9 @@ class Endpoint(Schema):
     revision: int
     variants: list[EndpointVariant]
     capture_rate: float = Field(description="The fraction of requests captured (0 to 1).")
+    capture_parsed: bool = Field(
+        default=False, description="Whether the captured JSON is also kept parsed (typed)."
+    )
     batching: bool = Field(description="Whether concurrent requests are micro-batched.")
     production: bool = Field(description="Production: only the pipeline may change it.")
     created_from: str | None = Field(description="The model text the endpoint was created from.")
@@ -60,6 +63,7 @@ class Endpoint(Schema):
         return cls(
             name=endpoint.name, revision=endpoint.revision, variants=variants,
             capture_rate=float(spec.get("capture_rate", 1.0)),
+            capture_parsed=bool(spec.get("capture_parsed", False)),
             batching=bool(spec.get("batching", True)),
             production=bool(spec.get("production", False)),
             created_from=_text(spec.get("created_from")),

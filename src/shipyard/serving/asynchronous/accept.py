@@ -43,6 +43,7 @@ SPEC_KEYS = (
     "postprocess",
     "on_missing",
     "capture_rate",
+    "capture_parsed",
 )  # bytes gathered before each write to the spool file
 
 

@@ -303,7 +303,7 @@ def with_parsed(tables: list[Any], *, apart: bool = True) -> list[Any]:
         parsed = capture_parse.parsed_parts_apart(tables) if apart else parsed_parts(tables)
     except Exception as exc:
         if isinstance(exc, BrokenProcessPool):
-            capture_parse.broken()
+            capture_parse.stop()  # the next flush starts a fresh one
         log.debug("Captured JSON left unparsed", exc_info=True)
         return tables
     out = []

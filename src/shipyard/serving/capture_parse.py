@@ -53,17 +53,12 @@ def _pool() -> ProcessPoolExecutor:
 
 
 def stop() -> None:
-    """Stop the helper (at exit; a later flush starts another)."""
+    """Stop the helper (at exit, or after it failed; a later flush starts another)."""
     global _helper
     with _starting:
         helper, _helper = _helper, None
     if helper is not None:
         helper.shutdown(wait=False, cancel_futures=True)
-
-
-def broken() -> None:
-    """Forget a helper that failed, so that the next flush starts a fresh one."""
-    stop()
 
 
 def _parse(body: bytes, sizes: list[int]) -> list[bytes]:
